@@ -1,3 +1,71 @@
-fn main() {
-    println!("Hello, world!");
+//! The `custody` binary: a thin layer over custody-core that reads flags, files and
+//! passwords, and renders results for people (`--output human`) or machines (`--output json`).
+
+mod cli;
+mod cmd;
+mod config;
+mod files;
+mod outcome;
+mod password;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, KeyCommand, OutputFormat, TrustRootCommand};
+use crate::config::Config;
+use crate::outcome::{Denied, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    let output = cli.global.output;
+    match run(cli) {
+        Ok(Outcome::Done) => ExitCode::from(0),
+        Ok(Outcome::Denied) => ExitCode::from(1),
+        Err(error) => {
+            let denied = error.downcast_ref::<Denied>().is_some();
+            let line = outcome::one_line(&error);
+            if output == Some(OutputFormat::Json) {
+                let doc = serde_json::json!({ "ok": false, "denied": denied, "error": line });
+                println!("{doc}");
+            }
+            eprintln!("error: {line}");
+            ExitCode::from(if denied { 1 } else { 2 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let config = Config::load(cli.global.config.as_deref())?;
+    let output = cli.global.output.or(config.output).unwrap_or(OutputFormat::Human);
+    let ctx = cmd::Context { output, config, quiet: cli.global.quiet };
+    match cli.command {
+        Command::Key(KeyCommand::Generate(args)) => cmd::key::generate(&ctx, args),
+        Command::Key(KeyCommand::Import(args)) => cmd::key::import(&ctx, args),
+        Command::Key(KeyCommand::Inspect(args)) => cmd::key::inspect(&ctx, args),
+        Command::Sign(args) => cmd::sign::sign(&ctx, args),
+        Command::Attest(args) => cmd::sign::attest(&ctx, args),
+        Command::Verify(args) => cmd::verify::verify(&ctx, args),
+        Command::Digest { files } => cmd::digest::digest(&ctx, &files),
+        Command::TrustRoot(TrustRootCommand::Inspect { file }) => cmd::trust_root::inspect(&ctx, &file),
+    }
+}
+
+fn init_tracing(global: &cli::GlobalArgs) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
 }

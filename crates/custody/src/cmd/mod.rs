@@ -1,0 +1,31 @@
+//! One module per command family; each returns an [`Outcome`](crate::outcome::Outcome).
+
+pub mod digest;
+pub mod key;
+pub mod sign;
+pub mod trust_root;
+pub mod verify;
+
+use crate::cli::OutputFormat;
+use crate::config::Config;
+
+/// What every command gets besides its own arguments.
+pub struct Context {
+    pub output: OutputFormat,
+    pub config: Config,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// Prints the result: the JSON document on stdout with `--output json`, else the human text.
+    pub fn emit(&self, json: &serde_json::Value, human: impl FnOnce() -> String) {
+        match self.output {
+            OutputFormat::Json => println!("{json}"),
+            OutputFormat::Human => {
+                if !self.quiet {
+                    print!("{}", human());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! `custody sign` and `custody attest`: sign the moment an artifact exists.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use custody_core::bundle::Bundle;
+use custody_core::digest::Sha256Digest;
+use custody_core::dsse::{self, Envelope, EnvelopeSignature};
+use custody_core::intoto::{ResourceDescriptor, Statement};
+use custody_core::keys::{KeyAlgorithm, KeyId, SignedData, SigningKey};
+use serde_json::json;
+
+use super::Context;
+use super::key::load_signing_key;
+use crate::cli::{AttestArgs, SignArgs};
+use crate::files;
+use crate::outcome::Outcome;
+
+/// Ed25519 signs whole messages, so the file must fit in memory; larger files want ECDSA.
+pub const MAX_ED25519_MESSAGE: u64 = 1 << 30;
+
+fn signing_key(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, SigningKey)> {
+    let path = flag.or_else(|| ctx.config.key.clone()).ok_or_else(|| {
+        anyhow::anyhow!("no signing key: pass --key FILE, set CUSTODY_KEY, or `key` in the config file")
+    })?;
+    let key = load_signing_key(&path)?;
+    Ok((path, key))
+}
+
+/// Hashes the artifact and, for Ed25519, keeps its bytes: both from one read, so what is signed
+/// is exactly what was hashed.
+pub(crate) fn read_artifact(path: &Path, algorithm: KeyAlgorithm) -> anyhow::Result<(Sha256Digest, u64, Option<Vec<u8>>)> {
+    if algorithm == KeyAlgorithm::Ed25519 {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if len > MAX_ED25519_MESSAGE {
+            anyhow::bail!(
+                "{}: {len} bytes is too large for an Ed25519 message signature (limit {MAX_ED25519_MESSAGE}); use an ECDSA key, which signs the streamed digest",
+                path.display()
+            );
+        }
+        let bytes = files::read(path, "artifact")?;
+        let digest = Sha256Digest::of(&bytes);
+        return Ok((digest, bytes.len() as u64, Some(bytes)));
+    }
+    let (digest, len) = files::sha256(path)?;
+    Ok((digest, len, None))
+}
+
+/// The bundle's public-key hint: base64 of SHA-256(DER SPKI), as cosign and sigstore-go write it.
+/// Verifiers treat it as a hint only (protobuf-specs `PublicKeyIdentifier`).
+pub(crate) fn key_hint(key_id: &KeyId) -> String {
+    custody_core::encoding::base64_encode(&key_id.0)
+}
+
+fn default_bundle_path(file: &Path, suffix: &str) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
+    let (key_path, key) = signing_key(ctx, args.key)?;
+    let (digest, size, bytes, bundle_path) = match (&args.file, &args.digest) {
+        (Some(file), _) => {
+            let (digest, size, bytes) = read_artifact(file, key.algorithm())?;
+            let out = args.bundle.clone().unwrap_or_else(|| default_bundle_path(file, ".sigstore.json"));
+            (digest, Some(size), bytes, out)
+        }
+        (None, Some(text)) => {
+            let digest: Sha256Digest = text.parse().with_context(|| format!("--digest {text:?}"))?;
+            let out = args.bundle.clone().unwrap_or_else(|| PathBuf::from(format!("{}.sigstore.json", digest.hex())));
+            (digest, None, None, out)
+        }
+        (None, None) => anyhow::bail!("give a FILE to sign, or --digest sha256:HEX"),
+    };
+    let data = match &bytes {
+        Some(bytes) => SignedData::Message(bytes),
+        None => SignedData::Sha256Digest(digest.as_bytes()),
+    };
+    let signature = key.sign(data).with_context(|| format!("signing with {}", key_path.display()))?;
+    let key_id = key.public_key().key_id();
+    let bundle = Bundle::new_message_signature_v03(key_hint(&key_id), &digest, signature);
+    let key_id = key_id.to_string();
+    files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
+    tracing::info!(artifact = %digest, bundle = %bundle_path.display(), "signed");
+    ctx.emit(
+        &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },
+                 "bundle": bundle_path, "keyId": key_id, "tlog": "none" }),
+        || format!("Signed {digest}\n  bundle  {}\n  key     {key_id}\n  tlog    none (no log configured)\n", bundle_path.display()),
+    );
+    Ok(Outcome::Done)
+}
+
+pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
+    let (key_path, key) = signing_key(ctx, args.key)?;
+    let predicate_bytes = files::read(&args.predicate, "predicate")?;
+    let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes)
+        .map_err(|e| anyhow::anyhow!("predicate {}: not valid JSON: {e}", args.predicate.display()))?;
+    if !predicate.is_object() {
+        anyhow::bail!("predicate {}: must be a JSON object", args.predicate.display());
+    }
+    if args.predicate_type.trim().is_empty() {
+        anyhow::bail!("--type must be a predicate type URI, e.g. https://slsa.dev/provenance/v1");
+    }
+    let (digest, size) = files::sha256(&args.file)?;
+    let name = args.file.file_name().map(|n| n.to_string_lossy().into_owned());
+    let subject = ResourceDescriptor::for_sha256(name, &digest);
+    let statement = Statement::new_v1(vec![subject], args.predicate_type.clone(), predicate);
+    let payload = statement.to_json_bytes();
+    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
+    let sig = key.sign(SignedData::Message(&pae)).with_context(|| format!("signing with {}", key_path.display()))?;
+    let key_id = key.public_key().key_id();
+    let hint = key_hint(&key_id);
+    let envelope = Envelope {
+        payload,
+        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
+        signatures: vec![EnvelopeSignature { keyid: hint.clone(), sig }],
+    };
+    let bundle = Bundle::new_dsse_v03(hint, envelope);
+    let key_id = key_id.to_string();
+    let bundle_path = args.bundle.clone().unwrap_or_else(|| default_bundle_path(&args.file, ".intoto.sigstore.json"));
+    files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
+    ctx.emit(
+        &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },
+                 "predicateType": args.predicate_type, "bundle": bundle_path, "keyId": key_id, "tlog": "none" }),
+        || format!(
+            "Attested {digest}\n  type    {}\n  bundle  {}\n  key     {key_id}\n  tlog    none (no log configured)\n",
+            args.predicate_type,
+            bundle_path.display()
+        ),
+    );
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,37 @@
+//! How a command ends: done, or denied (exit 1), or an operational error (exit 2).
+
+use std::fmt;
+
+/// A command's result when it did not fail operationally.
+pub enum Outcome {
+    /// Verified, allowed or done: exit 0.
+    Done,
+    /// Verification failed and the command already reported why: exit 1.
+    Denied,
+}
+
+/// Marks an error as a verification failure (exit 1) rather than an operational one (exit 2).
+#[derive(Debug)]
+pub struct Denied(pub String);
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// Renders an error chain on one line: `what failed: object: cause (how to fix)`.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        // Skip a cause that only repeats the end of the previous one (thiserror `{0}` wrappers).
+        if parts.last().is_some_and(|prev| prev.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}

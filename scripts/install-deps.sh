@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything custody's test suite needs on a fresh Debian machine (run as root):
+# Debian packages, then the peer verifiers (sigstore-python, sigstore-js, python in-toto) into
+# ./.peers. Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+{ command -v node >/dev/null && command -v npm >/dev/null; } || need+=(nodejs npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+shared=${CUSTODY_SHARED:-../shared}
+if [ ! -x .peers/venv/bin/sigstore ] || [ ! -d .peers/npm/node_modules/@sigstore/verify ]; then
+  bash "$shared/peers/install.sh" .peers
+fi
