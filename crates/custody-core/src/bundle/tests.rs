@@ -10,6 +10,7 @@ fn testdata(rel: &str) -> PathBuf {
 }
 
 type Expect = fn(&BundleError) -> bool;
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
 
 /// sigstore-conformance `bundle-verify` cases custody refuses at parse time, and why.
 /// Every other case must parse (and is left to verification). All of these are `_fail` cases.
@@ -228,7 +229,7 @@ fn structural_rules_each_have_their_error() {
         f(&mut v);
         Bundle::from_json(v.to_string().as_bytes())
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, Expect)> = vec![
+    let cases: Vec<(&str, Mutation, Expect)> = vec![
         ("no material", Box::new(|v| { v.as_object_mut().unwrap().remove("verificationMaterial"); }), |e| matches!(e, BundleError::MissingField { .. })),
         ("no key/cert", Box::new(|v| { v["verificationMaterial"].as_object_mut().unwrap().remove("publicKey"); }), |e| matches!(e, BundleError::MissingVerificationContent)),
         ("key and cert", Box::new(|v| { v["verificationMaterial"]["certificate"] = serde_json::json!({"rawBytes": "AQ=="}); }), |e| matches!(e, BundleError::ConflictingVerificationContent)),

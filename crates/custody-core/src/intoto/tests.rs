@@ -14,6 +14,8 @@ fn read(rel: &str) -> Vec<u8> {
     std::fs::read(testdata(rel)).unwrap()
 }
 
+type Expect = fn(&StatementError) -> bool;
+
 const EXAMPLES: &str = "in-toto-attestation-examples/examples";
 
 /// Spec examples whose digests are documentation placeholders ("4faeb1b2...", "3A244fd4...").
@@ -134,7 +136,7 @@ fn malformed_statements_are_refused_each_with_its_own_error() {
         format!(r#"{{"_type":"{ty}","subject":{subject},"predicateType":"{ptype}","predicate":{{}}}}"#)
     };
     let good_subject = format!(r#"[{{"name":"a","digest":{{"sha256":"{H}"}}}}]"#);
-    let cases: Vec<(&str, String, fn(&StatementError) -> bool)> = vec![
+    let cases: Vec<(&str, String, Expect)> = vec![
         ("missing subject", format!(r#"{{"_type":"{STATEMENT_V1}","predicateType":"p"}}"#), |e| matches!(e, StatementError::MissingSubject)),
         ("empty subject list", stmt(STATEMENT_V1, "[]", "p"), |e| matches!(e, StatementError::MissingSubject)),
         ("subject without digest", stmt(STATEMENT_V1, r#"[{"name":"a","uri":"u"}]"#, "p"), |e| matches!(e, StatementError::SubjectWithoutDigest { index: 0 })),
