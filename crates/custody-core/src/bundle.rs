@@ -23,6 +23,7 @@ use crate::digest::Sha256Digest;
 use crate::dsse::{DsseError, Envelope};
 use crate::encoding::Base64Error;
 
+mod parse;
 pub(crate) mod protojson;
 mod wire;
 
@@ -48,12 +49,15 @@ impl BundleVersion {
         const NEW_PREFIX: &str = "application/vnd.dev.sigstore.bundle.v";
         let version = if let Some(v) = media_type.strip_prefix(LEGACY) {
             v
-        } else if let Some(v) =
-            media_type.strip_prefix(NEW_PREFIX).and_then(|v| v.strip_suffix("+json"))
+        } else if let Some(v) = media_type
+            .strip_prefix(NEW_PREFIX)
+            .and_then(|v| v.strip_suffix("+json"))
         {
             v
         } else {
-            return Err(BundleError::UnknownMediaType { media_type: media_type.to_string() });
+            return Err(BundleError::UnknownMediaType {
+                media_type: media_type.to_string(),
+            });
         };
         // sigstore-go: semver `0.X` or `0.X.Y`; only 0.1–0.3 exist.
         let numbers: Vec<Option<u64>> = version.split('.').map(|p| p.parse::<u64>().ok()).collect();
@@ -63,9 +67,13 @@ impl BundleVersion {
             [Some(0), Some(3)] => Ok(Self::V0_3),
             [Some(0), Some(3), Some(_)] if media_type.starts_with(NEW_PREFIX) => Ok(Self::V0_3),
             n if !n.is_empty() && n.len() <= 3 && n.iter().all(Option::is_some) => {
-                Err(BundleError::UnsupportedVersion { media_type: media_type.to_string() })
+                Err(BundleError::UnsupportedVersion {
+                    media_type: media_type.to_string(),
+                })
             }
-            _ => Err(BundleError::UnknownMediaType { media_type: media_type.to_string() }),
+            _ => Err(BundleError::UnknownMediaType {
+                media_type: media_type.to_string(),
+            }),
         }
     }
 
@@ -150,7 +158,10 @@ pub enum Material {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BundleContent {
     /// A signature over an artifact; the digest is an unauthenticated hint.
-    MessageSignature { message_digest: Option<(HashAlgorithm, Vec<u8>)>, signature: Vec<u8> },
+    MessageSignature {
+        message_digest: Option<(HashAlgorithm, Vec<u8>)>,
+        signature: Vec<u8>,
+    },
     /// A DSSE envelope with exactly one signature; its payload bytes are kept as decoded.
     Dsse(Envelope),
 }
@@ -195,9 +206,13 @@ pub enum BundleError {
     NotJson { source: serde_json::Error },
     #[error("the bundle JSON has the wrong shape: {source}")]
     Schema { source: serde_json::Error },
-    #[error("unknown bundle media type {media_type:?}; expected \"{MEDIA_TYPE_V0_3}\" or a legacy \"application/vnd.dev.sigstore.bundle+json;version=0.X\"")]
+    #[error(
+        "unknown bundle media type {media_type:?}; expected \"{MEDIA_TYPE_V0_3}\" or a legacy \"application/vnd.dev.sigstore.bundle+json;version=0.X\""
+    )]
     UnknownMediaType { media_type: String },
-    #[error("unsupported bundle version in media type {media_type:?}: custody reads bundle versions 0.1 to 0.3; upgrade custody")]
+    #[error(
+        "unsupported bundle version in media type {media_type:?}: custody reads bundle versions 0.1 to 0.3; upgrade custody"
+    )]
     UnsupportedVersion { media_type: String },
     #[error("the bundle has no `{field}`, which is required")]
     MissingField { field: String },
@@ -211,11 +226,17 @@ pub enum BundleError {
     InvalidInteger { field: String, value: String },
     #[error("bundle field `{field}` is negative ({value}); log indices, sizes and times cannot be")]
     NegativeInteger { field: String, value: i64 },
-    #[error("bundle field `{field}` names unknown hash algorithm {value:?} (expected e.g. \"SHA2_256\")")]
+    #[error(
+        "bundle field `{field}` names unknown hash algorithm {value:?} (expected e.g. \"SHA2_256\")"
+    )]
     UnknownHashAlgorithm { field: String, value: String },
-    #[error("the bundle's verification material has none of `publicKey`, `x509CertificateChain`, `certificate`")]
+    #[error(
+        "the bundle's verification material has none of `publicKey`, `x509CertificateChain`, `certificate`"
+    )]
     MissingVerificationContent,
-    #[error("the bundle's verification material sets more than one of `publicKey`, `x509CertificateChain`, `certificate`")]
+    #[error(
+        "the bundle's verification material sets more than one of `publicKey`, `x509CertificateChain`, `certificate`"
+    )]
     ConflictingVerificationContent,
     #[error("the bundle's certificate chain is empty: expected non-empty certificate chain")]
     EmptyCertificateChain,
@@ -227,7 +248,9 @@ pub enum BundleError {
     MissingInclusionPromise { entry: usize },
     #[error("tlog entry {entry} has no inclusion proof, which bundles since v0.2 require")]
     MissingInclusionProof { entry: usize },
-    #[error("tlog entry {entry}'s inclusion proof has no checkpoint (entry must contain inclusion proof, with checkpoint); fetch a complete bundle from the log")]
+    #[error(
+        "tlog entry {entry}'s inclusion proof has no checkpoint (entry must contain inclusion proof, with checkpoint); fetch a complete bundle from the log"
+    )]
     MissingCheckpoint { entry: usize },
     #[error("the bundle has neither `messageSignature` nor `dsseEnvelope`")]
     MissingContent,
@@ -245,7 +268,7 @@ pub enum BundleError {
 impl Bundle {
     /// Parses and structurally validates a bundle. See the module docs for what is refused.
     pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
-        wire::parse(bytes)
+        parse::parse(bytes)
     }
 
     /// Protobuf-JSON, as sigstore-go/js/python write it: camelCase, enum names, standard
@@ -256,7 +279,11 @@ impl Bundle {
 
     /// A v0.3 bundle for a signature over an artifact with SHA-256 `digest`, signed by a key
     /// named by `key_hint`. No tlog entries yet: see [`Bundle::with_tlog_entry`].
-    pub fn new_message_signature_v03(key_hint: String, digest: &Sha256Digest, signature: Vec<u8>) -> Self {
+    pub fn new_message_signature_v03(
+        key_hint: String,
+        digest: &Sha256Digest,
+        signature: Vec<u8>,
+    ) -> Self {
         Self::new_v03(
             key_hint,
             BundleContent::MessageSignature {
@@ -291,5 +318,7 @@ impl Bundle {
     }
 }
 
+#[cfg(test)]
+mod structure_tests;
 #[cfg(test)]
 mod tests;

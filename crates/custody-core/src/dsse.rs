@@ -83,12 +83,16 @@ impl VerifiedPayload {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DsseError {
-    #[error("the DSSE envelope is not valid JSON: {source} (is the file truncated, or not a DSSE envelope?)")]
+    #[error(
+        "the DSSE envelope is not valid JSON: {source} (is the file truncated, or not a DSSE envelope?)"
+    )]
     Json {
         #[source]
         source: serde_json::Error,
     },
-    #[error("the DSSE envelope has no `{field}` field, which the DSSE spec requires (even if empty)")]
+    #[error(
+        "the DSSE envelope has no `{field}` field, which the DSSE spec requires (even if empty)"
+    )]
     MissingField { field: &'static str },
     #[error("the DSSE envelope field `{field}` is not base64 (standard or URL-safe): {source}")]
     InvalidBase64 {
@@ -98,7 +102,9 @@ pub enum DsseError {
     },
     #[error("a threshold of 0 would accept an unsigned envelope; ask for at least 1 signature")]
     ZeroThreshold,
-    #[error("no trusted keys were given to verify the DSSE envelope with; pass the signer's public key")]
+    #[error(
+        "no trusted keys were given to verify the DSSE envelope with; pass the signer's public key"
+    )]
     NoVerifiers,
     #[error("the DSSE envelope has no signatures")]
     NoSignatures,
@@ -106,7 +112,11 @@ pub enum DsseError {
         "DSSE signature threshold not met: {verified} of the {threshold} required trusted keys \
          verified ({signatures} signature(s) in the envelope); check that you passed the right public key"
     )]
-    ThresholdNotMet { verified: usize, threshold: usize, signatures: usize },
+    ThresholdNotMet {
+        verified: usize,
+        threshold: usize,
+        signatures: usize,
+    },
 }
 
 /// JSON shape of an envelope, used in both directions (and by the Sigstore bundle parser).
@@ -132,7 +142,11 @@ struct SignatureWire {
 impl Envelope {
     /// An unsigned envelope; add signatures to `signatures`.
     pub fn new(payload_type: impl Into<String>, payload: Vec<u8>) -> Self {
-        Self { payload, payload_type: payload_type.into(), signatures: Vec::new() }
+        Self {
+            payload,
+            payload_type: payload_type.into(),
+            signatures: Vec::new(),
+        }
     }
 
     /// Parses the JSON envelope. Unknown fields are ignored; `payload`, `payloadType`,
@@ -145,22 +159,39 @@ impl Envelope {
     }
 
     pub(crate) fn from_wire(wire: EnvelopeWire) -> Result<Self, DsseError> {
-        let payload_b64 = wire.payload.ok_or(DsseError::MissingField { field: "payload" })?;
-        let payload = base64_decode_any(&payload_b64)
-            .map_err(|source| DsseError::InvalidBase64 { field: "payload".into(), source })?;
-        let payload_type =
-            wire.payload_type.ok_or(DsseError::MissingField { field: "payloadType" })?;
-        let wire_sigs = wire.signatures.ok_or(DsseError::MissingField { field: "signatures" })?;
+        let payload_b64 = wire
+            .payload
+            .ok_or(DsseError::MissingField { field: "payload" })?;
+        let payload =
+            base64_decode_any(&payload_b64).map_err(|source| DsseError::InvalidBase64 {
+                field: "payload".into(),
+                source,
+            })?;
+        let payload_type = wire.payload_type.ok_or(DsseError::MissingField {
+            field: "payloadType",
+        })?;
+        let wire_sigs = wire.signatures.ok_or(DsseError::MissingField {
+            field: "signatures",
+        })?;
         let mut signatures = Vec::with_capacity(wire_sigs.len());
         for (i, s) in wire_sigs.into_iter().enumerate() {
-            let sig_b64 = s.sig.ok_or(DsseError::MissingField { field: "signatures[].sig" })?;
+            let sig_b64 = s.sig.ok_or(DsseError::MissingField {
+                field: "signatures[].sig",
+            })?;
             let sig = base64_decode_any(&sig_b64).map_err(|source| DsseError::InvalidBase64 {
                 field: format!("signatures[{i}].sig"),
                 source,
             })?;
-            signatures.push(EnvelopeSignature { keyid: s.keyid.unwrap_or_default(), sig });
+            signatures.push(EnvelopeSignature {
+                keyid: s.keyid.unwrap_or_default(),
+                sig,
+            });
         }
-        Ok(Self { payload, payload_type, signatures })
+        Ok(Self {
+            payload,
+            payload_type,
+            signatures,
+        })
     }
 
     pub(crate) fn to_wire(&self) -> EnvelopeWire {
@@ -214,11 +245,17 @@ impl Envelope {
         let message = self.pae();
         let mut verified_by: Vec<usize> = Vec::new();
         for (i, verifier) in verifiers.iter().enumerate() {
-            let duplicate = verified_by.iter().any(|&j| same_key(verifiers[j], *verifier));
+            let duplicate = verified_by
+                .iter()
+                .any(|&j| same_key(verifiers[j], *verifier));
             if duplicate {
                 continue;
             }
-            if self.signatures.iter().any(|s| verifier.verify_signature(&message, &s.sig)) {
+            if self
+                .signatures
+                .iter()
+                .any(|s| verifier.verify_signature(&message, &s.sig))
+            {
                 verified_by.push(i);
             }
         }
@@ -239,7 +276,10 @@ impl Envelope {
 
 /// Whether two verifiers stand for the same key: the same object, or the same key id.
 fn same_key(a: &dyn SignatureVerifier, b: &dyn SignatureVerifier) -> bool {
-    let same_object = std::ptr::addr_eq(a as *const dyn SignatureVerifier, b as *const dyn SignatureVerifier);
+    let same_object = std::ptr::addr_eq(
+        a as *const dyn SignatureVerifier,
+        b as *const dyn SignatureVerifier,
+    );
     same_object || matches!((a.key_id_hint(), b.key_id_hint()), (Some(x), Some(y)) if x == y)
 }
 

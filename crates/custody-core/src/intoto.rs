@@ -15,6 +15,8 @@ use crate::encoding::{base64_decode_any, base64_encode};
 
 pub mod slsa;
 
+pub use slsa::SLSA_PROVENANCE_V1;
+
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 /// `_type` of the legacy Statement v0.1 (still emitted by `cosign attest`); read-only.
@@ -48,7 +50,11 @@ pub struct ResourceDescriptor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// DigestSet: algorithm → lowercase hex.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub digest: BTreeMap<String, String>,
     /// Raw content (base64 in JSON).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "content_b64")]
@@ -105,9 +111,20 @@ pub enum StatementError {
     #[error("{location}.digest[{algorithm:?}] is empty")]
     EmptyDigestValue { location: String, algorithm: String },
     #[error("{location}.digest[{algorithm:?}] is not lowercase hex: {value:?}")]
-    DigestNotLowercaseHex { location: String, algorithm: String, value: String },
-    #[error("{location}.digest[{algorithm:?}] has {found} hex characters, {algorithm} needs {expected}")]
-    DigestLength { location: String, algorithm: String, expected: usize, found: usize },
+    DigestNotLowercaseHex {
+        location: String,
+        algorithm: String,
+        value: String,
+    },
+    #[error(
+        "{location}.digest[{algorithm:?}] has {found} hex characters, {algorithm} needs {expected}"
+    )]
+    DigestLength {
+        location: String,
+        algorithm: String,
+        expected: usize,
+        found: usize,
+    },
     #[error("the in-toto statement has an empty `predicateType`")]
     MissingPredicateType,
     #[error(
@@ -147,7 +164,12 @@ impl Statement {
         predicate_type: impl Into<String>,
         predicate: serde_json::Value,
     ) -> Self {
-        Self { type_: StatementType::V1, subject, predicate_type: predicate_type.into(), predicate }
+        Self {
+            type_: StatementType::V1,
+            subject,
+            predicate_type: predicate_type.into(),
+            predicate,
+        }
     }
 
     /// Parses and validates a Statement with strict digest checks.
@@ -158,19 +180,26 @@ impl Statement {
     /// Parses a Statement out of a verified DSSE payload, refusing other payload types.
     pub fn from_verified_payload(payload: &VerifiedPayload) -> Result<Self, StatementError> {
         if payload.payload_type != IN_TOTO_PAYLOAD_TYPE {
-            return Err(StatementError::WrongPayloadType { found: payload.payload_type.clone() });
+            return Err(StatementError::WrongPayloadType {
+                found: payload.payload_type.clone(),
+            });
         }
         Self::from_json(&payload.payload)
     }
 
     /// Parses and validates a Statement; see [`DigestCheck`].
     pub fn from_json_with(bytes: &[u8], check: DigestCheck) -> Result<Self, StatementError> {
-        let wire: StatementWire = serde_json::from_slice(bytes).map_err(StatementError::from_json)?;
+        let wire: StatementWire =
+            serde_json::from_slice(bytes).map_err(StatementError::from_json)?;
         let type_ = match wire.type_.as_deref() {
             None => return Err(StatementError::MissingType),
             Some(STATEMENT_V1) => StatementType::V1,
             Some(STATEMENT_V0_1) => StatementType::V0_1,
-            Some(other) => return Err(StatementError::UnknownType { found: other.to_string() }),
+            Some(other) => {
+                return Err(StatementError::UnknownType {
+                    found: other.to_string(),
+                });
+            }
         };
         let statement = Self {
             type_,
@@ -219,7 +248,9 @@ impl Statement {
     /// True if some subject's `sha256` digest equals `digest`. Matching is by digest only.
     pub fn subject_matches_sha256(&self, digest: &Sha256Digest) -> bool {
         let want = digest.hex();
-        self.subject.iter().any(|s| s.digest.get("sha256").is_some_and(|v| *v == want))
+        self.subject
+            .iter()
+            .any(|s| s.digest.get("sha256").is_some_and(|v| *v == want))
     }
 }
 
@@ -240,13 +271,23 @@ impl ResourceDescriptor {
     pub fn from_sha256(name: impl Into<String>, digest: &Sha256Digest) -> Self {
         let mut set = BTreeMap::new();
         set.insert("sha256".to_string(), digest.hex());
-        Self { name: Some(name.into()), digest: set, ..Self::default() }
+        Self {
+            name: Some(name.into()),
+            digest: set,
+            ..Self::default()
+        }
     }
 
     /// At least one of uri/digest/content, and a well-formed DigestSet.
-    pub(crate) fn validate_at(&self, location: &str, check: DigestCheck) -> Result<(), StatementError> {
+    pub(crate) fn validate_at(
+        &self,
+        location: &str,
+        check: DigestCheck,
+    ) -> Result<(), StatementError> {
         if self.uri.is_none() && self.digest.is_empty() && self.content.is_none() {
-            return Err(StatementError::EmptyResourceDescriptor { location: location.to_string() });
+            return Err(StatementError::EmptyResourceDescriptor {
+                location: location.to_string(),
+            });
         }
         for (algorithm, value) in &self.digest {
             check_digest_value(location, algorithm, value, check)?;
@@ -272,7 +313,10 @@ fn expected_hex_len(algorithm: &str) -> Option<&'static [usize]> {
 
 /// Standard variable-length algorithms: lowercase hex, any even length.
 fn is_variable_hex_algorithm(algorithm: &str) -> bool {
-    matches!(algorithm, "shake128" | "shake256" | "blake2b" | "blake2s" | "gost")
+    matches!(
+        algorithm,
+        "shake128" | "shake256" | "blake2b" | "blake2s" | "gost"
+    )
 }
 
 fn check_digest_value(
@@ -294,7 +338,9 @@ fn check_digest_value(
     if lengths.is_none() && !is_variable_hex_algorithm(algorithm) {
         return Ok(()); // unknown algorithms are ignored by consumers (digest_set.md)
     }
-    let lower_hex = value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let lower_hex = value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if !lower_hex || value.len() % 2 != 0 {
         return Err(StatementError::DigestNotLowercaseHex {
             location: location.to_string(),

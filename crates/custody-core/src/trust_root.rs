@@ -20,7 +20,8 @@ pub use signing_config::{
 };
 
 /// Legacy media type, still used by the public-good root sigstore-python ships.
-pub const TRUSTED_ROOT_V0_1_LEGACY: &str = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+pub const TRUSTED_ROOT_V0_1_LEGACY: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
 pub const TRUSTED_ROOT_V0_1: &str = "application/vnd.dev.sigstore.trustedroot.v0.1+json";
 /// Current media type (adds `checkpointKeyId` and `operator`).
 pub const TRUSTED_ROOT_V0_2: &str = "application/vnd.dev.sigstore.trustedroot.v0.2+json";
@@ -112,13 +113,26 @@ impl ValidityPeriod {
 #[non_exhaustive]
 pub enum TrustRootError {
     #[error("the {document} is truncated: {source}")]
-    Truncated { document: &'static str, source: serde_json::Error },
+    Truncated {
+        document: &'static str,
+        source: serde_json::Error,
+    },
     #[error("the {document} is not valid JSON: {source}")]
-    NotJson { document: &'static str, source: serde_json::Error },
+    NotJson {
+        document: &'static str,
+        source: serde_json::Error,
+    },
     #[error("the {document} has the wrong shape: {source}")]
-    Schema { document: &'static str, source: serde_json::Error },
+    Schema {
+        document: &'static str,
+        source: serde_json::Error,
+    },
     #[error("unsupported {document} media type {media_type:?}; expected {expected}")]
-    UnsupportedMediaType { document: &'static str, media_type: String, expected: &'static str },
+    UnsupportedMediaType {
+        document: &'static str,
+        media_type: String,
+        expected: &'static str,
+    },
     #[error("the trust material has no `{field}`, which is required")]
     MissingField { field: String },
     #[error("trust material field `{field}` is not valid base64: {source}")]
@@ -127,7 +141,9 @@ pub enum TrustRootError {
         #[source]
         source: Base64Error,
     },
-    #[error("trust material field `{field}` names unknown hash algorithm {value:?} (expected e.g. \"SHA2_256\")")]
+    #[error(
+        "trust material field `{field}` names unknown hash algorithm {value:?} (expected e.g. \"SHA2_256\")"
+    )]
     UnknownHashAlgorithm { field: String, value: String },
     #[error("`{field}` is not a DER SubjectPublicKeyInfo: {source}")]
     InvalidPublicKey {
@@ -137,7 +153,9 @@ pub enum TrustRootError {
     },
     #[error("certificate authority {authority} is missing a certificate (its certChain is empty)")]
     MissingCertificate { authority: String },
-    #[error("certificate {index} of certificate authority {authority} is not a DER X.509 certificate: {source}")]
+    #[error(
+        "certificate {index} of certificate authority {authority} is not a DER X.509 certificate: {source}"
+    )]
     InvalidCertificate {
         authority: String,
         index: usize,

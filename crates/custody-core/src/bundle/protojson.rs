@@ -31,10 +31,12 @@ pub(crate) fn encode_bytes(bytes: &[u8]) -> String {
 pub(crate) fn int64(value: Option<&Value>) -> Result<i64, ScalarError> {
     match value {
         None => Ok(0),
-        Some(Value::String(text)) => {
-            text.parse::<i64>().map_err(|_| ScalarError::Integer(shorten(text)))
-        }
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| ScalarError::Integer(n.to_string())),
+        Some(Value::String(text)) => text
+            .parse::<i64>()
+            .map_err(|_| ScalarError::Integer(shorten(text))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| ScalarError::Integer(n.to_string())),
         Some(other) => Err(ScalarError::Integer(shorten(&other.to_string()))),
     }
 }
@@ -56,7 +58,10 @@ mod tests {
 
     #[test]
     fn int64_accepts_strings_and_numbers() {
-        assert_eq!(int64(Some(&Value::String("79571823".into()))).unwrap(), 79571823);
+        assert_eq!(
+            int64(Some(&Value::String("79571823".into()))).unwrap(),
+            79571823
+        );
         assert_eq!(int64(Some(&serde_json::json!(-1))).unwrap(), -1);
         assert_eq!(int64(None).unwrap(), 0);
         assert!(int64(Some(&serde_json::json!(1.5))).is_err());

@@ -1,334 +1,151 @@
-//! The bundle's protobuf-JSON shape (used in both directions) and its conversion to and from the
-//! domain types, with the version rules of sigstore-go `pkg/bundle/bundle.go` `validate`.
+//! The bundle's protobuf-JSON shape, used in both directions, and the domain → JSON direction.
+//! Parsing (JSON → domain, with validation) is in `parse.rs`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::protojson::{self, ScalarError};
-use super::{
-    Bundle, BundleContent, BundleError, BundleVersion, HashAlgorithm, InclusionProof, Material,
-    TransparencyLogEntry, VerificationMaterial,
-};
-use crate::dsse::{Envelope, EnvelopeWire};
+use super::protojson;
+use super::{Bundle, BundleContent, Material, TransparencyLogEntry};
+use crate::dsse::EnvelopeWire;
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BundleWire {
+pub(super) struct BundleWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
+    pub(super) media_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    verification_material: Option<MaterialWire>,
+    pub(super) verification_material: Option<MaterialWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_signature: Option<MessageSignatureWire>,
+    pub(super) message_signature: Option<MessageSignatureWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    dsse_envelope: Option<EnvelopeWire>,
+    pub(super) dsse_envelope: Option<EnvelopeWire>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MaterialWire {
+pub(super) struct MaterialWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    public_key: Option<PublicKeyWire>,
+    pub(super) public_key: Option<PublicKeyWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    x509_certificate_chain: Option<ChainWire>,
+    pub(super) x509_certificate_chain: Option<ChainWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    certificate: Option<RawBytesWire>,
+    pub(super) certificate: Option<RawBytesWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tlog_entries: Option<Vec<EntryWire>>,
+    pub(super) tlog_entries: Option<Vec<EntryWire>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    timestamp_verification_data: Option<TimestampsWire>,
+    pub(super) timestamp_verification_data: Option<TimestampsWire>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct PublicKeyWire {
+pub(super) struct PublicKeyWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<String>,
+    pub(super) hint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct ChainWire {
+pub(super) struct ChainWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    certificates: Option<Vec<RawBytesWire>>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawBytesWire {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_bytes: Option<String>,
+    pub(super) certificates: Option<Vec<RawBytesWire>>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TimestampsWire {
+pub(super) struct RawBytesWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    rfc3161_timestamps: Option<Vec<SignedTimestampWire>>,
+    pub(super) raw_bytes: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SignedTimestampWire {
+pub(super) struct TimestampsWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    signed_timestamp: Option<String>,
+    pub(super) rfc3161_timestamps: Option<Vec<SignedTimestampWire>>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct EntryWire {
+pub(super) struct SignedTimestampWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    log_index: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_id: Option<LogIdWire>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind_version: Option<KindVersionWire>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    integrated_time: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    inclusion_promise: Option<PromiseWire>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    inclusion_proof: Option<ProofWire>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    canonicalized_body: Option<String>,
+    pub(super) signed_timestamp: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct LogIdWire {
+pub(super) struct EntryWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) key_id: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct KindVersionWire {
+    pub(super) log_index: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<String>,
+    pub(super) log_id: Option<LogIdWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PromiseWire {
+    pub(super) kind_version: Option<KindVersionWire>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    signed_entry_timestamp: Option<String>,
+    pub(super) integrated_time: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) inclusion_promise: Option<PromiseWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) inclusion_proof: Option<ProofWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) canonicalized_body: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ProofWire {
+pub(super) struct LogIdWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    log_index: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    root_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tree_size: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hashes: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checkpoint: Option<CheckpointWire>,
+    pub(super) key_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct CheckpointWire {
+pub(super) struct KindVersionWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    envelope: Option<String>,
+    pub(super) kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) version: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MessageSignatureWire {
+pub(super) struct PromiseWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_digest: Option<DigestWire>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signature: Option<String>,
+    pub(super) signed_entry_timestamp: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct DigestWire {
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProofWire {
     #[serde(skip_serializing_if = "Option::is_none")]
-    algorithm: Option<String>,
+    pub(super) log_index: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    digest: Option<String>,
+    pub(super) root_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tree_size: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) hashes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) checkpoint: Option<CheckpointWire>,
 }
 
-// ---- parsing ------------------------------------------------------------------------------
-
-fn json_error(source: serde_json::Error) -> BundleError {
-    use serde_json::error::Category;
-    match source.classify() {
-        Category::Eof => BundleError::Truncated { source },
-        Category::Syntax | Category::Io => BundleError::NotJson { source },
-        Category::Data => BundleError::Schema { source },
-    }
+#[derive(Serialize, Deserialize)]
+pub(super) struct CheckpointWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) envelope: Option<String>,
 }
 
-fn missing(field: impl Into<String>) -> BundleError {
-    BundleError::MissingField { field: field.into() }
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MessageSignatureWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) message_digest: Option<DigestWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) signature: Option<String>,
 }
 
-fn scalar_error(field: String, e: ScalarError) -> BundleError {
-    match e {
-        ScalarError::Base64(source) => BundleError::InvalidBase64 { field, source },
-        ScalarError::Integer(value) => BundleError::InvalidInteger { field, value },
-    }
-}
-
-/// A required `bytes` field.
-fn bytes(field: &str, text: Option<&String>) -> Result<Vec<u8>, BundleError> {
-    let text = text.ok_or_else(|| missing(field))?;
-    protojson::bytes(text).map_err(|e| scalar_error(field.to_string(), e))
-}
-
-/// An `int64` field that must not be negative.
-fn non_negative(field: String, value: Option<&Value>) -> Result<i64, BundleError> {
-    let n = protojson::int64(value).map_err(|e| scalar_error(field.clone(), e))?;
-    if n < 0 {
-        return Err(BundleError::NegativeInteger { field, value: n });
-    }
-    Ok(n)
-}
-
-pub(super) fn parse(input: &[u8]) -> Result<Bundle, BundleError> {
-    let wire: BundleWire = serde_json::from_slice(input).map_err(json_error)?;
-    let media_type = wire.media_type.ok_or_else(|| missing("mediaType"))?;
-    let version = BundleVersion::from_media_type(&media_type)?;
-    let material = wire.verification_material.ok_or_else(|| missing("verificationMaterial"))?;
-    let content = parse_material(&material, version, &media_type)?;
-    let mut tlog_entries = Vec::new();
-    for (i, entry) in material.tlog_entries.iter().flatten().enumerate() {
-        tlog_entries.push(parse_entry(i, entry, version)?);
-    }
-    let mut rfc3161_timestamps = Vec::new();
-    let stamps = material.timestamp_verification_data.and_then(|t| t.rfc3161_timestamps);
-    for (i, stamp) in stamps.iter().flatten().enumerate() {
-        let field = format!("verificationMaterial.timestampVerificationData.rfc3161Timestamps[{i}].signedTimestamp");
-        rfc3161_timestamps.push(bytes(&field, stamp.signed_timestamp.as_ref())?);
-    }
-    let content_kind = match (wire.message_signature, wire.dsse_envelope) {
-        (Some(sig), None) => parse_message_signature(sig)?,
-        (None, Some(env)) => {
-            let envelope = Envelope::from_wire(env).map_err(|source| BundleError::Dsse { source })?;
-            if envelope.signatures.len() != 1 {
-                return Err(BundleError::DsseSignatureCount { count: envelope.signatures.len() });
-            }
-            BundleContent::Dsse(envelope)
-        }
-        (None, None) => return Err(BundleError::MissingContent),
-        (Some(_), Some(_)) => return Err(BundleError::ConflictingContent),
-    };
-    Ok(Bundle {
-        media_type,
-        version,
-        verification_material: VerificationMaterial { content, tlog_entries, rfc3161_timestamps },
-        content: content_kind,
-    })
-}
-
-fn parse_material(m: &MaterialWire, version: BundleVersion, media_type: &str) -> Result<Material, BundleError> {
-    let set = [m.public_key.is_some(), m.x509_certificate_chain.is_some(), m.certificate.is_some()];
-    match set.iter().filter(|s| **s).count() {
-        0 => return Err(BundleError::MissingVerificationContent),
-        1 => {}
-        _ => return Err(BundleError::ConflictingVerificationContent),
-    }
-    if let Some(key) = &m.public_key {
-        return Ok(Material::PublicKeyHint(key.hint.clone().unwrap_or_default()));
-    }
-    if let Some(cert) = &m.certificate {
-        let field = "verificationMaterial.certificate.rawBytes";
-        let der = bytes(field, cert.raw_bytes.as_ref())?;
-        if der.is_empty() {
-            return Err(BundleError::EmptyCertificate { field: field.into() });
-        }
-        return Ok(Material::Certificate(der));
-    }
-    let certificates = m.x509_certificate_chain.as_ref().and_then(|c| c.certificates.as_ref());
-    let certificates = match certificates {
-        Some(list) if !list.is_empty() => list,
-        _ => return Err(BundleError::EmptyCertificateChain),
-    };
-    // sigstore-go validate: v0.3 bundles carry a single leaf `certificate`.
-    if version >= BundleVersion::V0_3 {
-        return Err(BundleError::CertificateChainNotAllowed { media_type: media_type.to_string() });
-    }
-    let mut chain = Vec::with_capacity(certificates.len());
-    for (i, cert) in certificates.iter().enumerate() {
-        let field = format!("verificationMaterial.x509CertificateChain.certificates[{i}].rawBytes");
-        let der = bytes(&field, cert.raw_bytes.as_ref())?;
-        if der.is_empty() {
-            return Err(BundleError::EmptyCertificate { field });
-        }
-        chain.push(der);
-    }
-    Ok(Material::X509CertificateChain(chain))
-}
-
-fn parse_entry(i: usize, e: &EntryWire, version: BundleVersion) -> Result<TransparencyLogEntry, BundleError> {
-    let at = |name: &str| format!("verificationMaterial.tlogEntries[{i}].{name}");
-    let log_index = non_negative(at("logIndex"), e.log_index.as_ref())?;
-    let log_id = bytes(&at("logId.keyId"), e.log_id.as_ref().and_then(|l| l.key_id.as_ref()))?;
-    let kind_version = e.kind_version.as_ref().ok_or_else(|| missing(at("kindVersion")))?;
-    let integrated_time = non_negative(at("integratedTime"), e.integrated_time.as_ref())?;
-    let inclusion_promise = match &e.inclusion_promise {
-        Some(p) => Some(bytes(&at("inclusionPromise.signedEntryTimestamp"), p.signed_entry_timestamp.as_ref())?),
-        None => None,
-    };
-    let inclusion_proof = match &e.inclusion_proof {
-        Some(p) => Some(parse_proof(i, p)?),
-        None => None,
-    };
-    let canonicalized_body = match &e.canonicalized_body {
-        Some(body) => bytes(&at("canonicalizedBody"), Some(body))?,
-        None => Vec::new(),
-    };
-    // sigstore-go validate: v0.1 needs the promise, v0.2+ needs the proof.
-    if version == BundleVersion::V0_1 && inclusion_promise.is_none() {
-        return Err(BundleError::MissingInclusionPromise { entry: i });
-    }
-    if version >= BundleVersion::V0_2 && inclusion_proof.is_none() {
-        return Err(BundleError::MissingInclusionProof { entry: i });
-    }
-    Ok(TransparencyLogEntry {
-        log_index,
-        log_id,
-        kind: kind_version.kind.clone().unwrap_or_default(),
-        version: kind_version.version.clone().unwrap_or_default(),
-        integrated_time,
-        inclusion_promise,
-        inclusion_proof,
-        canonicalized_body,
-    })
-}
-
-fn parse_proof(i: usize, p: &ProofWire) -> Result<InclusionProof, BundleError> {
-    let at = |name: &str| format!("verificationMaterial.tlogEntries[{i}].inclusionProof.{name}");
-    let log_index = non_negative(at("logIndex"), p.log_index.as_ref())?;
-    let root_hash = bytes(&at("rootHash"), p.root_hash.as_ref())?;
-    let tree_size = non_negative(at("treeSize"), p.tree_size.as_ref())?;
-    let mut hashes = Vec::new();
-    for (j, h) in p.hashes.iter().flatten().enumerate() {
-        hashes.push(bytes(&at(&format!("hashes[{j}]")), Some(h))?);
-    }
-    // protobuf-specs: InclusionProof.checkpoint is REQUIRED.
-    let checkpoint = p.checkpoint.as_ref().and_then(|c| c.envelope.clone());
-    let checkpoint = checkpoint.filter(|c| !c.is_empty()).ok_or(BundleError::MissingCheckpoint { entry: i })?;
-    Ok(InclusionProof { log_index, root_hash, tree_size, hashes, checkpoint })
-}
-
-fn parse_message_signature(m: MessageSignatureWire) -> Result<BundleContent, BundleError> {
-    let message_digest = match m.message_digest {
-        None => None,
-        Some(d) => {
-            let name = d.algorithm.ok_or_else(|| missing("messageSignature.messageDigest.algorithm"))?;
-            let algorithm = HashAlgorithm::from_name(&name).ok_or_else(|| BundleError::UnknownHashAlgorithm {
-                field: "messageSignature.messageDigest.algorithm".into(),
-                value: protojson::shorten(&name),
-            })?;
-            Some((algorithm, bytes("messageSignature.messageDigest.digest", d.digest.as_ref())?))
-        }
-    };
-    let signature = bytes("messageSignature.signature", m.signature.as_ref())?;
-    Ok(BundleContent::MessageSignature { message_digest, signature })
+#[derive(Serialize, Deserialize)]
+pub(super) struct DigestWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) digest: Option<String>,
 }
 
 // ---- serializing --------------------------------------------------------------------------
@@ -343,29 +160,47 @@ fn nonempty(text: &str) -> Option<String> {
 
 pub(super) fn serialize(bundle: &Bundle) -> String {
     let vm = &bundle.verification_material;
-    let raw = |der: &Vec<u8>| RawBytesWire { raw_bytes: b64(der) };
+    let raw = |der: &Vec<u8>| RawBytesWire {
+        raw_bytes: b64(der),
+    };
     let mut material = MaterialWire::default();
     match &vm.content {
-        Material::PublicKeyHint(hint) => material.public_key = Some(PublicKeyWire { hint: nonempty(hint) }),
+        Material::PublicKeyHint(hint) => {
+            material.public_key = Some(PublicKeyWire {
+                hint: nonempty(hint),
+            })
+        }
         Material::X509CertificateChain(chain) => {
-            material.x509_certificate_chain = Some(ChainWire { certificates: Some(chain.iter().map(raw).collect()) })
+            material.x509_certificate_chain = Some(ChainWire {
+                certificates: Some(chain.iter().map(raw).collect()),
+            })
         }
         Material::Certificate(der) => material.certificate = Some(raw(der)),
     }
     // proto3 JSON omits empty repeated fields.
-    material.tlog_entries = (!vm.tlog_entries.is_empty()).then(|| vm.tlog_entries.iter().map(entry_wire).collect());
-    material.timestamp_verification_data = (!vm.rfc3161_timestamps.is_empty()).then(|| TimestampsWire {
-        rfc3161_timestamps: Some(
-            vm.rfc3161_timestamps.iter().map(|t| SignedTimestampWire { signed_timestamp: b64(t) }).collect(),
-        ),
-    });
+    material.tlog_entries =
+        (!vm.tlog_entries.is_empty()).then(|| vm.tlog_entries.iter().map(entry_wire).collect());
+    material.timestamp_verification_data =
+        (!vm.rfc3161_timestamps.is_empty()).then(|| TimestampsWire {
+            rfc3161_timestamps: Some(
+                vm.rfc3161_timestamps
+                    .iter()
+                    .map(|t| SignedTimestampWire {
+                        signed_timestamp: b64(t),
+                    })
+                    .collect(),
+            ),
+        });
     let mut wire = BundleWire {
         media_type: Some(bundle.media_type.clone()),
         verification_material: Some(material),
         ..BundleWire::default()
     };
     match &bundle.content {
-        BundleContent::MessageSignature { message_digest, signature } => {
+        BundleContent::MessageSignature {
+            message_digest,
+            signature,
+        } => {
             wire.message_signature = Some(MessageSignatureWire {
                 message_digest: message_digest.as_ref().map(|(alg, digest)| DigestWire {
                     algorithm: Some(alg.as_str().to_string()),
@@ -383,17 +218,32 @@ pub(super) fn serialize(bundle: &Bundle) -> String {
 fn entry_wire(e: &TransparencyLogEntry) -> EntryWire {
     EntryWire {
         log_index: protojson::encode_int64(e.log_index),
-        log_id: Some(LogIdWire { key_id: b64(&e.log_id) }),
-        kind_version: Some(KindVersionWire { kind: nonempty(&e.kind), version: nonempty(&e.version) }),
+        log_id: Some(LogIdWire {
+            key_id: b64(&e.log_id),
+        }),
+        kind_version: Some(KindVersionWire {
+            kind: nonempty(&e.kind),
+            version: nonempty(&e.version),
+        }),
         integrated_time: protojson::encode_int64(e.integrated_time),
-        inclusion_promise: e.inclusion_promise.as_ref().map(|set| PromiseWire { signed_entry_timestamp: b64(set) }),
+        inclusion_promise: e.inclusion_promise.as_ref().map(|set| PromiseWire {
+            signed_entry_timestamp: b64(set),
+        }),
         inclusion_proof: e.inclusion_proof.as_ref().map(|p| ProofWire {
             log_index: protojson::encode_int64(p.log_index),
             root_hash: b64(&p.root_hash),
             tree_size: protojson::encode_int64(p.tree_size),
-            hashes: (!p.hashes.is_empty()).then(|| p.hashes.iter().map(|h| protojson::encode_bytes(h)).collect()),
-            checkpoint: Some(CheckpointWire { envelope: Some(p.checkpoint.clone()) }),
+            hashes: (!p.hashes.is_empty()).then(|| {
+                p.hashes
+                    .iter()
+                    .map(|h| protojson::encode_bytes(h))
+                    .collect()
+            }),
+            checkpoint: Some(CheckpointWire {
+                envelope: Some(p.checkpoint.clone()),
+            }),
         }),
-        canonicalized_body: (!e.canonicalized_body.is_empty()).then(|| protojson::encode_bytes(&e.canonicalized_body)),
+        canonicalized_body: (!e.canonicalized_body.is_empty())
+            .then(|| protojson::encode_bytes(&e.canonicalized_body)),
     }
 }

@@ -11,7 +11,9 @@ use aws_lc_rs::signature::{
 use super::*;
 
 fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata")
+        .join(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {
@@ -27,7 +29,9 @@ struct P256 {
 
 impl SignatureVerifier for P256 {
     fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
-        UnparsedPublicKey::new(self.alg, &self.point).verify(message, signature).is_ok()
+        UnparsedPublicKey::new(self.alg, &self.point)
+            .verify(message, signature)
+            .is_ok()
     }
     fn key_id_hint(&self) -> Option<&str> {
         self.id.as_deref()
@@ -38,24 +42,44 @@ impl SignatureVerifier for P256 {
 fn spec_key(alg: &'static dyn VerificationAlgorithm) -> P256 {
     let pem = String::from_utf8(read("dsse-spec/spec-hello-world/DERIVED-pubkey.pem")).unwrap();
     let (_, der) = pem_rfc7468::decode_vec(pem.as_bytes()).unwrap();
-    P256 { point: der[der.len() - 65..].to_vec(), alg, id: None }
+    P256 {
+        point: der[der.len() - 65..].to_vec(),
+        alg,
+        id: None,
+    }
 }
 
 fn fresh_key() -> (EcdsaKeyPair, P256) {
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
     let point = pair.public_key().as_ref().to_vec();
-    (pair, P256 { point, alg: &ECDSA_P256_SHA256_ASN1, id: None })
+    (
+        pair,
+        P256 {
+            point,
+            alg: &ECDSA_P256_SHA256_ASN1,
+            id: None,
+        },
+    )
 }
 
 fn sign(pair: &EcdsaKeyPair, env: &Envelope) -> Vec<u8> {
-    pair.sign(&SystemRandom::new(), &env.pae()).unwrap().as_ref().to_vec()
+    pair.sign(&SystemRandom::new(), &env.pae())
+        .unwrap()
+        .as_ref()
+        .to_vec()
 }
 
 #[test]
 fn pae_matches_spec_vector_bytes() {
     let expected = read("dsse-spec/spec-hello-world/pae.bin");
-    assert_eq!(pae("http://example.com/HelloWorld", b"hello world"), expected);
-    assert_eq!(expected, b"DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+    assert_eq!(
+        pae("http://example.com/HelloWorld", b"hello world"),
+        expected
+    );
+    assert_eq!(
+        expected,
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    );
 }
 
 #[test]
@@ -67,7 +91,8 @@ fn pae_counts_bytes_not_characters() {
 #[test]
 fn spec_envelope_parses_and_verifies_raw_signature() {
     for file in ["envelope.json", "envelope-with-keyid.json"] {
-        let env = Envelope::from_json(&read(&format!("dsse-spec/spec-hello-world/{file}"))).unwrap();
+        let env =
+            Envelope::from_json(&read(&format!("dsse-spec/spec-hello-world/{file}"))).unwrap();
         assert_eq!(env.payload, b"hello world");
         assert_eq!(env.payload_type, "http://example.com/HelloWorld");
         let key = spec_key(&ECDSA_P256_SHA256_FIXED);
@@ -79,12 +104,18 @@ fn spec_envelope_parses_and_verifies_raw_signature() {
 
 #[test]
 fn derived_der_signature_verifies_with_asn1_key() {
-    let env =
-        Envelope::from_json(&read("dsse-spec/spec-hello-world/DERIVED-envelope-der-sig.json")).unwrap();
+    let env = Envelope::from_json(&read(
+        "dsse-spec/spec-hello-world/DERIVED-envelope-der-sig.json",
+    ))
+    .unwrap();
     assert_eq!(env.signatures[0].keyid, "66301bbf");
-    env.verify(&[&spec_key(&ECDSA_P256_SHA256_ASN1)], 1).unwrap();
+    env.verify(&[&spec_key(&ECDSA_P256_SHA256_ASN1)], 1)
+        .unwrap();
     // The raw r‖s key does not accept a DER signature.
-    assert!(env.verify(&[&spec_key(&ECDSA_P256_SHA256_FIXED)], 1).is_err());
+    assert!(
+        env.verify(&[&spec_key(&ECDSA_P256_SHA256_FIXED)], 1)
+            .is_err()
+    );
 }
 
 #[test]
@@ -102,7 +133,10 @@ fn missing_required_fields_are_named() {
         (br#"{"payloadType":"t","signatures":[]}"#, "payload"),
         (br#"{"payload":"","signatures":[]}"#, "payloadType"),
         (br#"{"payload":"","payloadType":"t"}"#, "signatures"),
-        (br#"{"payload":"","payloadType":"t","signatures":[{"keyid":"k"}]}"#, "signatures[].sig"),
+        (
+            br#"{"payload":"","payloadType":"t","signatures":[{"keyid":"k"}]}"#,
+            "signatures[].sig",
+        ),
     ];
     for (json, missing) in cases {
         match Envelope::from_json(json) {
@@ -116,7 +150,10 @@ fn missing_required_fields_are_named() {
 
 #[test]
 fn garbage_is_refused_with_reason() {
-    assert!(matches!(Envelope::from_json(b"{\"payload\":"), Err(DsseError::Json { .. })));
+    assert!(matches!(
+        Envelope::from_json(b"{\"payload\":"),
+        Err(DsseError::Json { .. })
+    ));
     let bad_sig = br#"{"payload":"","payloadType":"t","signatures":[{"sig":"a*b"}]}"#;
     match Envelope::from_json(bad_sig) {
         Err(DsseError::InvalidBase64 { field, .. }) => assert_eq!(field, "signatures[0].sig"),
@@ -127,8 +164,14 @@ fn garbage_is_refused_with_reason() {
 #[test]
 fn to_json_is_byte_exact() {
     let mut env = Envelope::new("http://example.com/HelloWorld", b"hello world".to_vec());
-    env.signatures.push(EnvelopeSignature { keyid: String::new(), sig: vec![0xfb, 0xff] });
-    env.signatures.push(EnvelopeSignature { keyid: "k1".into(), sig: vec![1] });
+    env.signatures.push(EnvelopeSignature {
+        keyid: String::new(),
+        sig: vec![0xfb, 0xff],
+    });
+    env.signatures.push(EnvelopeSignature {
+        keyid: "k1".into(),
+        sig: vec![1],
+    });
     assert_eq!(
         env.to_json(),
         r#"{"payload":"aGVsbG8gd29ybGQ=","payloadType":"http://example.com/HelloWorld","signatures":[{"sig":"+/8="},{"keyid":"k1","sig":"AQ=="}]}"#
@@ -142,23 +185,51 @@ fn threshold_counts_unique_keys_and_skips_failures() {
     let (pair_b, key_b) = fresh_key();
     let (_, stranger) = fresh_key();
     let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, b"{}".to_vec());
-    env.signatures.push(EnvelopeSignature { keyid: "junk".into(), sig: vec![0; 70] });
-    env.signatures.push(EnvelopeSignature { keyid: String::new(), sig: sign(&pair_a, &env) });
-    env.signatures.push(EnvelopeSignature { keyid: String::new(), sig: sign(&pair_b, &env) });
+    env.signatures.push(EnvelopeSignature {
+        keyid: "junk".into(),
+        sig: vec![0; 70],
+    });
+    env.signatures.push(EnvelopeSignature {
+        keyid: String::new(),
+        sig: sign(&pair_a, &env),
+    });
+    env.signatures.push(EnvelopeSignature {
+        keyid: String::new(),
+        sig: sign(&pair_b, &env),
+    });
 
-    assert_eq!(env.verify(&[&key_a, &key_b], 2).unwrap().verified_by(), &[0, 1]);
-    assert_eq!(env.verify(&[&stranger, &key_b], 1).unwrap().verified_by(), &[1]);
+    assert_eq!(
+        env.verify(&[&key_a, &key_b], 2).unwrap().verified_by(),
+        &[0, 1]
+    );
+    assert_eq!(
+        env.verify(&[&stranger, &key_b], 1).unwrap().verified_by(),
+        &[1]
+    );
     assert!(matches!(
         env.verify(&[&stranger, &key_b], 2),
-        Err(DsseError::ThresholdNotMet { verified: 1, threshold: 2, signatures: 3 })
+        Err(DsseError::ThresholdNotMet {
+            verified: 1,
+            threshold: 2,
+            signatures: 3
+        })
     ));
     // The same key passed twice counts once.
     assert!(env.verify(&[&key_a, &key_a], 2).is_err());
     // Two verifier objects claiming the same key id count once.
-    let a1 = P256 { id: Some("same".into()), ..key_a };
-    let b1 = P256 { id: Some("same".into()), ..key_b };
+    let a1 = P256 {
+        id: Some("same".into()),
+        ..key_a
+    };
+    let b1 = P256 {
+        id: Some("same".into()),
+        ..key_b
+    };
     assert!(env.verify(&[&a1, &b1], 2).is_err());
-    assert!(matches!(env.verify(&[&a1], 0), Err(DsseError::ZeroThreshold)));
+    assert!(matches!(
+        env.verify(&[&a1], 0),
+        Err(DsseError::ZeroThreshold)
+    ));
     assert!(matches!(env.verify(&[], 1), Err(DsseError::NoVerifiers)));
 }
 
@@ -166,7 +237,10 @@ fn threshold_counts_unique_keys_and_skips_failures() {
 fn tampering_breaks_verification() {
     let (pair, key) = fresh_key();
     let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, b"{\"a\":1}".to_vec());
-    env.signatures.push(EnvelopeSignature { keyid: String::new(), sig: sign(&pair, &env) });
+    env.signatures.push(EnvelopeSignature {
+        keyid: String::new(),
+        sig: sign(&pair, &env),
+    });
     env.verify(&[&key], 1).unwrap();
 
     let mut payload = env.clone();
@@ -177,5 +251,8 @@ fn tampering_breaks_verification() {
     assert!(ptype.verify(&[&key], 1).is_err());
     let mut unsigned = env;
     unsigned.signatures.clear();
-    assert!(matches!(unsigned.verify(&[&key], 1), Err(DsseError::NoSignatures)));
+    assert!(matches!(
+        unsigned.verify(&[&key], 1),
+        Err(DsseError::NoSignatures)
+    ));
 }

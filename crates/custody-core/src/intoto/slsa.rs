@@ -32,7 +32,11 @@ pub struct BuildDefinition {
     pub external_parameters: serde_json::Map<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_parameters: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub resolved_dependencies: Vec<ResourceDescriptor>,
 }
 
@@ -43,7 +47,11 @@ pub struct RunDetails {
     pub builder: Builder,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BuildMetadata>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub byproducts: Vec<ResourceDescriptor>,
 }
 
@@ -52,9 +60,17 @@ pub struct RunDetails {
 #[serde(rename_all = "camelCase")]
 pub struct Builder {
     pub id: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub version: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub builder_dependencies: Vec<ResourceDescriptor>,
 }
 
@@ -109,14 +125,24 @@ impl Provenance {
     /// Build L1 required fields are non-empty; every resource descriptor is well formed.
     pub fn validate(&self) -> Result<(), ProvenanceError> {
         if self.build_definition.build_type.is_empty() {
-            return Err(ProvenanceError::EmptyRequiredField { field: "buildDefinition.buildType" });
+            return Err(ProvenanceError::EmptyRequiredField {
+                field: "buildDefinition.buildType",
+            });
         }
         if self.run_details.builder.id.is_empty() {
-            return Err(ProvenanceError::EmptyRequiredField { field: "runDetails.builder.id" });
+            return Err(ProvenanceError::EmptyRequiredField {
+                field: "runDetails.builder.id",
+            });
         }
         let lists = [
-            ("buildDefinition.resolvedDependencies", &self.build_definition.resolved_dependencies),
-            ("runDetails.builder.builderDependencies", &self.run_details.builder.builder_dependencies),
+            (
+                "buildDefinition.resolvedDependencies",
+                &self.build_definition.resolved_dependencies,
+            ),
+            (
+                "runDetails.builder.builderDependencies",
+                &self.run_details.builder.builder_dependencies,
+            ),
             ("runDetails.byproducts", &self.run_details.byproducts),
         ];
         for (name, list) in lists {

@@ -9,7 +9,8 @@ use super::{TrustRootError, TrustedRoot, ValidityPeriod};
 /// Media type of a signing config v0.2.
 pub const SIGNING_CONFIG_V0_2: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
 /// Media type of a client trust config v0.1.
-pub const CLIENT_TRUST_CONFIG_V0_1: &str = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
+pub const CLIENT_TRUST_CONFIG_V0_1: &str =
+    "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
 
 /// Service endpoints a signer uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +67,8 @@ pub enum ServiceSelector {
 impl SigningConfig {
     /// Parses a signing config, refusing media types other than v0.2.
     pub fn from_json(bytes: &[u8]) -> Result<Self, TrustRootError> {
-        let config: Self = serde_json::from_slice(bytes)
-            .map_err(|e| TrustRootError::json("signing config", e))?;
+        let config: Self =
+            serde_json::from_slice(bytes).map_err(|e| TrustRootError::json("signing config", e))?;
         config.check_media_type()?;
         Ok(config)
     }
@@ -122,10 +123,17 @@ impl ClientTrustConfig {
                 expected: "\"application/vnd.dev.sigstore.clienttrustconfig.v0.1+json\"",
             });
         }
-        let root = wire.trusted_root.ok_or(TrustRootError::MissingField { field: "trustedRoot".into() })?;
-        let signing_config =
-            wire.signing_config.ok_or(TrustRootError::MissingField { field: "signingConfig".into() })?;
+        let root = wire.trusted_root.ok_or(TrustRootError::MissingField {
+            field: "trustedRoot".into(),
+        })?;
+        let signing_config = wire.signing_config.ok_or(TrustRootError::MissingField {
+            field: "signingConfig".into(),
+        })?;
         signing_config.check_media_type()?;
-        Ok(Self { media_type, trusted_root: wire::from_wire(root)?, signing_config })
+        Ok(Self {
+            media_type,
+            trusted_root: wire::from_wire(root)?,
+            signing_config,
+        })
     }
 }

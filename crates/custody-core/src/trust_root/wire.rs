@@ -106,10 +106,17 @@ struct RawBytesWire {
 // ---- parsing ------------------------------------------------------------------------------
 
 fn bytes(field: &str, text: Option<&String>) -> Result<Vec<u8>, TrustRootError> {
-    let text = text.ok_or_else(|| TrustRootError::MissingField { field: field.to_string() })?;
+    let text = text.ok_or_else(|| TrustRootError::MissingField {
+        field: field.to_string(),
+    })?;
     protojson::bytes(text).map_err(|e| match e {
-        ScalarError::Base64(source) => TrustRootError::InvalidBase64 { field: field.to_string(), source },
-        ScalarError::Integer(_) => TrustRootError::MissingField { field: field.to_string() },
+        ScalarError::Base64(source) => TrustRootError::InvalidBase64 {
+            field: field.to_string(),
+            source,
+        },
+        ScalarError::Integer(_) => TrustRootError::MissingField {
+            field: field.to_string(),
+        },
     })
 }
 
@@ -121,7 +128,13 @@ pub(super) fn parse_trusted_root(input: &[u8]) -> Result<TrustedRoot, TrustRootE
 
 pub(super) fn from_wire(wire: TrustedRootWire) -> Result<TrustedRoot, TrustRootError> {
     let media_type = wire.media_type.unwrap_or_default();
-    if ![TRUSTED_ROOT_V0_1_LEGACY, TRUSTED_ROOT_V0_1, TRUSTED_ROOT_V0_2].contains(&media_type.as_str()) {
+    if ![
+        TRUSTED_ROOT_V0_1_LEGACY,
+        TRUSTED_ROOT_V0_1,
+        TRUSTED_ROOT_V0_2,
+    ]
+    .contains(&media_type.as_str())
+    {
         return Err(TrustRootError::UnsupportedMediaType {
             document: DOCUMENT,
             media_type: protojson::shorten(&media_type),
@@ -130,11 +143,17 @@ pub(super) fn from_wire(wire: TrustedRootWire) -> Result<TrustedRoot, TrustRootE
     }
     let logs = |list: Option<Vec<TlogWire>>, name: &str| -> Result<Vec<_>, TrustRootError> {
         let list = list.unwrap_or_default();
-        list.iter().enumerate().map(|(i, t)| parse_tlog(&format!("{name}[{i}]"), t)).collect()
+        list.iter()
+            .enumerate()
+            .map(|(i, t)| parse_tlog(&format!("{name}[{i}]"), t))
+            .collect()
     };
     let cas = |list: Option<Vec<CaWire>>, name: &str| -> Result<Vec<_>, TrustRootError> {
         let list = list.unwrap_or_default();
-        list.into_iter().enumerate().map(|(i, c)| parse_ca(&format!("{name}[{i}]"), c)).collect()
+        list.into_iter()
+            .enumerate()
+            .map(|(i, c)| parse_ca(&format!("{name}[{i}]"), c))
+            .collect()
     };
     Ok(TrustedRoot {
         media_type,
@@ -147,12 +166,23 @@ pub(super) fn from_wire(wire: TrustedRootWire) -> Result<TrustedRoot, TrustRootE
 
 fn parse_tlog(at: &str, t: &TlogWire) -> Result<TransparencyLogInstance, TrustRootError> {
     let field = |name: &str| format!("{at}.{name}");
-    let name = t.hash_algorithm.as_deref().ok_or_else(|| TrustRootError::MissingField { field: field("hashAlgorithm") })?;
-    let hash_algorithm = HashAlgorithm::from_name(name).ok_or_else(|| TrustRootError::UnknownHashAlgorithm {
-        field: field("hashAlgorithm"),
-        value: protojson::shorten(name),
-    })?;
-    let key = t.public_key.as_ref().ok_or_else(|| TrustRootError::MissingField { field: field("publicKey") })?;
+    let name = t
+        .hash_algorithm
+        .as_deref()
+        .ok_or_else(|| TrustRootError::MissingField {
+            field: field("hashAlgorithm"),
+        })?;
+    let hash_algorithm =
+        HashAlgorithm::from_name(name).ok_or_else(|| TrustRootError::UnknownHashAlgorithm {
+            field: field("hashAlgorithm"),
+            value: protojson::shorten(name),
+        })?;
+    let key = t
+        .public_key
+        .as_ref()
+        .ok_or_else(|| TrustRootError::MissingField {
+            field: field("publicKey"),
+        })?;
     let raw_bytes = match &key.raw_bytes {
         None => None,
         Some(text) => {
@@ -165,7 +195,10 @@ fn parse_tlog(at: &str, t: &TlogWire) -> Result<TransparencyLogInstance, TrustRo
             Some(der)
         }
     };
-    let log_id = bytes(&field("logId.keyId"), t.log_id.as_ref().and_then(|l| l.key_id.as_ref()))?;
+    let log_id = bytes(
+        &field("logId.keyId"),
+        t.log_id.as_ref().and_then(|l| l.key_id.as_ref()),
+    )?;
     let checkpoint_key_id = match &t.checkpoint_key_id {
         None => None,
         Some(k) => Some(bytes(&field("checkpointKeyId.keyId"), k.key_id.as_ref())?),
@@ -196,27 +229,37 @@ fn check_public_key(key_details: &str, der: &[u8]) -> Result<(), der::Error> {
 }
 
 fn parse_ca(at: &str, c: CaWire) -> Result<CertificateAuthority, TrustRootError> {
-    let subject = c.subject.map_or_else(DistinguishedName::default, |s| DistinguishedName {
-        organization: s.organization.unwrap_or_default(),
-        common_name: s.common_name.unwrap_or_default(),
-    });
+    let subject = c
+        .subject
+        .map_or_else(DistinguishedName::default, |s| DistinguishedName {
+            organization: s.organization.unwrap_or_default(),
+            common_name: s.common_name.unwrap_or_default(),
+        });
     let uri = c.uri.unwrap_or_default();
     let authority = if uri.is_empty() {
         format!("{at} ({:?})", subject.common_name)
     } else {
         format!("{at} ({uri})")
     };
-    let certificates = c.cert_chain.and_then(|chain| chain.certificates).unwrap_or_default();
+    let certificates = c
+        .cert_chain
+        .and_then(|chain| chain.certificates)
+        .unwrap_or_default();
     if certificates.is_empty() {
         return Err(TrustRootError::MissingCertificate { authority });
     }
     let mut cert_chain = Vec::with_capacity(certificates.len());
     for (index, cert) in certificates.iter().enumerate() {
-        let der = bytes(&format!("{at}.certChain.certificates[{index}].rawBytes"), cert.raw_bytes.as_ref())?;
-        x509_cert::Certificate::from_der(&der).map_err(|source| TrustRootError::InvalidCertificate {
-            authority: authority.clone(),
-            index,
-            source,
+        let der = bytes(
+            &format!("{at}.certChain.certificates[{index}].rawBytes"),
+            cert.raw_bytes.as_ref(),
+        )?;
+        x509_cert::Certificate::from_der(&der).map_err(|source| {
+            TrustRootError::InvalidCertificate {
+                authority: authority.clone(),
+                index,
+                source,
+            }
         })?;
         cert_chain.push(der);
     }
@@ -229,7 +272,9 @@ fn parse_ca(at: &str, c: CaWire) -> Result<CertificateAuthority, TrustRootError>
     })
 }
 
-pub(super) fn parse_certificate_authority(input: &[u8]) -> Result<CertificateAuthority, TrustRootError> {
+pub(super) fn parse_certificate_authority(
+    input: &[u8],
+) -> Result<CertificateAuthority, TrustRootError> {
     let wire: CaWire = serde_json::from_slice(input)
         .map_err(|e| TrustRootError::json("certificate authority", e))?;
     parse_ca("certificate authority", wire)
@@ -254,8 +299,13 @@ fn tlog_wire(t: &TransparencyLogInstance) -> TlogWire {
             key_details: nonempty(&t.public_key.key_details),
             valid_for: Some(t.public_key.valid_for.clone()),
         }),
-        log_id: Some(KeyIdWire { key_id: b64(&t.log_id) }),
-        checkpoint_key_id: t.checkpoint_key_id.as_ref().map(|k| KeyIdWire { key_id: b64(k) }),
+        log_id: Some(KeyIdWire {
+            key_id: b64(&t.log_id),
+        }),
+        checkpoint_key_id: t
+            .checkpoint_key_id
+            .as_ref()
+            .map(|k| KeyIdWire { key_id: b64(k) }),
         operator: t.operator.clone(),
     }
 }
@@ -268,7 +318,12 @@ fn ca_wire(c: &CertificateAuthority) -> CaWire {
         }),
         uri: nonempty(&c.uri),
         cert_chain: Some(ChainWire {
-            certificates: Some(c.cert_chain.iter().map(|d| RawBytesWire { raw_bytes: b64(d) }).collect()),
+            certificates: Some(
+                c.cert_chain
+                    .iter()
+                    .map(|d| RawBytesWire { raw_bytes: b64(d) })
+                    .collect(),
+            ),
         }),
         valid_for: Some(c.valid_for.clone()),
         operator: c.operator.clone(),
@@ -282,7 +337,8 @@ pub(super) fn to_wire(root: &TrustedRoot) -> TrustedRootWire {
         tlogs: some_if(root.tlogs.is_empty()).then(|| root.tlogs.iter().map(tlog_wire).collect()),
         certificate_authorities: some_if(root.certificate_authorities.is_empty())
             .then(|| root.certificate_authorities.iter().map(ca_wire).collect()),
-        ctlogs: some_if(root.ctlogs.is_empty()).then(|| root.ctlogs.iter().map(tlog_wire).collect()),
+        ctlogs: some_if(root.ctlogs.is_empty())
+            .then(|| root.ctlogs.iter().map(tlog_wire).collect()),
         timestamp_authorities: some_if(root.timestamp_authorities.is_empty())
             .then(|| root.timestamp_authorities.iter().map(ca_wire).collect()),
     }
