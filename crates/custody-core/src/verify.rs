@@ -9,7 +9,7 @@
 use crate::bundle::{Bundle, BundleContent, BundleError, HashAlgorithm, Material};
 use crate::digest::Sha256Digest;
 use crate::dsse::{DsseError, IN_TOTO_PAYLOAD_TYPE, SignatureVerifier};
-use crate::intoto::{IntotoError, Statement};
+use crate::intoto::{Statement, StatementError};
 use crate::keys::{KeyAlgorithm, KeyId, PublicKey, SignatureError, SignedData};
 
 /// The artifact a bundle is checked against: always its digest, and its bytes when the
@@ -92,7 +92,7 @@ pub enum VerifyError {
     #[error("DSSE payload type is {found:?}, expected {IN_TOTO_PAYLOAD_TYPE:?}")]
     PayloadType { found: String },
     #[error("in-toto statement: {0}")]
-    Statement(#[from] IntotoError),
+    Statement(#[from] StatementError),
     #[error("the statement's subjects ({subjects}) do not include the artifact {artifact}")]
     SubjectMismatch { artifact: Sha256Digest, subjects: String },
 }
@@ -174,12 +174,15 @@ pub fn verify_parsed_with_key(
             if verified.payload_type != IN_TOTO_PAYLOAD_TYPE {
                 return Err(VerifyError::PayloadType { found: verified.payload_type });
             }
-            let statement = Statement::from_json(&verified.payload)?;
+            let statement = Statement::from_verified_payload(&verified)?;
             if !statement.subject_matches_sha256(&artifact.digest) {
-                return Err(VerifyError::SubjectMismatch {
-                    artifact: artifact.digest,
-                    subjects: statement.subject_digests_summary(),
-                });
+                let subjects = statement
+                    .subject
+                    .iter()
+                    .map(|s| s.digest.get("sha256").map_or("no sha256", String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(VerifyError::SubjectMismatch { artifact: artifact.digest, subjects });
             }
             VerifiedContent::Statement(Box::new(statement))
         }

@@ -103,8 +103,8 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("--type must be a predicate type URI, e.g. https://slsa.dev/provenance/v1");
     }
     let (digest, size) = files::sha256(&args.file)?;
-    let name = args.file.file_name().map(|n| n.to_string_lossy().into_owned());
-    let subject = ResourceDescriptor::for_sha256(name, &digest);
+    let name = args.file.file_name().map_or_else(|| "_".to_string(), |n| n.to_string_lossy().into_owned());
+    let subject = ResourceDescriptor::from_sha256(name, &digest);
     let statement = Statement::new_v1(vec![subject], args.predicate_type.clone(), predicate);
     let payload = statement.to_json_bytes();
     let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);

@@ -2,41 +2,83 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
-use custody_core::trust_root::TrustedRoot;
-use serde_json::json;
+use custody_core::trust_root::{
+    CertificateAuthority, ClientTrustConfig, TransparencyLogInstance, TrustedRoot, ValidityPeriod,
+};
+use serde_json::{Value, json};
 
 use super::Context;
 use crate::files;
 use crate::outcome::Outcome;
 
-pub fn inspect(ctx: &Context, path: &Path) -> anyhow::Result<Outcome> {
+/// Reads a trusted root, or the trusted root inside a ClientTrustConfig.
+pub fn load(path: &Path) -> anyhow::Result<TrustedRoot> {
     let bytes = files::read(path, "trusted root")?;
-    let root = TrustedRoot::from_json_or_trust_config(&bytes).with_context(|| format!("trusted root {}", path.display()))?;
-    let summary = root.summary();
-    ctx.emit(&summary, || human(&summary));
+    match TrustedRoot::from_json(&bytes) {
+        Ok(root) => Ok(root),
+        Err(root_err) => match ClientTrustConfig::from_json(&bytes) {
+            Ok(config) => Ok(config.trusted_root),
+            Err(_) => Err(anyhow::anyhow!("trusted root {}: {root_err}", path.display())),
+        },
+    }
+}
+
+fn validity(v: &ValidityPeriod) -> Value {
+    json!({ "start": v.start.map(|t| t.to_rfc3339()), "end": v.end.map(|t| t.to_rfc3339()) })
+}
+
+fn log_json(log: &TransparencyLogInstance) -> Value {
+    json!({
+        "baseUrl": log.base_url,
+        "logId": hex::encode(&log.log_id),
+        "keyDetails": log.public_key.key_details,
+        "validFor": validity(&log.public_key.valid_for),
+        "operator": log.operator,
+    })
+}
+
+fn ca_json(ca: &CertificateAuthority) -> Value {
+    json!({
+        "uri": ca.uri,
+        "subject": { "organization": ca.subject.organization, "commonName": ca.subject.common_name },
+        "certificates": ca.cert_chain.len(),
+        "validFor": validity(&ca.valid_for),
+        "operator": ca.operator,
+    })
+}
+
+pub fn inspect(ctx: &Context, path: &Path) -> anyhow::Result<Outcome> {
+    let root = load(path)?;
+    let doc = json!({
+        "ok": true,
+        "mediaType": root.media_type,
+        "tlogs": root.tlogs.iter().map(log_json).collect::<Vec<_>>(),
+        "certificateAuthorities": root.certificate_authorities.iter().map(ca_json).collect::<Vec<_>>(),
+        "ctlogs": root.ctlogs.iter().map(log_json).collect::<Vec<_>>(),
+        "timestampAuthorities": root.timestamp_authorities.iter().map(ca_json).collect::<Vec<_>>(),
+    });
+    ctx.emit(&doc, || human(&doc));
     Ok(Outcome::Done)
 }
 
-fn human(summary: &serde_json::Value) -> String {
-    let mut out = String::new();
-    for (section, title) in [
-        ("tlogs", "transparency logs"),
-        ("certificateAuthorities", "certificate authorities"),
-        ("ctlogs", "certificate transparency logs"),
-        ("timestampAuthorities", "timestamp authorities"),
+fn human(doc: &Value) -> String {
+    let mut out = format!("{}\n", doc["mediaType"].as_str().unwrap_or_default());
+    for (section, title, name) in [
+        ("tlogs", "transparency logs", "baseUrl"),
+        ("certificateAuthorities", "certificate authorities", "uri"),
+        ("ctlogs", "certificate transparency logs", "baseUrl"),
+        ("timestampAuthorities", "timestamp authorities", "uri"),
     ] {
-        let items = summary[section].as_array().cloned().unwrap_or_default();
+        let items = doc[section].as_array().cloned().unwrap_or_default();
         out.push_str(&format!("{title}: {}\n", items.len()));
         for item in items {
             out.push_str(&format!(
                 "  {}  valid {} .. {}\n",
-                item["name"].as_str().unwrap_or("?"),
-                item["validFrom"].as_str().unwrap_or("-"),
-                item["validUntil"].as_str().unwrap_or("open"),
+                item[name].as_str().unwrap_or("?"),
+                item["validFor"]["start"].as_str().unwrap_or("(no start: never valid)"),
+                item["validFor"]["end"].as_str().unwrap_or("open"),
             ));
         }
     }
-    let _ = json!(null);
     out
 }
