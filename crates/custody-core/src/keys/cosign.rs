@@ -70,8 +70,10 @@ pub(crate) fn decrypt_with_kdf(
     body: &[u8],
     kdf: impl FnOnce(&[u8], u8) -> Result<Zeroizing<Key>, KeyError>,
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let key: EncryptedKey = serde_json::from_slice(body)
-        .map_err(|_| KeyError::MalformedEncryptedKey { what: "the PEM body is not cosign's encrypted-key JSON" })?;
+    let key: EncryptedKey =
+        serde_json::from_slice(body).map_err(|_| KeyError::MalformedEncryptedKey {
+            what: "the PEM body is not cosign's encrypted-key JSON",
+        })?;
     if key.kdf.name != KDF_NAME {
         return Err(KeyError::UnsupportedKdf { name: key.kdf.name });
     }
@@ -80,21 +82,31 @@ pub(crate) fn decrypt_with_kdf(
         return Err(KeyError::UnsupportedKdfParams { n, r, p });
     }
     if key.cipher.name != CIPHER_NAME {
-        return Err(KeyError::UnsupportedCipher { name: key.cipher.name });
+        return Err(KeyError::UnsupportedCipher {
+            name: key.cipher.name,
+        });
     }
-    let salt = base64_decode_any(&key.kdf.salt)
-        .map_err(|_| KeyError::MalformedEncryptedKey { what: "the scrypt salt is not base64" })?;
-    let nonce = base64_decode_any(&key.cipher.nonce)
-        .map_err(|_| KeyError::MalformedEncryptedKey { what: "the secretbox nonce is not base64" })?;
+    let salt = base64_decode_any(&key.kdf.salt).map_err(|_| KeyError::MalformedEncryptedKey {
+        what: "the scrypt salt is not base64",
+    })?;
+    let nonce =
+        base64_decode_any(&key.cipher.nonce).map_err(|_| KeyError::MalformedEncryptedKey {
+            what: "the secretbox nonce is not base64",
+        })?;
     let nonce: [u8; NONCE_LEN] = nonce
         .try_into()
-        .map_err(|_| KeyError::MalformedEncryptedKey { what: "the secretbox nonce is not 24 bytes" })?;
-    let mut buffer = Zeroizing::new(
-        base64_decode_any(&key.ciphertext)
-            .map_err(|_| KeyError::MalformedEncryptedKey { what: "the ciphertext is not base64" })?,
-    );
+        .map_err(|_| KeyError::MalformedEncryptedKey {
+            what: "the secretbox nonce is not 24 bytes",
+        })?;
+    let mut buffer = Zeroizing::new(base64_decode_any(&key.ciphertext).map_err(|_| {
+        KeyError::MalformedEncryptedKey {
+            what: "the ciphertext is not base64",
+        }
+    })?);
     if buffer.len() < TAG_LEN {
-        return Err(KeyError::MalformedEncryptedKey { what: "the ciphertext is shorter than its 16-byte tag" });
+        return Err(KeyError::MalformedEncryptedKey {
+            what: "the ciphertext is shorter than its 16-byte tag",
+        });
     }
 
     let log_n = n.trailing_zeros() as u8; // n is one of ACCEPTED_N: an exact power of two
@@ -111,8 +123,12 @@ pub(crate) fn decrypt_with_kdf(
 pub(crate) fn encrypt(pkcs8: &[u8], password: &[u8], log_n: u8) -> Result<Vec<u8>, KeyError> {
     let mut salt = [0u8; SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut salt).map_err(|_| KeyError::Crypto { operation: "generate a salt" })?;
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeyError::Crypto { operation: "generate a nonce" })?;
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| KeyError::Crypto {
+        operation: "generate a salt",
+    })?;
+    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeyError::Crypto {
+        operation: "generate a nonce",
+    })?;
     let secret = derive_key(password, &salt, log_n)?;
 
     // Reserved up front: the buffer holds plaintext and must not reallocate.
@@ -120,26 +136,45 @@ pub(crate) fn encrypt(pkcs8: &[u8], password: &[u8], log_n: u8) -> Result<Vec<u8
     buffer.extend_from_slice(pkcs8);
     XSalsa20Poly1305::new(&secret)
         .encrypt_in_place(Nonce::from_slice(&nonce), b"", &mut *buffer)
-        .map_err(|_| KeyError::Crypto { operation: "encrypt the private key" })?;
+        .map_err(|_| KeyError::Crypto {
+            operation: "encrypt the private key",
+        })?;
 
     let key = EncryptedKey {
         kdf: Kdf {
             name: KDF_NAME.into(),
-            params: ScryptParams { n: 1 << log_n, r: 8, p: 1 },
+            params: ScryptParams {
+                n: 1 << log_n,
+                r: 8,
+                p: 1,
+            },
             salt: base64_encode(&salt),
         },
-        cipher: Cipher { name: CIPHER_NAME.into(), nonce: base64_encode(&nonce) },
+        cipher: Cipher {
+            name: CIPHER_NAME.into(),
+            nonce: base64_encode(&nonce),
+        },
         ciphertext: base64_encode(&buffer),
     };
-    serde_json::to_vec(&key).map_err(|_| KeyError::Crypto { operation: "serialize the encrypted key" })
+    serde_json::to_vec(&key).map_err(|_| KeyError::Crypto {
+        operation: "serialize the encrypted key",
+    })
 }
 
-pub(crate) fn derive_key(password: &[u8], salt: &[u8], log_n: u8) -> Result<Zeroizing<Key>, KeyError> {
-    let params = scrypt::Params::new(log_n, 8, 1)
-        .map_err(|_| KeyError::Crypto { operation: "set up scrypt" })?;
+pub(crate) fn derive_key(
+    password: &[u8],
+    salt: &[u8],
+    log_n: u8,
+) -> Result<Zeroizing<Key>, KeyError> {
+    let params = scrypt::Params::new(log_n, 8, 1).map_err(|_| KeyError::Crypto {
+        operation: "set up scrypt",
+    })?;
     let mut secret = Zeroizing::new(Key::default());
-    scrypt::scrypt(password, salt, &params, secret.as_mut_slice())
-        .map_err(|_| KeyError::Crypto { operation: "derive the key with scrypt" })?;
+    scrypt::scrypt(password, salt, &params, secret.as_mut_slice()).map_err(|_| {
+        KeyError::Crypto {
+            operation: "derive the key with scrypt",
+        }
+    })?;
     Ok(secret)
 }
 
@@ -160,9 +195,19 @@ mod tests {
     #[test]
     fn expensive_or_odd_kdf_params_are_refused_before_scrypt_runs() {
         // N=2^30 would need 1 TiB; these must fail instantly.
-        for (n, r, p) in [(1 << 30, 8, 1), (1 << 14, 8, 1), (65536, 16, 1), (65536, 8, 2), (65535, 8, 1), (0, 8, 1)] {
+        for (n, r, p) in [
+            (1 << 30, 8, 1),
+            (1 << 14, 8, 1),
+            (65536, 16, 1),
+            (65536, 8, 2),
+            (65535, 8, 1),
+            (0, 8, 1),
+        ] {
             let err = decrypt(&body(n, r, p, "scrypt", "nacl/secretbox", NONCE), b"x").unwrap_err();
-            assert!(matches!(err, KeyError::UnsupportedKdfParams { .. }), "{n} {r} {p}: {err}");
+            assert!(
+                matches!(err, KeyError::UnsupportedKdfParams { .. }),
+                "{n} {r} {p}: {err}"
+            );
         }
     }
 
@@ -173,8 +218,14 @@ mod tests {
         let err = decrypt(&body(65536, 8, 1, "scrypt", "aes-gcm", NONCE), b"").unwrap_err();
         assert!(matches!(err, KeyError::UnsupportedCipher { .. }), "{err}");
         let err = decrypt(&body(65536, 8, 1, "scrypt", "nacl/secretbox", "AAAA"), b"").unwrap_err();
-        assert!(matches!(err, KeyError::MalformedEncryptedKey { .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::MalformedEncryptedKey { .. }),
+            "{err}"
+        );
         let err = decrypt(b"{\"kdf\":1}", b"").unwrap_err();
-        assert!(matches!(err, KeyError::MalformedEncryptedKey { .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::MalformedEncryptedKey { .. }),
+            "{err}"
+        );
     }
 }

@@ -23,6 +23,12 @@ mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests_interop;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests_mutation;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests_round_trip;
 
 pub use error::{KeyError, SignatureError};
 pub use public::PublicKey;
@@ -89,9 +95,9 @@ impl KeyAlgorithm {
             "PKIX_RSA_PKCS1V15_2048_SHA256"
             | "PKIX_RSA_PKCS1V15_3072_SHA256"
             | "PKIX_RSA_PKCS1V15_4096_SHA256" => Self::RsaPkcs1Sha256,
-            "PKIX_RSA_PSS_2048_SHA256" | "PKIX_RSA_PSS_3072_SHA256" | "PKIX_RSA_PSS_4096_SHA256" => {
-                Self::RsaPssSha256
-            }
+            "PKIX_RSA_PSS_2048_SHA256"
+            | "PKIX_RSA_PSS_3072_SHA256"
+            | "PKIX_RSA_PSS_4096_SHA256" => Self::RsaPssSha256,
             _ => return None,
         })
     }
@@ -114,7 +120,9 @@ impl FromStr for KeyAlgorithm {
         Self::ALL
             .into_iter()
             .find(|alg| alg.cli_name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| KeyError::UnknownAlgorithmName { name: name.to_string() })
+            .ok_or_else(|| KeyError::UnknownAlgorithmName {
+                name: name.to_string(),
+            })
     }
 }
 
@@ -185,9 +193,16 @@ mod algorithm_tests {
     fn sigstore_names_round_trip() {
         for alg in KeyAlgorithm::ALL {
             let name = alg.sigstore_key_details();
-            assert_eq!(KeyAlgorithm::from_sigstore_key_details(name), Some(alg), "{name}");
+            assert_eq!(
+                KeyAlgorithm::from_sigstore_key_details(name),
+                Some(alg),
+                "{name}"
+            );
         }
-        assert_eq!(KeyAlgorithm::from_sigstore_key_details("PKIX_ED25519_PH"), None);
+        assert_eq!(
+            KeyAlgorithm::from_sigstore_key_details("PKIX_ED25519_PH"),
+            None
+        );
     }
 
     #[test]

@@ -30,14 +30,14 @@ pub(crate) fn first_label(text: &[u8]) -> Option<String> {
 
 /// Decodes the first PEM block in `text`.
 pub(crate) fn decode_first(text: &[u8]) -> Result<PemBlock, KeyError> {
-    let start = find(text, BEGIN).ok_or(KeyError::NotPem)? + BEGIN.len();
+    let start = find(text, BEGIN).ok_or(KeyError::NotAKey)? + BEGIN.len();
     let (label, after_label) = read_label(&text[start..])?;
     let rest = &text[start + after_label..];
-    let body_start = line_end(rest).ok_or_else(|| KeyError::Truncated { label: label.clone() })?;
+    let body_start = line_end(rest).ok_or(KeyError::Truncated)?;
     let rest = &rest[body_start..];
 
     let end_marker = [b"-----END ", label.as_bytes(), DASHES].concat();
-    let body_len = find(rest, &end_marker).ok_or_else(|| KeyError::Truncated { label: label.clone() })?;
+    let body_len = find(rest, &end_marker).ok_or(KeyError::Truncated)?;
     let body = &rest[..body_len];
     if body.contains(&b':') {
         return Err(KeyError::MalformedPem {
@@ -48,16 +48,26 @@ pub(crate) fn decode_first(text: &[u8]) -> Result<PemBlock, KeyError> {
     for &byte in body {
         match byte {
             b' ' | b'\t' | b'\r' | b'\n' => {}
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' => base64.push(char::from(byte)),
-            _ => return Err(KeyError::MalformedPem { reason: "the body contains a character that is not base64" }),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' => {
+                base64.push(char::from(byte))
+            }
+            _ => {
+                return Err(KeyError::MalformedPem {
+                    reason: "the body contains a character that is not base64",
+                });
+            }
         }
     }
     if base64.is_empty() {
-        return Err(KeyError::MalformedPem { reason: "the PEM block is empty" });
+        return Err(KeyError::MalformedPem {
+            reason: "the PEM block is empty",
+        });
     }
     let der = base64_decode_strict(&base64)
         .map(Zeroizing::new)
-        .map_err(|_| KeyError::MalformedPem { reason: "the body is not valid base64 (truncated or edited?)" })?;
+        .map_err(|_| KeyError::MalformedPem {
+            reason: "the body is not valid base64 (truncated or edited?)",
+        })?;
     Ok(PemBlock { label, der })
 }
 
@@ -66,14 +76,18 @@ fn read_label(text: &[u8]) -> Result<(String, usize), KeyError> {
     let window = &text[..text.len().min(MAX_LABEL + DASHES.len())];
     let Some(len) = find(window, DASHES) else {
         if find(text, b"\n").is_none() && text.len() <= MAX_LABEL {
-            return Err(KeyError::Truncated { label: String::from_utf8_lossy(text).into_owned() });
+            return Err(KeyError::Truncated);
         }
-        return Err(KeyError::MalformedPem { reason: "the BEGIN line has no closing '-----'" });
+        return Err(KeyError::MalformedPem {
+            reason: "the BEGIN line has no closing '-----'",
+        });
     };
     let label = &text[..len];
     // RFC 7468 §3: labels are printable ASCII without '-' at either end.
     if !label.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return Err(KeyError::MalformedPem { reason: "the BEGIN line's label is not printable ASCII" });
+        return Err(KeyError::MalformedPem {
+            reason: "the BEGIN line's label is not printable ASCII",
+        });
     }
     let label = String::from_utf8_lossy(label).into_owned();
     Ok((label, len + DASHES.len()))
@@ -86,7 +100,9 @@ fn line_end(text: &[u8]) -> Option<usize> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// Encodes a PEM block: 64-column standard base64, LF line ends, trailing newline.
@@ -143,17 +159,35 @@ mod tests {
     fn leading_text_crlf_and_long_lines_are_accepted() {
         let text = "a comment\r\n-----BEGIN X-----\r\nAAEC\r\nAw==\r\n-----END X-----\r\ntrailing";
         let block = decode_first(text.as_bytes()).unwrap();
-        assert_eq!((block.label.as_str(), &block.der[..]), ("X", &[0u8, 1, 2, 3][..]));
+        assert_eq!(
+            (block.label.as_str(), &block.der[..]),
+            ("X", &[0u8, 1, 2, 3][..])
+        );
     }
 
     #[test]
     fn broken_pem_is_named() {
-        assert!(matches!(decode_first(b"hello"), Err(KeyError::NotPem)));
-        assert!(matches!(decode_first(b"-----BEGIN X-----\nAAEC\n"), Err(KeyError::Truncated { .. })));
-        assert!(matches!(decode_first(b"-----BEGIN X-----\nAAE\n-----END X-----\n"), Err(KeyError::MalformedPem { .. })));
-        assert!(matches!(decode_first(b"-----BEGIN X-----\n-----END X-----\n"), Err(KeyError::MalformedPem { .. })));
+        assert!(matches!(decode_first(b"hello"), Err(KeyError::NotAKey)));
+        assert!(matches!(
+            decode_first(b"-----BEGIN X-----\nAAEC\n"),
+            Err(KeyError::Truncated)
+        ));
+        assert!(matches!(
+            decode_first(b"-----BEGIN X-----\nAAE\n-----END X-----\n"),
+            Err(KeyError::MalformedPem { .. })
+        ));
+        assert!(matches!(
+            decode_first(b"-----BEGIN X-----\n-----END X-----\n"),
+            Err(KeyError::MalformedPem { .. })
+        ));
         let headers = b"-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\n\nAAEC\n-----END X-----\n";
-        assert!(matches!(decode_first(headers), Err(KeyError::MalformedPem { .. })));
-        assert_eq!(first_label(b"junk\n-----BEGIN ABC-----\n"), Some("ABC".into()));
+        assert!(matches!(
+            decode_first(headers),
+            Err(KeyError::MalformedPem { .. })
+        ));
+        assert_eq!(
+            first_label(b"junk\n-----BEGIN ABC-----\n"),
+            Some("ABC".into())
+        );
     }
 }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_lc_rs::digest::{self as lc_digest, Digest};
-use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaParameters, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{
+    self as lc, ParsedPublicKey, RsaParameters, UnparsedPublicKey, VerificationAlgorithm,
+};
 use der::asn1::{AnyRef, BitString, ObjectIdentifier, UintRef};
 use der::{Decode, Encode};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
@@ -55,18 +57,27 @@ impl PublicKey {
             "PUBLIC KEY" => Self::from_spki_der(&block.der),
             "RSA PUBLIC KEY" => Self::from_pkcs1_der(&block.der),
             label if label.ends_with("PRIVATE KEY") => Err(KeyError::PrivateKeyNotPublic),
-            label => Err(KeyError::UnsupportedPemLabel { label: label.to_string(), expected: LABELS }),
+            label => Err(KeyError::UnsupportedPemLabel {
+                label: label.to_string(),
+                expected: LABELS,
+            }),
         }
     }
 
     /// Reads a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7).
     pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
-        let spki = SubjectPublicKeyInfoRef::from_der(der)
-            .map_err(|source| KeyError::MalformedDer { what: "public key (SubjectPublicKeyInfo)", source })?;
-        let raw = spki.subject_public_key.as_bytes().ok_or(KeyError::KeyRejected {
-            what: "public key",
-            reason: "the public key BIT STRING has unused bits",
-        })?;
+        let spki =
+            SubjectPublicKeyInfoRef::from_der(der).map_err(|source| KeyError::MalformedDer {
+                what: "public key (SubjectPublicKeyInfo)",
+                source,
+            })?;
+        let raw = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(KeyError::KeyRejected {
+                what: "public key",
+                reason: "the public key BIT STRING has unused bits",
+            })?;
         let algorithm = spki_algorithm(spki.algorithm.oid, spki.algorithm.parameters)?;
         let rsa_bits = check_key_material(algorithm, raw)?;
         Ok(Self {
@@ -80,9 +91,15 @@ impl PublicKey {
 
     /// Reads a DER PKCS#1 `RSAPublicKey` (RFC 8017 §A.1.1), wrapping it in an SPKI.
     fn from_pkcs1_der(der: &[u8]) -> Result<Self, KeyError> {
-        let malformed = |source| KeyError::MalformedDer { what: "RSA public key (PKCS#1)", source };
+        let malformed = |source| KeyError::MalformedDer {
+            what: "RSA public key (PKCS#1)",
+            source,
+        };
         let spki = SubjectPublicKeyInfoOwned {
-            algorithm: AlgorithmIdentifierOwned { oid: oid::RSA_ENCRYPTION, parameters: Some(der::Any::null()) },
+            algorithm: AlgorithmIdentifierOwned {
+                oid: oid::RSA_ENCRYPTION,
+                parameters: Some(der::Any::null()),
+            },
             subject_public_key: BitString::from_bytes(der).map_err(malformed)?,
         };
         Self::from_spki_der(&spki.to_der().map_err(malformed)?)
@@ -123,14 +140,21 @@ impl PublicKey {
             Some(4096) => ("PKIX_RSA_PKCS1V15_4096_SHA256", "PKIX_RSA_PSS_4096_SHA256"),
             Some(_) => return None,
         };
-        Some(if self.algorithm == KeyAlgorithm::RsaPssSha256 { pss } else { pkcs1 })
+        Some(if self.algorithm == KeyAlgorithm::RsaPssSha256 {
+            pss
+        } else {
+            pkcs1
+        })
     }
 
     /// The same key verifying with another algorithm. Only RSA keys may switch, between
     /// PKCS#1 v1.5 and PSS; anything else is refused.
     pub fn with_algorithm(mut self, algorithm: KeyAlgorithm) -> Result<Self, KeyError> {
         if algorithm != self.algorithm && !(algorithm.is_rsa() && self.algorithm.is_rsa()) {
-            return Err(KeyError::AlgorithmMismatch { key: self.algorithm, requested: algorithm });
+            return Err(KeyError::AlgorithmMismatch {
+                key: self.algorithm,
+                requested: algorithm,
+            });
         }
         self.algorithm = algorithm;
         Ok(self)
@@ -142,26 +166,47 @@ impl PublicKey {
     /// spec vector, JOSE); both are tried, and either verifying is a valid signature.
     pub fn verify(&self, data: SignedData<'_>, signature: &[u8]) -> Result<(), SignatureError> {
         let alg = self.algorithm;
-        let (der_alg, fixed_alg, fixed_len): (&'static dyn VerificationAlgorithm, _, _) = match alg {
-            KeyAlgorithm::EcdsaP256Sha256 => (&lc::ECDSA_P256_SHA256_ASN1, &lc::ECDSA_P256_SHA256_FIXED, 64),
-            KeyAlgorithm::EcdsaP384Sha384 => (&lc::ECDSA_P384_SHA384_ASN1, &lc::ECDSA_P384_SHA384_FIXED, 96),
+        let (der_alg, fixed_alg, fixed_len): (&'static dyn VerificationAlgorithm, _, _) = match alg
+        {
+            KeyAlgorithm::EcdsaP256Sha256 => (
+                &lc::ECDSA_P256_SHA256_ASN1,
+                &lc::ECDSA_P256_SHA256_FIXED,
+                64,
+            ),
+            KeyAlgorithm::EcdsaP384Sha384 => (
+                &lc::ECDSA_P384_SHA384_ASN1,
+                &lc::ECDSA_P384_SHA384_FIXED,
+                96,
+            ),
             KeyAlgorithm::Ed25519 => {
                 if signature.len() != 64 {
-                    return Err(malformed(alg, signature, "an Ed25519 signature is 64 bytes"));
+                    return Err(malformed(
+                        alg,
+                        signature,
+                        "an Ed25519 signature is 64 bytes",
+                    ));
                 }
                 return self.check(&lc::ED25519, data, signature);
             }
             KeyAlgorithm::RsaPkcs1Sha256 | KeyAlgorithm::RsaPssSha256 => {
                 let modulus_len = self.rsa_bits.unwrap_or(0).div_ceil(8) as usize;
                 if signature.len() != modulus_len {
-                    return Err(malformed(alg, signature, "an RSA signature is as long as the key's modulus"));
+                    return Err(malformed(
+                        alg,
+                        signature,
+                        "an RSA signature is as long as the key's modulus",
+                    ));
                 }
                 return self.check(rsa_params(alg), data, signature);
             }
         };
         let is_der = is_der_ecdsa_signature(signature);
         if !is_der && signature.len() != fixed_len {
-            return Err(malformed(alg, signature, "an ECDSA signature is ASN.1 DER or fixed-width r||s"));
+            return Err(malformed(
+                alg,
+                signature,
+                "an ECDSA signature is ASN.1 DER or fixed-width r||s",
+            ));
         }
         if is_der {
             match self.check(der_alg, data, signature) {
@@ -193,10 +238,16 @@ impl PublicKey {
 }
 
 /// Imports a prehashed SHA-256 digest for an algorithm that signs SHA-256 digests.
-pub(crate) fn sha256_digest(algorithm: KeyAlgorithm, digest: &[u8; 32]) -> Result<Digest, SignatureError> {
+pub(crate) fn sha256_digest(
+    algorithm: KeyAlgorithm,
+    digest: &[u8; 32],
+) -> Result<Digest, SignatureError> {
     match algorithm {
-        KeyAlgorithm::Ed25519 | KeyAlgorithm::EcdsaP384Sha384 => Err(SignatureError::PrehashUnsupported { algorithm }),
-        _ => Digest::import_less_safe(digest, &lc_digest::SHA256).map_err(|_| SignatureError::Invalid),
+        KeyAlgorithm::Ed25519 | KeyAlgorithm::EcdsaP384Sha384 => {
+            Err(SignatureError::PrehashUnsupported)
+        }
+        _ => Digest::import_less_safe(digest, &lc_digest::SHA256)
+            .map_err(|_| SignatureError::Invalid),
     }
 }
 
@@ -215,29 +266,51 @@ fn is_der_ecdsa_signature(signature: &[u8]) -> bool {
 /// Malformed, or a plausible signature of some other algorithm.
 fn malformed(algorithm: KeyAlgorithm, signature: &[u8], reason: &'static str) -> SignatureError {
     let looks_like = match signature.len() {
-        _ if algorithm.is_rsa() && is_der_ecdsa_signature(signature) => Some("an ECDSA signature (ASN.1 DER)"),
-        64 if algorithm != KeyAlgorithm::Ed25519 => Some("an Ed25519 or P-256 r||s signature (64 bytes)"),
+        _ if algorithm.is_rsa() && is_der_ecdsa_signature(signature) => {
+            Some("an ECDSA signature (ASN.1 DER)")
+        }
+        64 if algorithm != KeyAlgorithm::Ed25519 => {
+            Some("an Ed25519 or P-256 r||s signature (64 bytes)")
+        }
         256 | 384 | 512 if !algorithm.is_rsa() => Some("an RSA signature"),
         _ => None,
     };
     match looks_like {
-        Some(looks_like) => SignatureError::WrongAlgorithm { key: algorithm, looks_like },
+        Some(looks_like) => SignatureError::WrongAlgorithm {
+            key: algorithm,
+            looks_like,
+        },
         None => SignatureError::Malformed { algorithm, reason },
     }
 }
 
 /// The algorithm named by an SPKI AlgorithmIdentifier (RFC 5480, RFC 8410, RFC 8017).
-fn spki_algorithm(algorithm: ObjectIdentifier, parameters: Option<AnyRef<'_>>) -> Result<KeyAlgorithm, KeyError> {
-    let malformed = |source| KeyError::MalformedDer { what: "public key algorithm parameters", source };
+fn spki_algorithm(
+    algorithm: ObjectIdentifier,
+    parameters: Option<AnyRef<'_>>,
+) -> Result<KeyAlgorithm, KeyError> {
+    let malformed = |source| KeyError::MalformedDer {
+        what: "public key algorithm parameters",
+        source,
+    };
     match algorithm {
         oid::EC_PUBLIC_KEY => {
             let curve: ObjectIdentifier = parameters
-                .ok_or(KeyError::UnsupportedCurve { oid: "(none: explicit or missing curve parameters)".into() })?
+                .ok_or(KeyError::UnsupportedCurve {
+                    oid: "(none: explicit or missing curve parameters)".into(),
+                })?
                 .decode_as()
-                .map_err(|_| KeyError::UnsupportedCurve { oid: "(explicit curve parameters)".into() })?;
+                .map_err(|_| KeyError::UnsupportedCurve {
+                    oid: "(explicit curve parameters)".into(),
+                })?;
             ec_algorithm(curve)
         }
-        oid::ED25519 if parameters.is_none() => Ok(KeyAlgorithm::Ed25519),
+        // RFC 8410 §3: parameters MUST be absent.
+        oid::ED25519 if parameters.is_some() => Err(KeyError::KeyRejected {
+            what: "Ed25519 public key",
+            reason: "algorithm parameters must be absent",
+        }),
+        oid::ED25519 => Ok(KeyAlgorithm::Ed25519),
         oid::RSA_ENCRYPTION => {
             // RFC 8017 §A.1: parameters SHALL be NULL (tolerate absent, as Go does).
             if let Some(params) = parameters {
@@ -245,7 +318,9 @@ fn spki_algorithm(algorithm: ObjectIdentifier, parameters: Option<AnyRef<'_>>) -
             }
             Ok(KeyAlgorithm::RsaPkcs1Sha256)
         }
-        other => Err(KeyError::UnsupportedAlgorithm { oid: other.to_string() }),
+        other => Err(KeyError::UnsupportedAlgorithm {
+            oid: other.to_string(),
+        }),
     }
 }
 
@@ -253,20 +328,28 @@ pub(crate) fn ec_algorithm(curve: ObjectIdentifier) -> Result<KeyAlgorithm, KeyE
     match curve {
         oid::SECP256R1 => Ok(KeyAlgorithm::EcdsaP256Sha256),
         oid::SECP384R1 => Ok(KeyAlgorithm::EcdsaP384Sha384),
-        other => Err(KeyError::UnsupportedCurve { oid: other.to_string() }),
+        other => Err(KeyError::UnsupportedCurve {
+            oid: other.to_string(),
+        }),
     }
 }
 
 /// Validates the raw key with aws-lc-rs (point on curve, RSA modulus sane); returns RSA bits.
 fn check_key_material(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Option<u32>, KeyError> {
-    let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::KeyRejected { what: "public key", reason: e.description_() };
+    let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::KeyRejected {
+        what: "public key",
+        reason: e.description_(),
+    };
     let (verifier, point_len): (&'static dyn VerificationAlgorithm, _) = match algorithm {
         KeyAlgorithm::EcdsaP256Sha256 => (&lc::ECDSA_P256_SHA256_ASN1, 65),
         KeyAlgorithm::EcdsaP384Sha384 => (&lc::ECDSA_P384_SHA384_ASN1, 97),
         KeyAlgorithm::Ed25519 => (&lc::ED25519, 32),
         KeyAlgorithm::RsaPkcs1Sha256 | KeyAlgorithm::RsaPssSha256 => {
-            let bits = RsaParameters::public_modulus_len(raw)
-                .map_err(|_| KeyError::KeyRejected { what: "RSA public key", reason: "not a PKCS#1 RSAPublicKey" })?;
+            let bits =
+                RsaParameters::public_modulus_len(raw).map_err(|_| KeyError::KeyRejected {
+                    what: "RSA public key",
+                    reason: "not a PKCS#1 RSAPublicKey",
+                })?;
             if !(2048..=8192).contains(&bits) {
                 return Err(KeyError::RsaKeySize { bits });
             }
@@ -278,7 +361,10 @@ fn check_key_material(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Option<u32>
     // so one key ID per key.
     let uncompressed = algorithm == KeyAlgorithm::Ed25519 || raw.first() == Some(&0x04);
     if raw.len() != point_len || !uncompressed {
-        return Err(KeyError::KeyRejected { what: "public key", reason: "wrong length or compressed point" });
+        return Err(KeyError::KeyRejected {
+            what: "public key",
+            reason: "wrong length or compressed point",
+        });
     }
     ParsedPublicKey::new(verifier, raw).map_err(rejected)?;
     Ok(None)

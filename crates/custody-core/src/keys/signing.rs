@@ -40,12 +40,16 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-const PRIVATE_LABELS: &str = "'ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY' or 'PRIVATE KEY'";
+const PRIVATE_LABELS: &str =
+    "'ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY' or 'PRIVATE KEY'";
 /// Size of generated RSA keys: NIST's recommendation through 2030.
 const RSA_GENERATE: KeySize = KeySize::Rsa3072;
 
 fn rejected(e: aws_lc_rs::error::KeyRejected) -> KeyError {
-    KeyError::KeyRejected { what: "private key", reason: e.description_() }
+    KeyError::KeyRejected {
+        what: "private key",
+        reason: e.description_(),
+    }
 }
 
 fn ecdsa_signing(alg: KeyAlgorithm) -> &'static lc::EcdsaSigningAlgorithm {
@@ -58,7 +62,9 @@ fn ecdsa_signing(alg: KeyAlgorithm) -> &'static lc::EcdsaSigningAlgorithm {
 impl SigningKey {
     /// Generates a fresh key. RSA keys are 3072 bits.
     pub fn generate(alg: KeyAlgorithm) -> Result<Self, KeyError> {
-        let failed = |_| KeyError::Crypto { operation: "generate a key" };
+        let failed = |_| KeyError::Crypto {
+            operation: "generate a key",
+        };
         let inner = match alg {
             KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::EcdsaP384Sha384 => {
                 Inner::Ecdsa(EcdsaKeyPair::generate(ecdsa_signing(alg)).map_err(failed)?)
@@ -82,11 +88,16 @@ impl SigningKey {
                     .algorithm
                     .parameters
                     .and_then(|params| params.decode_as().ok())
-                    .ok_or(KeyError::UnsupportedCurve { oid: "(missing or explicit curve parameters)".into() })?;
+                    .ok_or(KeyError::UnsupportedCurve {
+                        oid: "(missing or explicit curve parameters)".into(),
+                    })?;
                 let alg = ec_algorithm(curve)?;
                 // The inner RFC 5915 ECPrivateKey; AWS-LC derives the public point if absent.
-                let pair = EcdsaKeyPair::from_private_key_der(ecdsa_signing(alg), info.private_key.as_bytes())
-                    .map_err(rejected)?;
+                let pair = EcdsaKeyPair::from_private_key_der(
+                    ecdsa_signing(alg),
+                    info.private_key.as_bytes(),
+                )
+                .map_err(rejected)?;
                 if let Some(embedded) = info.public_key.and_then(|bits| bits.as_bytes()) {
                     if embedded != pair.public_key().as_ref() {
                         return Err(KeyError::KeyRejected {
@@ -100,8 +111,14 @@ impl SigningKey {
             // v1 and v2; a v2 public key is checked against the private key.
             oid::ED25519 => Inner::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(rejected)?),
             // The inner PKCS#1 RSAPrivateKey, whatever the outer version.
-            oid::RSA_ENCRYPTION => Inner::Rsa(RsaKeyPair::from_der(info.private_key.as_bytes()).map_err(rejected)?),
-            other => return Err(KeyError::UnsupportedAlgorithm { oid: other.to_string() }),
+            oid::RSA_ENCRYPTION => {
+                Inner::Rsa(RsaKeyPair::from_der(info.private_key.as_bytes()).map_err(rejected)?)
+            }
+            other => {
+                return Err(KeyError::UnsupportedAlgorithm {
+                    oid: other.to_string(),
+                });
+            }
         };
         Self::from_inner(inner)
     }
@@ -112,7 +129,9 @@ impl SigningKey {
             Inner::Ed25519(pair) => pair.public_key().as_der(),
             Inner::Rsa(pair) => pair.public_key().as_der(),
         };
-        let spki = spki.map_err(|_| KeyError::Crypto { operation: "encode the public key" })?;
+        let spki = spki.map_err(|_| KeyError::Crypto {
+            operation: "encode the public key",
+        })?;
         let public = PublicKey::from_spki_der(spki.as_ref())?;
         Ok(Self { inner, public })
     }
@@ -131,14 +150,20 @@ impl SigningKey {
             "PRIVATE KEY" => Self::from_pkcs8_der(&block.der),
             "EC PRIVATE KEY" => Err(KeyError::Sec1NotPkcs8),
             "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::PublicKeyNotPrivate),
-            label => Err(KeyError::UnsupportedPemLabel { label: label.to_string(), expected: PRIVATE_LABELS }),
+            label => Err(KeyError::UnsupportedPemLabel {
+                label: label.to_string(),
+                expected: PRIVATE_LABELS,
+            }),
         }
     }
 
     /// Whether `text` is a cosign encrypted key, i.e. whether [`SigningKey::from_pem`] needs a
     /// password for it.
     pub fn is_encrypted_pem(text: &[u8]) -> bool {
-        matches!(pem::first_label(text).as_deref(), Some(cosign::LABEL_SIGSTORE | cosign::LABEL_COSIGN))
+        matches!(
+            pem::first_label(text).as_deref(),
+            Some(cosign::LABEL_SIGSTORE | cosign::LABEL_COSIGN)
+        )
     }
 
     /// The same key signing with another algorithm. Only RSA keys may switch, between
@@ -164,17 +189,29 @@ impl SigningKey {
         let failed = |_| KeyError::Crypto { operation: "sign" };
         let digest = match data {
             SignedData::Message(_) => None,
-            SignedData::Sha256Digest(digest) => Some(sha256_digest(algorithm, digest).map_err(|e| match e {
-                SignatureError::PrehashUnsupported { algorithm } => KeyError::PrehashUnsupported { algorithm },
-                _ => KeyError::Crypto { operation: "import the digest" },
-            })?),
+            SignedData::Sha256Digest(digest) => {
+                Some(sha256_digest(algorithm, digest).map_err(|e| match e {
+                    SignatureError::PrehashUnsupported => {
+                        KeyError::PrehashUnsupported { algorithm }
+                    }
+                    _ => KeyError::Crypto {
+                        operation: "import the digest",
+                    },
+                })?)
+            }
         };
         match (&self.inner, data, digest) {
-            (Inner::Ecdsa(pair), SignedData::Message(message), _) => {
-                Ok(pair.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec())
+            (Inner::Ecdsa(pair), SignedData::Message(message), _) => Ok(pair
+                .sign(&SystemRandom::new(), message)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
+            (Inner::Ecdsa(pair), _, Some(digest)) => {
+                Ok(pair.sign_digest(&digest).map_err(failed)?.as_ref().to_vec())
             }
-            (Inner::Ecdsa(pair), _, Some(digest)) => Ok(pair.sign_digest(&digest).map_err(failed)?.as_ref().to_vec()),
-            (Inner::Ed25519(pair), SignedData::Message(message), _) => Ok(pair.sign(message).as_ref().to_vec()),
+            (Inner::Ed25519(pair), SignedData::Message(message), _) => {
+                Ok(pair.sign(message).as_ref().to_vec())
+            }
             (Inner::Rsa(pair), data, digest) => {
                 let padding: &'static dyn lc::RsaEncoding = match algorithm {
                     KeyAlgorithm::RsaPssSha256 => &lc::RSA_PSS_SHA256,
@@ -182,10 +219,12 @@ impl SigningKey {
                 };
                 let mut signature = vec![0u8; pair.public_modulus_len()];
                 match (data, digest) {
-                    (SignedData::Message(message), _) => {
-                        pair.sign(padding, &SystemRandom::new(), message, &mut signature).map_err(failed)?
-                    }
-                    (_, Some(digest)) => pair.sign_digest(padding, &digest, &mut signature).map_err(failed)?,
+                    (SignedData::Message(message), _) => pair
+                        .sign(padding, &SystemRandom::new(), message, &mut signature)
+                        .map_err(failed)?,
+                    (_, Some(digest)) => pair
+                        .sign_digest(padding, &digest, &mut signature)
+                        .map_err(failed)?,
                     _ => return Err(KeyError::Crypto { operation: "sign" }),
                 }
                 Ok(signature)
@@ -197,10 +236,16 @@ impl SigningKey {
 
     /// The key as DER PKCS#8 v1 (RFC 5208), the form cosign encrypts.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let failed = |_| KeyError::Crypto { operation: "encode the private key" };
+        let failed = |_| KeyError::Crypto {
+            operation: "encode the private key",
+        };
         let der = match &self.inner {
-            Inner::Ecdsa(pair) => Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec()),
-            Inner::Ed25519(pair) => Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec()),
+            Inner::Ecdsa(pair) => {
+                Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec())
+            }
+            Inner::Ed25519(pair) => {
+                Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec())
+            }
             Inner::Rsa(pair) => {
                 let der: Pkcs8V1Der<'static> = pair.as_der().map_err(failed)?;
                 Zeroizing::new(der.as_ref().to_vec())
@@ -229,6 +274,9 @@ fn not_pkcs8(der: &[u8], source: der::Error) -> KeyError {
     } else if SubjectPublicKeyInfoRef::from_der(der).is_ok() {
         KeyError::PublicKeyNotPrivate
     } else {
-        KeyError::MalformedDer { what: "PKCS#8 private key", source }
+        KeyError::MalformedDer {
+            what: "PKCS#8 private key",
+            source,
+        }
     }
 }
