@@ -166,6 +166,11 @@ impl PublicKey {
     /// spec vector, JOSE); both are tried, and either verifying is a valid signature.
     pub fn verify(&self, data: SignedData<'_>, signature: &[u8]) -> Result<(), SignatureError> {
         let alg = self.algorithm;
+        if let SignedData::Sha256Digest(_) = data {
+            if matches!(alg, KeyAlgorithm::Ed25519 | KeyAlgorithm::EcdsaP384Sha384) {
+                return Err(SignatureError::PrehashUnsupported);
+            }
+        }
         let (der_alg, fixed_alg, fixed_len): (&'static dyn VerificationAlgorithm, _, _) = match alg
         {
             KeyAlgorithm::EcdsaP256Sha256 => (
