@@ -6,8 +6,6 @@ use std::fmt;
 pub enum Outcome {
     /// Verified, allowed or done: exit 0.
     Done,
-    /// Verification failed and the command already reported why: exit 1.
-    Denied,
 }
 
 /// Marks an error as a verification failure (exit 1) rather than an operational one (exit 2).
