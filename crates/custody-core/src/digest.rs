@@ -74,9 +74,13 @@ impl FromStr for Sha256Digest {
     type Err = DigestParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (algorithm, hex) = text.split_once(':').ok_or(DigestParseError::MissingAlgorithm)?;
+        let (algorithm, hex) = text
+            .split_once(':')
+            .ok_or(DigestParseError::MissingAlgorithm)?;
         if !algorithm.eq_ignore_ascii_case("sha256") {
-            return Err(DigestParseError::UnsupportedAlgorithm(algorithm.to_string()));
+            return Err(DigestParseError::UnsupportedAlgorithm(
+                algorithm.to_string(),
+            ));
         }
         Self::from_hex(hex)
     }
@@ -104,12 +108,19 @@ pub fn sha256_file(
     mut progress: impl FnMut(u64),
 ) -> Result<(Sha256Digest, u64), HashFileError> {
     let io_err = |source: io::Error| match source.kind() {
-        io::ErrorKind::NotFound => HashFileError::NotFound { path: path.to_path_buf() },
-        _ => HashFileError::Io { path: path.to_path_buf(), source },
+        io::ErrorKind::NotFound => HashFileError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => HashFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     };
     let mut file = File::open(path).map_err(io_err)?;
     if file.metadata().map_err(io_err)?.is_dir() {
-        return Err(HashFileError::IsDirectory { path: path.to_path_buf() });
+        return Err(HashFileError::IsDirectory {
+            path: path.to_path_buf(),
+        });
     }
     sha256_reader(&mut file, &mut progress).map_err(io_err)
 }
@@ -153,14 +164,29 @@ mod tests {
     fn parse_and_display_round_trip() {
         let d = Sha256Digest::of(b"x");
         assert_eq!(d.to_string().parse::<Sha256Digest>().unwrap(), d);
-        assert_eq!(d.to_string().to_uppercase().parse::<Sha256Digest>().unwrap(), d);
+        assert_eq!(
+            d.to_string()
+                .to_uppercase()
+                .parse::<Sha256Digest>()
+                .unwrap(),
+            d
+        );
     }
 
     #[test]
     fn bad_digests_are_refused_with_reason() {
-        assert_eq!("abc".parse::<Sha256Digest>(), Err(DigestParseError::MissingAlgorithm));
-        assert!(matches!("md5:00".parse::<Sha256Digest>(), Err(DigestParseError::UnsupportedAlgorithm(_))));
-        assert_eq!("sha256:00".parse::<Sha256Digest>(), Err(DigestParseError::Length(2)));
+        assert_eq!(
+            "abc".parse::<Sha256Digest>(),
+            Err(DigestParseError::MissingAlgorithm)
+        );
+        assert!(matches!(
+            "md5:00".parse::<Sha256Digest>(),
+            Err(DigestParseError::UnsupportedAlgorithm(_))
+        ));
+        assert_eq!(
+            "sha256:00".parse::<Sha256Digest>(),
+            Err(DigestParseError::Length(2))
+        );
         let z = format!("sha256:{}", "z".repeat(64));
         assert_eq!(z.parse::<Sha256Digest>(), Err(DigestParseError::NotHex));
     }
@@ -178,8 +204,14 @@ mod tests {
     #[test]
     fn directory_and_missing_file_are_named() {
         let dir = std::env::temp_dir();
-        assert!(matches!(sha256_file(&dir, |_| ()), Err(HashFileError::IsDirectory { .. })));
+        assert!(matches!(
+            sha256_file(&dir, |_| ()),
+            Err(HashFileError::IsDirectory { .. })
+        ));
         let missing = dir.join("custody-no-such-file-xyz");
-        assert!(matches!(sha256_file(&missing, |_| ()), Err(HashFileError::NotFound { .. })));
+        assert!(matches!(
+            sha256_file(&missing, |_| ()),
+            Err(HashFileError::NotFound { .. })
+        ));
     }
 }

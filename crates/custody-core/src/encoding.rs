@@ -20,9 +20,13 @@ const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::
 pub fn base64_decode_any(text: &str) -> Result<Vec<u8>, Base64Error> {
     let text = text.trim_end_matches(['\n', '\r']);
     if text.contains(['-', '_']) {
-        URL_SAFE_LENIENT.decode(text).map_err(|e| Base64Error(e.to_string()))
+        URL_SAFE_LENIENT
+            .decode(text)
+            .map_err(|e| Base64Error(e.to_string()))
     } else {
-        STANDARD_LENIENT.decode(text).map_err(|e| Base64Error(e.to_string()))
+        STANDARD_LENIENT
+            .decode(text)
+            .map_err(|e| Base64Error(e.to_string()))
     }
 }
 
@@ -59,6 +63,9 @@ mod tests {
     fn garbage_is_refused() {
         assert!(base64_decode_any("a*b=").is_err());
         assert!(base64_decode_any("+/-_").is_err(), "mixed alphabets");
-        assert!(base64_decode_strict("+/+/AQ").is_err(), "strict needs padding");
+        assert!(
+            base64_decode_strict("+/+/AQ").is_err(),
+            "strict needs padding"
+        );
     }
 }

@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Exit status: 0 verified or done, 1 verification failed or denied, 2 usage or operational error.
 #[derive(Debug, Parser)]
-#[command(name = "custody", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "custody",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

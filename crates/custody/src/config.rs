@@ -38,7 +38,10 @@ impl Config {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_string();
-            anyhow::anyhow!("config file {}: {msg} (see `custody --help` for the keys)", path.display())
+            anyhow::anyhow!(
+                "config file {}: {msg} (see `custody --help` for the keys)",
+                path.display()
+            )
         })
     }
 }

@@ -51,7 +51,10 @@ pub fn sha256(path: &Path) -> anyhow::Result<(Sha256Digest, u64)> {
 /// Refuses to overwrite unless asked: a key or bundle silently replaced is lost evidence.
 pub fn ensure_absent(path: &Path, force: bool) -> anyhow::Result<()> {
     if !force && path.exists() {
-        anyhow::bail!("{} already exists (use --force to replace it)", path.display());
+        anyhow::bail!(
+            "{} already exists (use --force to replace it)",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -66,7 +69,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<
     let mut tmp = tempfile::Builder::new()
         .prefix(".custody-")
         .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in directory {} (is it writable?)", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot write in directory {} (is it writable?)",
+                dir.display()
+            )
+        })?;
     if private {
         set_owner_only(tmp.as_file())?;
     }

@@ -37,8 +37,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let config = Config::load(cli.global.config.as_deref())?;
-    let output = cli.global.output.or(config.output).unwrap_or(OutputFormat::Human);
-    let ctx = cmd::Context { output, config, quiet: cli.global.quiet };
+    let output = cli
+        .global
+        .output
+        .or(config.output)
+        .unwrap_or(OutputFormat::Human);
+    let ctx = cmd::Context {
+        output,
+        config,
+        quiet: cli.global.quiet,
+    };
     match cli.command {
         Command::Key(KeyCommand::Generate(args)) => cmd::key::generate(&ctx, args),
         Command::Key(KeyCommand::Import(args)) => cmd::key::import(&ctx, args),
@@ -47,7 +55,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Attest(args) => cmd::sign::attest(&ctx, args),
         Command::Verify(args) => cmd::verify::verify(&ctx, args),
         Command::Digest { files } => cmd::digest::digest(&ctx, &files),
-        Command::TrustRoot(TrustRootCommand::Inspect { file }) => cmd::trust_root::inspect(&ctx, &file),
+        Command::TrustRoot(TrustRootCommand::Inspect { file }) => {
+            cmd::trust_root::inspect(&ctx, &file)
+        }
     }
 }
 

@@ -27,7 +27,9 @@ pub fn for_encryption(what: &str) -> anyhow::Result<Zeroizing<String>> {
 
 fn prompt(text: &str) -> anyhow::Result<Zeroizing<String>> {
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!("a password is needed and there is no terminal to ask on: set CUSTODY_PASSWORD");
+        anyhow::bail!(
+            "a password is needed and there is no terminal to ask on: set CUSTODY_PASSWORD"
+        );
     }
     Ok(Zeroizing::new(rpassword::prompt_password(text)?))
 }

@@ -1,5 +1,5 @@
 //! Shared by the integration tests: the binary, test data, peers and a scratch directory.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -36,7 +36,11 @@ pub fn custody(dir: &Path) -> assert_cmd::Command {
 
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap_or_else(|e| panic!("{e}"));
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -62,6 +66,7 @@ pub fn tempdir() -> tempfile::TempDir {
 
 /// Generates NAME.key/NAME.pub in dir with the given algorithm.
 pub fn keygen(dir: &Path, name: &str, algorithm: &str) {
-    let (code, _, err) = run(custody(dir).args(["key", "generate", name, "--algorithm", algorithm]));
+    let (code, _, err) =
+        run(custody(dir).args(["key", "generate", name, "--algorithm", algorithm]));
     assert_eq!(code, 0, "{err}");
 }

@@ -14,12 +14,15 @@ pub fn digest(ctx: &Context, paths: &[PathBuf]) -> anyhow::Result<Outcome> {
         let (digest, size) = files::sha256(path)?;
         rows.push((path, digest, size));
     }
-    let doc = json!(rows
-        .iter()
-        .map(|(p, d, n)| json!({ "path": p, "digest": d.to_string(), "size": n }))
-        .collect::<Vec<_>>());
+    let doc = json!(
+        rows.iter()
+            .map(|(p, d, n)| json!({ "path": p, "digest": d.to_string(), "size": n }))
+            .collect::<Vec<_>>()
+    );
     ctx.emit(&doc, || {
-        rows.iter().map(|(p, d, _)| format!("{d}  {}\n", p.display())).collect()
+        rows.iter()
+            .map(|(p, d, _)| format!("{d}  {}\n", p.display()))
+            .collect()
     });
     Ok(Outcome::Done)
 }

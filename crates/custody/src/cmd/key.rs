@@ -19,12 +19,21 @@ fn with_suffix(name: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Writes NAME.key and NAME.pub, checking both can be written before writing either.
-fn write_pair(ctx: &Context, key: &SigningKey, name: &Path, force: bool, unencrypted: bool) -> anyhow::Result<Outcome> {
+fn write_pair(
+    ctx: &Context,
+    key: &SigningKey,
+    name: &Path,
+    force: bool,
+    unencrypted: bool,
+) -> anyhow::Result<Outcome> {
     let (key_path, pub_path) = (with_suffix(name, ".key"), with_suffix(name, ".pub"));
     files::ensure_absent(&key_path, force)?;
     files::ensure_absent(&pub_path, force)?;
     let private_pem = if unencrypted {
-        tracing::warn!("writing {} UNENCRYPTED: anyone who can read it can sign as you", key_path.display());
+        tracing::warn!(
+            "writing {} UNENCRYPTED: anyone who can read it can sign as you",
+            key_path.display()
+        );
         key.to_unencrypted_pem()?.as_str().to_owned()
     } else {
         let pw = password::for_encryption(&key_path.display().to_string())?;

@@ -21,7 +21,9 @@ pub const MAX_ED25519_MESSAGE: u64 = 1 << 30;
 
 fn signing_key(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, SigningKey)> {
     let path = flag.or_else(|| ctx.config.key.clone()).ok_or_else(|| {
-        anyhow::anyhow!("no signing key: pass --key FILE, set CUSTODY_KEY, or `key` in the config file")
+        anyhow::anyhow!(
+            "no signing key: pass --key FILE, set CUSTODY_KEY, or `key` in the config file"
+        )
     })?;
     let key = load_signing_key(&path)?;
     Ok((path, key))
@@ -29,7 +31,10 @@ fn signing_key(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Result<(PathBuf,
 
 /// Hashes the artifact and, for Ed25519, keeps its bytes: both from one read, so what is signed
 /// is exactly what was hashed.
-pub(crate) fn read_artifact(path: &Path, algorithm: KeyAlgorithm) -> anyhow::Result<(Sha256Digest, u64, Option<Vec<u8>>)> {
+pub(crate) fn read_artifact(
+    path: &Path,
+    algorithm: KeyAlgorithm,
+) -> anyhow::Result<(Sha256Digest, u64, Option<Vec<u8>>)> {
     if algorithm == KeyAlgorithm::Ed25519 {
         let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         if len > MAX_ED25519_MESSAGE {
@@ -63,12 +68,19 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
     let (digest, size, bytes, bundle_path) = match (&args.file, &args.digest) {
         (Some(file), _) => {
             let (digest, size, bytes) = read_artifact(file, key.algorithm())?;
-            let out = args.bundle.clone().unwrap_or_else(|| default_bundle_path(file, ".sigstore.json"));
+            let out = args
+                .bundle
+                .clone()
+                .unwrap_or_else(|| default_bundle_path(file, ".sigstore.json"));
             (digest, Some(size), bytes, out)
         }
         (None, Some(text)) => {
-            let digest: Sha256Digest = text.parse().with_context(|| format!("--digest {text:?}"))?;
-            let out = args.bundle.clone().unwrap_or_else(|| PathBuf::from(format!("{}.sigstore.json", digest.hex())));
+            let digest: Sha256Digest =
+                text.parse().with_context(|| format!("--digest {text:?}"))?;
+            let out = args
+                .bundle
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("{}.sigstore.json", digest.hex())));
             (digest, None, None, out)
         }
         (None, None) => anyhow::bail!("give a FILE to sign, or --digest sha256:HEX"),
@@ -77,7 +89,9 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
         Some(bytes) => SignedData::Message(bytes),
         None => SignedData::Sha256Digest(digest.as_bytes()),
     };
-    let signature = key.sign(data).with_context(|| format!("signing with {}", key_path.display()))?;
+    let signature = key
+        .sign(data)
+        .with_context(|| format!("signing with {}", key_path.display()))?;
     let key_id = key.public_key().key_id();
     let bundle = Bundle::new_message_signature_v03(key_hint(&key_id), &digest, signature);
     let key_id = key_id.to_string();
@@ -94,31 +108,49 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
 pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
     let (key_path, key) = signing_key(ctx, args.key)?;
     let predicate_bytes = files::read(&args.predicate, "predicate")?;
-    let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes)
-        .map_err(|e| anyhow::anyhow!("predicate {}: not valid JSON: {e}", args.predicate.display()))?;
+    let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "predicate {}: not valid JSON: {e}",
+            args.predicate.display()
+        )
+    })?;
     if !predicate.is_object() {
-        anyhow::bail!("predicate {}: must be a JSON object", args.predicate.display());
+        anyhow::bail!(
+            "predicate {}: must be a JSON object",
+            args.predicate.display()
+        );
     }
     if args.predicate_type.trim().is_empty() {
         anyhow::bail!("--type must be a predicate type URI, e.g. https://slsa.dev/provenance/v1");
     }
     let (digest, size) = files::sha256(&args.file)?;
-    let name = args.file.file_name().map_or_else(|| "_".to_string(), |n| n.to_string_lossy().into_owned());
+    let name = args
+        .file
+        .file_name()
+        .map_or_else(|| "_".to_string(), |n| n.to_string_lossy().into_owned());
     let subject = ResourceDescriptor::from_sha256(name, &digest);
     let statement = Statement::new_v1(vec![subject], args.predicate_type.clone(), predicate);
     let payload = statement.to_json_bytes();
     let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
-    let sig = key.sign(SignedData::Message(&pae)).with_context(|| format!("signing with {}", key_path.display()))?;
+    let sig = key
+        .sign(SignedData::Message(&pae))
+        .with_context(|| format!("signing with {}", key_path.display()))?;
     let key_id = key.public_key().key_id();
     let hint = key_hint(&key_id);
     let envelope = Envelope {
         payload,
         payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
-        signatures: vec![EnvelopeSignature { keyid: hint.clone(), sig }],
+        signatures: vec![EnvelopeSignature {
+            keyid: hint.clone(),
+            sig,
+        }],
     };
     let bundle = Bundle::new_dsse_v03(hint, envelope);
     let key_id = key_id.to_string();
-    let bundle_path = args.bundle.clone().unwrap_or_else(|| default_bundle_path(&args.file, ".intoto.sigstore.json"));
+    let bundle_path = args
+        .bundle
+        .clone()
+        .unwrap_or_else(|| default_bundle_path(&args.file, ".intoto.sigstore.json"));
     files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
     ctx.emit(
         &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },

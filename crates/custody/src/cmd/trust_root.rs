@@ -18,7 +18,10 @@ pub fn load(path: &Path) -> anyhow::Result<TrustedRoot> {
         Ok(root) => Ok(root),
         Err(root_err) => match ClientTrustConfig::from_json(&bytes) {
             Ok(config) => Ok(config.trusted_root),
-            Err(_) => Err(anyhow::anyhow!("trusted root {}: {root_err}", path.display())),
+            Err(_) => Err(anyhow::anyhow!(
+                "trusted root {}: {root_err}",
+                path.display()
+            )),
         },
     }
 }
@@ -75,7 +78,9 @@ fn human(doc: &Value) -> String {
             out.push_str(&format!(
                 "  {}  valid {} .. {}\n",
                 item[name].as_str().unwrap_or("?"),
-                item["validFor"]["start"].as_str().unwrap_or("(no start: never valid)"),
+                item["validFor"]["start"]
+                    .as_str()
+                    .unwrap_or("(no start: never valid)"),
                 item["validFor"]["end"].as_str().unwrap_or("open"),
             ));
         }

@@ -26,7 +26,9 @@ enum Subject {
 fn subject(text: &str) -> anyhow::Result<Subject> {
     let path = Path::new(text);
     if text.starts_with("sha256:") && !path.exists() {
-        let digest = text.parse().map_err(|e| anyhow::anyhow!("artifact digest {text:?}: {e}"))?;
+        let digest = text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("artifact digest {text:?}: {e}"))?;
         return Ok(Subject::Digest(digest));
     }
     Ok(Subject::File(path.to_path_buf()))
@@ -58,7 +60,12 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
     let subject = subject(&args.artifact)?;
     let bundle_path = find_bundle(&subject, args.bundle)?;
     let bundle_bytes = files::read(&bundle_path, "bundle")?;
-    let denied = |e: &dyn std::fmt::Display| Denied(format!("verification failed: bundle {}: {e}", bundle_path.display()));
+    let denied = |e: &dyn std::fmt::Display| {
+        Denied(format!(
+            "verification failed: bundle {}: {e}",
+            bundle_path.display()
+        ))
+    };
     let bundle = Bundle::from_json(&bundle_bytes).map_err(|e| denied(&e))?;
 
     let key_path = args.key.or_else(|| ctx.config.public_key.clone());
@@ -83,7 +90,10 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
         }
         Subject::Digest(d) => (None, *d, None),
     };
-    let artifact = Artifact { digest, bytes: artifact_bytes.as_deref() };
+    let artifact = Artifact {
+        digest,
+        bytes: artifact_bytes.as_deref(),
+    };
     let verified = match verify::verify_parsed_with_key(&bundle, artifact, &key) {
         Ok(v) => v,
         Err(e) if e.is_usage() => return Err(anyhow::anyhow!("{e}")),
@@ -95,10 +105,16 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
 
 fn tlog_text(status: TlogStatus) -> (serde_json::Value, String) {
     match status {
-        TlogStatus::Absent => (json!({ "status": "absent" }), "none in the bundle".to_string()),
+        TlogStatus::Absent => (
+            json!({ "status": "absent" }),
+            "none in the bundle".to_string(),
+        ),
         TlogStatus::NotChecked { entries } => (
             json!({ "status": "not_checked", "entries": entries }),
-            format!("NOT CHECKED: the bundle has {entries} log entr{}, and this version does not verify transparency-log entries", if entries == 1 { "y" } else { "ies" }),
+            format!(
+                "NOT CHECKED: the bundle has {entries} log entr{}, and this version does not verify transparency-log entries",
+                if entries == 1 { "y" } else { "ies" }
+            ),
         ),
     }
 }
@@ -106,11 +122,18 @@ fn tlog_text(status: TlogStatus) -> (serde_json::Value, String) {
 fn report(ctx: &Context, v: &VerifiedBundle, path: Option<&Path>, bundle_path: &Path) {
     let (tlog_json, tlog_human) = tlog_text(v.tlog);
     let (kind, statement_json, statement_human) = match &v.content {
-        VerifiedContent::MessageSignature => ("messageSignature", serde_json::Value::Null, String::new()),
+        VerifiedContent::MessageSignature => {
+            ("messageSignature", serde_json::Value::Null, String::new())
+        }
         VerifiedContent::Statement(s) => (
             "dsse",
             json!({ "predicateType": s.predicate_type, "subjects": s.subject.len() }),
-            format!("  statement {} ({} subject{})\n", s.predicate_type, s.subject.len(), if s.subject.len() == 1 { "" } else { "s" }),
+            format!(
+                "  statement {} ({} subject{})\n",
+                s.predicate_type,
+                s.subject.len(),
+                if s.subject.len() == 1 { "" } else { "s" }
+            ),
         ),
     };
     let algorithm: KeyAlgorithm = v.algorithm;
