@@ -22,7 +22,7 @@ export CUSTODY_PASSWORD=bench
 "$custody" -q key generate k
 echo "small artifact" > small.txt
 "$custody" -q sign small.txt --key k.key
-node_cmd="node $root/../shared/peers/sjs-verify.js --bundle small.txt.sigstore.json --trusted-root $root/../shared/testdata/sigstore-trust-root/public-good.trusted_root.json --key k.pub --tlog-threshold 0 small.txt"
+node_cmd="node $root/crates/custody/tests/peers/sjs-verify.js --bundle small.txt.sigstore.json --trusted-root $root/../shared/testdata/sigstore-trust-root/public-good.trusted_root.json --key k.pub --tlog-threshold 0 --timestamp-threshold 0 small.txt"
 NODE_PATH=$root/.peers/npm/node_modules hyperfine -N --warmup 10 --runs 200 --export-json verify.json \
   "$custody verify small.txt --key k.pub" >/dev/null
 NODE_PATH=$root/.peers/npm/node_modules hyperfine -N --warmup 3 --runs 30 --export-json verify-sjs.json \

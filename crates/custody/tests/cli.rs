@@ -196,6 +196,15 @@ fn bad_inputs_get_one_line_and_the_right_exit_code() {
             &[&format!("{name}.json")],
         );
     }
+    // A signature of the wrong algorithm for the key: an Ed25519 signature checked with ECDSA.
+    keygen(d, "ed", "ed25519");
+    let (code, _, _) = run(custody(d).args(["sign", "a.txt", "--key", "ed.key", "--bundle", "ed.json"]));
+    assert_eq!(code, 0);
+    assert_fails(
+        run(custody(d).args(["verify", "a.txt", "--bundle", "ed.json", "--key", "k.pub"])),
+        1,
+        &["ed.json", "signature"],
+    );
     // No bundle beside the artifact, no key given.
     fs::write(d.join("lonely.txt"), b"x").unwrap();
     assert_fails(
