@@ -35,6 +35,7 @@ mod log;
 mod nodes;
 mod sequencer;
 pub mod storage;
+mod tree;
 
 pub use error::{LogError, StorageError, SubmitError};
 pub use log::Log;
@@ -54,12 +55,12 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
-    /// Defaults for `origin`: batches of up to 4096 entries or 50 ms, entries up to 64 KiB-1.
+    /// Defaults for `origin`: batches of up to 4096 entries or 20 ms, entries up to 64 KiB-1.
     pub fn new(origin: &str) -> Self {
         Self {
             origin: origin.to_owned(),
             batch_max_entries: 4096,
-            batch_max_delay: Duration::from_millis(50),
+            batch_max_delay: Duration::from_millis(20),
             max_entry_bytes: layout::MAX_ENTRY_SIZE,
         }
     }

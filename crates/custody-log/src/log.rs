@@ -66,7 +66,7 @@ impl Log {
         let empty = shared.sign(0, custody_core::merkle::empty_root())?;
         let stored = shared.storage.initialize(&empty).await?;
         shared.check_checkpoint(&stored)?;
-        let tree = sequencer::load_tree(&shared).await?;
+        let tree = crate::tree::load_tree(&shared).await?;
         let capacity = shared.config.batch_max_entries.saturating_mul(8).max(1024);
         let (submissions, rx) = mpsc::channel(capacity);
         tokio::spawn(sequencer::run(shared.clone(), rx, tree));

@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS log_cosignatures (
 );
 ";
 
+/// Leaf hashes per duplicate-lookup statement.
+const LOOKUP_CHUNK: usize = 256;
+
+/// How often the background thread copies the WAL into the database file.
+const WAL_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
 /// SQLite storage. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStorage {
@@ -101,13 +107,16 @@ impl SqliteStorage {
             }
             let writer = connect(&path)?;
             writer.execute_batch(SCHEMA)?;
-            Ok(Self {
-                inner: Arc::new(Inner {
-                    path,
-                    writer: Mutex::new(writer),
-                    readers: Mutex::new(Vec::new()),
-                }),
-            })
+            // WAL checkpoints run on a background thread so that batches do not pay for them;
+            // the automatic checkpoint stays on, at 64 MiB, as a bound if that thread lags.
+            writer.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+            let inner = Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            });
+            spawn_wal_checkpointer(&inner)?;
+            Ok(Self { inner })
         })
         .await?
     }
@@ -150,6 +159,30 @@ impl SqliteStorage {
         })
         .await?
     }
+}
+
+/// Copies the WAL into the database file every [`WAL_CHECKPOINT_INTERVAL`] (PASSIVE: never
+/// blocks the writer or readers) until the storage is dropped.
+fn spawn_wal_checkpointer(inner: &Arc<Inner>) -> Result<(), StorageError> {
+    let conn = connect(&inner.path)?;
+    let weak = Arc::downgrade(inner);
+    std::thread::Builder::new()
+        .name("custody-log-wal".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(WAL_CHECKPOINT_INTERVAL);
+                if weak.upgrade().is_none() {
+                    return;
+                }
+                // Failure (e.g. SQLITE_BUSY) only delays the copy; the next round retries.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(|source| StorageError::Io {
+            path: inner.path.display().to_string(),
+            source,
+        })?;
+    Ok(())
 }
 
 fn latest(conn: &Connection) -> Result<Option<StoredCheckpoint>, StorageError> {
@@ -302,13 +335,21 @@ impl LogStorage for SqliteStorage {
 
     async fn lookup(&self, leaf_hashes: Vec<Hash>) -> Result<Vec<(Hash, u64)>, StorageError> {
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT idx FROM log_entries WHERE leaf_hash = ?1")?;
             let mut found = Vec::new();
-            for hash in leaf_hashes {
-                let idx: Option<i64> = stmt.query_row([&hash[..]], |row| row.get(0)).optional()?;
-                if let Some(idx) = idx {
-                    found.push((hash, to_u64(idx)?));
+            // One statement per LOOKUP_CHUNK hashes rather than one per hash.
+            for chunk in leaf_hashes.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT leaf_hash, idx FROM log_entries WHERE leaf_hash IN ({})",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let keys = chunk.iter().map(|h| &h[..]);
+                let rows = stmt.query_map(rusqlite::params_from_iter(keys), |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+                })?;
+                for row in rows {
+                    let (hash, idx) = row?;
+                    found.push((to_hash(&hash)?, to_u64(idx)?));
                 }
             }
             Ok(found)
