@@ -9,6 +9,8 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 { command -v node >/dev/null && command -v npm >/dev/null; } || need+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# custody-log's PostgreSQL tests start a private server (initdb + pg_ctl) from these binaries.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

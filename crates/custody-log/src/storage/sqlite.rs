@@ -1,0 +1,406 @@
+//! The embedded backend: one SQLite database in WAL mode.
+//!
+//! Durability: `journal_mode=WAL` with `synchronous=FULL`. In WAL mode with FULL, SQLite
+//! fsyncs the WAL file at every COMMIT, so a transaction that returned from COMMIT survives a
+//! process crash *and* a power loss. (With NORMAL it would survive a process crash but could
+//! lose the last commits on power loss, which would break "no acknowledged entry is lost".)
+//! Each batch is one `BEGIN IMMEDIATE … COMMIT`, hence one fsync per batch.
+//!
+//! Compare-and-swap: `BEGIN IMMEDIATE` takes the database's write lock before the stored size is
+//! read, so the size check and the writes are one serialisable step, even if another process
+//! opens the same file.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use custody_core::merkle::Hash;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+
+use super::{Batch, LogStorage, StoredCheckpoint, to_hash, to_i64, to_u64};
+use crate::error::StorageError;
+use crate::layout::{FULL_TILE_BYTES, TileId};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS log_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_entries (
+    idx INTEGER PRIMARY KEY,
+    leaf_hash BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_tiles (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_cosignatures (
+    size INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (size, line)
+);
+";
+
+/// Leaf hashes per duplicate-lookup statement.
+const LOOKUP_CHUNK: usize = 256;
+
+/// How often the background thread copies the WAL into the database file.
+const WAL_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// SQLite storage. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The one connection that writes; batches are serialised through it.
+    writer: Mutex<Connection>,
+    /// Idle reader connections (WAL lets them read while the writer commits).
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // See the module comment: WAL + FULL = one durable fsync per commit.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Config {
+            target: path.display().to_string(),
+            reason: "SQLite refused WAL mode",
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StorageError> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            let writer = connect(&path)?;
+            writer.execute_batch(SCHEMA)?;
+            // WAL checkpoints run on a background thread so that batches do not pay for them;
+            // the automatic checkpoint stays on, at 64 MiB, as a bound if that thread lags.
+            writer.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+            let inner = Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            });
+            spawn_wal_checkpointer(&inner)?;
+            Ok(Self { inner })
+        })
+        .await?
+    }
+
+    /// Runs `f` on a reader connection in the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let idle = inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => connect(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut readers = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if readers.len() < 8 {
+                readers.push(conn);
+            }
+            result
+        })
+        .await?
+    }
+
+    /// Runs `f` on the writer connection in the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// Copies the WAL into the database file every [`WAL_CHECKPOINT_INTERVAL`] (PASSIVE: never
+/// blocks the writer or readers) until the storage is dropped.
+fn spawn_wal_checkpointer(inner: &Arc<Inner>) -> Result<(), StorageError> {
+    let conn = connect(&inner.path)?;
+    let weak = Arc::downgrade(inner);
+    std::thread::Builder::new()
+        .name("custody-log-wal".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(WAL_CHECKPOINT_INTERVAL);
+                if weak.upgrade().is_none() {
+                    return;
+                }
+                // Failure (e.g. SQLITE_BUSY) only delays the copy; the next round retries.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(|source| StorageError::Io {
+            path: inner.path.display().to_string(),
+            source,
+        })?;
+    Ok(())
+}
+
+fn latest(conn: &Connection) -> Result<Option<StoredCheckpoint>, StorageError> {
+    let row = conn
+        .query_row(
+            "SELECT size, root, note FROM log_state WHERE id = 1",
+            [],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(size, root, note)| {
+        Ok(StoredCheckpoint {
+            size: to_u64(size)?,
+            root: to_hash(&root)?,
+            note,
+        })
+    })
+    .transpose()
+}
+
+/// A unique-index violation means the batch reuses a stored index or leaf hash.
+fn collision(err: rusqlite::Error) -> StorageError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StorageError::Collision,
+        _ => StorageError::Sqlite(err),
+    }
+}
+
+fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored: i64 = tx.query_row("SELECT size FROM log_state WHERE id = 1", [], |r| r.get(0))?;
+    let stored = to_u64(stored)?;
+    if stored != batch.old_size {
+        return Err(StorageError::Conflict {
+            expected: batch.old_size,
+            found: stored,
+        });
+    }
+    {
+        let mut insert = tx
+            .prepare_cached("INSERT INTO log_entries (idx, leaf_hash, data) VALUES (?1, ?2, ?3)")?;
+        for entry in &batch.entries {
+            let idx = to_i64("entry index", entry.index)?;
+            insert
+                .execute(params![idx, &entry.leaf_hash[..], &entry.data[..]])
+                .map_err(collision)?;
+        }
+        // A full tile never changes: the WHERE keeps a stored full tile as it is.
+        let mut tile = tx.prepare_cached(
+            "INSERT INTO log_tiles (level, idx, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data
+             WHERE length(log_tiles.data) < ?4",
+        )?;
+        for (id, data) in &batch.tiles {
+            let idx = to_i64("tile index", id.index)?;
+            tile.execute(params![id.level, idx, data, FULL_TILE_BYTES as i64])?;
+        }
+    }
+    let size = to_i64("tree size", batch.checkpoint.size)?;
+    tx.execute(
+        "UPDATE log_state SET size = ?1, root = ?2, note = ?3 WHERE id = 1",
+        params![size, &batch.checkpoint.root[..], batch.checkpoint.note],
+    )?;
+    tx.execute(
+        "INSERT INTO log_checkpoints (size, note) VALUES (?1, ?2)",
+        params![size, batch.checkpoint.note],
+    )
+    .map_err(collision)?;
+    tx.commit().map_err(|e| StorageError::CommitUnknown {
+        size: batch.checkpoint.size,
+        source: Box::new(e.into()),
+    })
+}
+
+impl LogStorage for SqliteStorage {
+    async fn initialize(&self, empty: &StoredCheckpoint) -> Result<StoredCheckpoint, StorageError> {
+        let empty = empty.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(stored) = latest(&tx)? {
+                return Ok(stored);
+            }
+            let size = to_i64("tree size", empty.size)?;
+            tx.execute(
+                "INSERT INTO log_state (id, size, root, note) VALUES (1, ?1, ?2, ?3)",
+                params![size, &empty.root[..], empty.note],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO log_checkpoints (size, note) VALUES (?1, ?2)",
+                params![size, empty.note],
+            )?;
+            tx.commit()?;
+            Ok(empty)
+        })
+        .await
+    }
+
+    async fn latest(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
+        self.read(latest).await
+    }
+
+    async fn commit(&self, batch: Arc<Batch>) -> Result<(), StorageError> {
+        self.write(move |conn| commit(conn, &batch)).await
+    }
+
+    async fn read_tiles(&self, tiles: Vec<TileId>) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT data FROM log_tiles WHERE level = ?1 AND idx = ?2")?;
+            tiles
+                .iter()
+                .map(|id| {
+                    let idx = to_i64("tile index", id.index)?;
+                    Ok(stmt
+                        .query_row(params![id.level, idx], |row| row.get(0))
+                        .optional()?)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn read_entries(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        let (start, end) = (to_i64("entry index", start)?, to_i64("entry index", end)?);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT idx, data FROM log_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map(params![start, end], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })?;
+            rows.map(|row| {
+                let (idx, data) = row?;
+                Ok((to_u64(idx)?, data))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn lookup(&self, leaf_hashes: Vec<Hash>) -> Result<Vec<(Hash, u64)>, StorageError> {
+        self.read(move |conn| {
+            let mut found = Vec::new();
+            // One statement per LOOKUP_CHUNK hashes rather than one per hash.
+            for chunk in leaf_hashes.chunks(LOOKUP_CHUNK) {
+                let sql = format!(
+                    "SELECT leaf_hash, idx FROM log_entries WHERE leaf_hash IN ({})",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let keys = chunk.iter().map(|h| &h[..]);
+                let rows = stmt.query_map(rusqlite::params_from_iter(keys), |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+                })?;
+                for row in rows {
+                    let (hash, idx) = row?;
+                    found.push((to_hash(&hash)?, to_u64(idx)?));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StorageError> {
+        let size = to_i64("tree size", size)?;
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT note FROM log_checkpoints WHERE size = ?1")?
+                .query_row([size], |row| row.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn add_cosignature(&self, size: u64, line: String) -> Result<bool, StorageError> {
+        let size = to_i64("tree size", size)?;
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM log_checkpoints WHERE size = ?1",
+                    [size],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if known.is_none() {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO log_cosignatures (size, seq, line)
+                 VALUES (?1, (SELECT COUNT(*) FROM log_cosignatures WHERE size = ?1), ?2)",
+                params![size, line],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn cosignatures(&self, size: u64) -> Result<Vec<String>, StorageError> {
+        let size = to_i64("tree size", size)?;
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT line FROM log_cosignatures WHERE size = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([size], |row| row.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+}
