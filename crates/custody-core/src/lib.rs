@@ -15,4 +15,6 @@ pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod trust_root;
+pub mod timestamp;
 pub mod verify;
+pub mod x509;
