@@ -23,10 +23,13 @@ use crate::trust_root::TrustedRoot;
 use crate::x509::signature::{self, SHA256, SHA384, SHA512, SignatureProblem};
 use crate::x509::{Cert, CertError, Purpose, validate_path};
 
-mod token;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests_mutation;
+mod token;
 
 use token::{ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, TST_INFO};
 
@@ -62,7 +65,9 @@ pub enum TimestampError {
     NotGranted { status: u32 },
     #[error("the timestamp token has {count} signers; exactly one is expected")]
     SignerCount { count: usize },
-    #[error("the timestamp uses hash algorithm {oid}; custody accepts SHA-256, SHA-384 and SHA-512")]
+    #[error(
+        "the timestamp uses hash algorithm {oid}; custody accepts SHA-256, SHA-384 and SHA-512"
+    )]
     UnsupportedHash { oid: String },
     #[error(
         "the timestamp does not cover this signature: its message imprint is not the hash of the bundle's signature bytes"
@@ -78,8 +83,13 @@ pub enum TimestampError {
     NoSignerCertificate,
     #[error("the timestamp token's signature does not verify with the certificate of {tsa}")]
     BadSignature { tsa: String },
-    #[error("the timestamp token is signed with {algorithm} by a {key} key, which custody does not verify")]
-    UnsupportedSignatureAlgorithm { algorithm: String, key: &'static str },
+    #[error(
+        "the timestamp token is signed with {algorithm} by a {key} key, which custody does not verify"
+    )]
+    UnsupportedSignatureAlgorithm {
+        algorithm: String,
+        key: &'static str,
+    },
     #[error("the timestamp authority is not trusted at the timestamp's time: {0}")]
     Untrusted(#[source] CertError),
     #[error("the bundle carries {count} timestamps; at most {max} are accepted")]
@@ -133,14 +143,21 @@ pub fn verify_timestamp(
     // RFC 5652 §5.4 / §11: the signed attributes must bind the content.
     let signer = &token.signer;
     let content_type = TST_INFO.to_der().ok();
-    if content_type.is_none() || token::signed_attribute(signer, ATTR_CONTENT_TYPE) != content_type {
-        return Err(TimestampError::UnboundContent { attribute: "content-type" });
+    if content_type.is_none() || token::signed_attribute(signer, ATTR_CONTENT_TYPE) != content_type
+    {
+        return Err(TimestampError::UnboundContent {
+            attribute: "content-type",
+        });
     }
     let digest = token::signed_attribute(signer, ATTR_MESSAGE_DIGEST)
         .and_then(|der| OctetString::from_der(&der).ok())
-        .ok_or(TimestampError::UnboundContent { attribute: "message-digest" })?;
+        .ok_or(TimestampError::UnboundContent {
+            attribute: "message-digest",
+        })?;
     if hash(&signer.digest_alg.oid, &token.tst_info_der)? != digest.as_bytes() {
-        return Err(TimestampError::UnboundContent { attribute: "message-digest" });
+        return Err(TimestampError::UnboundContent {
+            attribute: "message-digest",
+        });
     }
 
     let candidates = signer_candidates(&token, trusted);
@@ -155,15 +172,25 @@ pub fn verify_timestamp(
         ) {
             Ok(()) => {}
             Err(SignatureProblem::Invalid) => {
-                failure.get_or_insert(TimestampError::BadSignature { tsa: cert.subject() });
+                failure.get_or_insert(TimestampError::BadSignature {
+                    tsa: cert.subject(),
+                });
                 continue;
             }
             Err(SignatureProblem::Unsupported { algorithm, key }) => {
-                failure.get_or_insert(TimestampError::UnsupportedSignatureAlgorithm { algorithm, key });
+                failure.get_or_insert(TimestampError::UnsupportedSignatureAlgorithm {
+                    algorithm,
+                    key,
+                });
                 continue;
             }
         }
-        match validate_path(&cert, &trusted.timestamp_authorities, info.gen_time, Purpose::TimeStamping) {
+        match validate_path(
+            &cert,
+            &trusted.timestamp_authorities,
+            info.gen_time,
+            Purpose::TimeStamping,
+        ) {
             Ok(path) => {
                 return Ok(VerifiedTimestamp {
                     time: info.gen_time,
@@ -182,7 +209,10 @@ pub fn verify_timestamp(
 /// the trusted timestamp authorities (for tokens without certificates).
 fn signer_candidates(token: &token::Token, trusted: &TrustedRoot) -> Vec<Cert> {
     let embedded = token.certificates.iter();
-    let from_root = trusted.timestamp_authorities.iter().flat_map(|a| a.cert_chain.iter());
+    let from_root = trusted
+        .timestamp_authorities
+        .iter()
+        .flat_map(|a| a.cert_chain.iter());
     let mut out: Vec<Cert> = Vec::new();
     for der in embedded.chain(from_root) {
         let Ok(cert) = Cert::parse(der, "timestamp authority certificate") else {
@@ -198,7 +228,9 @@ fn signer_candidates(token: &token::Token, trusted: &TrustedRoot) -> Vec<Cert> {
 fn matches_signer(cert: &Cert, sid: &SignerIdentifier) -> bool {
     match sid {
         SignerIdentifier::IssuerAndSerialNumber(isn) => {
-            isn.issuer.to_der().is_ok_and(|issuer| issuer == cert.issuer_der)
+            isn.issuer
+                .to_der()
+                .is_ok_and(|issuer| issuer == cert.issuer_der)
                 && &isn.serial_number == cert.cert.tbs_certificate().serial_number()
         }
         SignerIdentifier::SubjectKeyIdentifier(ski) => {

@@ -20,16 +20,16 @@ mod identity;
 mod profile;
 mod sct;
 pub(crate) mod signature;
-pub(crate) mod tlv;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests_identity;
+mod tests_fixtures;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests_mutation;
+pub(crate) mod tlv;
 
 pub(crate) use cert::Cert;
 pub(crate) use chain::{Purpose, validate as validate_path};
@@ -99,7 +99,12 @@ pub fn verify_chain(
         }
     }
     let leaf = Cert::parse(leaf_der, "signing certificate")?;
-    let path = chain::validate(&leaf, &trusted.certificate_authorities, at, Purpose::CodeSigning)?;
+    let path = chain::validate(
+        &leaf,
+        &trusted.certificate_authorities,
+        at,
+        Purpose::CodeSigning,
+    )?;
     let identity = SubjectAlternativeName::from_cert(&leaf)?;
     let claims = FulcioClaims::from_cert(&leaf)?;
     let public_key = PublicKey::from_spki_der(&leaf.spki_der)

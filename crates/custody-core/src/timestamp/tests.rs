@@ -40,7 +40,12 @@ fn conformance_timestamps_that_verify() {
         "bundle-with-sct-with-extensions",
     ] {
         let ts = verify_case(case).unwrap_or_else(|e| panic!("{case}: {e}"));
-        assert!(ts.tsa.starts_with("https://timestamp.sigstage.dev") || ts.tsa.starts_with("https://timestamp.sigstore.dev"), "{case}: {}", ts.tsa);
+        assert!(
+            ts.tsa.starts_with("https://timestamp.sigstage.dev")
+                || ts.tsa.starts_with("https://timestamp.sigstore.dev"),
+            "{case}: {}",
+            ts.tsa
+        );
         // The orchestrator then validates the signing certificate at this time.
         let (bundle, root) = conformance(case);
         let (leaf, rest) = leaf_and_rest(&bundle);
@@ -58,33 +63,68 @@ fn conformance_timestamps_that_verify() {
 fn trust_root_tsa_validity_end_inclusive() {
     let (_, root) = conformance("trust-root-tsa-validity-end-inclusive");
     let ts = verify_case("trust-root-tsa-validity-end-inclusive").unwrap();
-    let ends: Vec<_> = root.timestamp_authorities.iter().filter_map(|a| a.valid_for.end).collect();
+    let ends: Vec<_> = root
+        .timestamp_authorities
+        .iter()
+        .filter_map(|a| a.valid_for.end)
+        .collect();
     assert!(ends.contains(&ts.time), "{} not in {ends:?}", ts.time);
 }
 
 #[test]
 fn conformance_timestamps_that_must_fail() {
     let err = verify_case("rekor2-timestamp-outside-trust-root-tsa-validity_fail").unwrap_err();
-    assert!(matches!(err, TimestampError::Untrusted(CertError::NoAuthorityValidAt { .. })), "{err}");
+    assert!(
+        matches!(
+            err,
+            TimestampError::Untrusted(CertError::NoAuthorityValidAt { .. })
+        ),
+        "{err}"
+    );
     let err = verify_case("rekor2-timestamp-outside-tsa-cert-validity_fail").unwrap_err();
-    assert!(matches!(err, TimestampError::Untrusted(CertError::Expired { .. } | CertError::NotYetValid { .. })), "{err}");
-    assert!(err.to_string().contains("expired before the signing time") || err.to_string().contains("not yet valid"), "{err}");
+    assert!(
+        matches!(
+            err,
+            TimestampError::Untrusted(CertError::Expired { .. } | CertError::NotYetValid { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("expired before the signing time")
+            || err.to_string().contains("not yet valid"),
+        "{err}"
+    );
     let err = verify_case("rekor2-timestamp-payload-mismatch_fail").unwrap_err();
     assert!(matches!(err, TimestampError::ImprintMismatch), "{err}");
     let err = verify_case("rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail").unwrap_err();
-    assert!(matches!(err, TimestampError::Untrusted(_) | TimestampError::NoSignerCertificate), "{err}");
+    assert!(
+        matches!(
+            err,
+            TimestampError::Untrusted(_) | TimestampError::NoSignerCertificate
+        ),
+        "{err}"
+    );
 }
 
 /// These timestamps are valid timestamps; the bundle fails because the time lies outside the
 /// signing certificate's validity, which the chain check at that time reports.
 #[test]
 fn timestamps_outside_the_signing_certificate_validity() {
-    for case in ["intoto-tsa-timestamp-outside-cert-validity_fail", "rekor2-timestamp-with-incorrect-time_fail"] {
+    for case in [
+        "intoto-tsa-timestamp-outside-cert-validity_fail",
+        "rekor2-timestamp-with-incorrect-time_fail",
+    ] {
         let ts = verify_case(case).unwrap_or_else(|e| panic!("{case}: {e}"));
         let (bundle, root) = conformance(case);
         let (leaf, rest) = leaf_and_rest(&bundle);
         let err = verify_chain(&leaf, &rest, &root, ts.time).unwrap_err();
-        assert!(matches!(err, CertError::Expired { .. } | CertError::NotYetValid { .. }), "{case}: {err}");
+        assert!(
+            matches!(
+                err,
+                CertError::Expired { .. } | CertError::NotYetValid { .. }
+            ),
+            "{case}: {err}"
+        );
     }
 }
 
@@ -95,7 +135,10 @@ fn python_tsa_bundle(name: &str) -> Bundle {
 /// Staging root with its TSA list replaced by sigstore-python's test TSA (`tsa/ca.json`).
 fn staging_with_test_tsa() -> TrustedRoot {
     let mut root = trusted_root(STAGING_ROOT);
-    let ca = CertificateAuthority::from_json(&std::fs::read(testdata("sigstore-python/tsa/ca.json")).unwrap()).unwrap();
+    let ca = CertificateAuthority::from_json(
+        &std::fs::read(testdata("sigstore-python/tsa/ca.json")).unwrap(),
+    )
+    .unwrap();
     root.timestamp_authorities = vec![ca];
     root
 }
@@ -113,10 +156,19 @@ fn sigstore_python_tsa_bundle() {
     assert_eq!(verified.time.to_rfc3339(), "2024-10-31T10:23:39+00:00");
     let (leaf, _) = leaf_and_rest(&bundle);
     verify_chain(&leaf, &[], &root, verified.time).unwrap();
-    assert!(matches!(verify_timestamp(&stamps[1], &sig, &root), Err(TimestampError::ImprintMismatch)));
+    assert!(matches!(
+        verify_timestamp(&stamps[1], &sig, &root),
+        Err(TimestampError::ImprintMismatch)
+    ));
     // With the production TSA list instead, the test TSA is not trusted.
     let err = verify_timestamp(&stamps[0], &sig, &trusted_root(STAGING_ROOT)).unwrap_err();
-    assert!(matches!(err, TimestampError::Untrusted(_) | TimestampError::NoSignerCertificate), "{err}");
+    assert!(
+        matches!(
+            err,
+            TimestampError::Untrusted(_) | TimestampError::NoSignerCertificate
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,7 +178,12 @@ fn sigstore_python_late_timestamp() {
     let bundle = python_tsa_bundle("bundle.txt.late_timestamp.sigstore");
     let mut root = trusted_root(crate::x509::tests::PROD_ROOT);
     root.timestamp_authorities = trusted_root(STAGING_ROOT).timestamp_authorities;
-    let ts = verify_timestamp(&bundle.verification_material.rfc3161_timestamps[0], &signature_bytes(&bundle), &root).unwrap();
+    let ts = verify_timestamp(
+        &bundle.verification_material.rfc3161_timestamps[0],
+        &signature_bytes(&bundle),
+        &root,
+    )
+    .unwrap();
     let (leaf, _) = leaf_and_rest(&bundle);
     let err = verify_chain(&leaf, &[], &root, ts.time).unwrap_err();
     assert!(matches!(err, CertError::Expired { .. }), "{err}");
@@ -135,10 +192,21 @@ fn sigstore_python_late_timestamp() {
 #[test]
 fn sigstore_python_too_many_and_duplicate_timestamps() {
     let many = python_tsa_bundle("bundle.many_timestamp.sigstore");
-    let err = check_timestamp_count(&many.verification_material.rfc3161_timestamps, MAX_TIMESTAMPS).unwrap_err();
-    assert!(matches!(err, TimestampError::TooMany { count: 33, max: 32 }), "{err}");
+    let err = check_timestamp_count(
+        &many.verification_material.rfc3161_timestamps,
+        MAX_TIMESTAMPS,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TimestampError::TooMany { count: 33, max: 32 }),
+        "{err}"
+    );
     let dup = python_tsa_bundle("bundle.duplicate.sigstore");
-    let err = check_timestamp_count(&dup.verification_material.rfc3161_timestamps, MAX_TIMESTAMPS).unwrap_err();
+    let err = check_timestamp_count(
+        &dup.verification_material.rfc3161_timestamps,
+        MAX_TIMESTAMPS,
+    )
+    .unwrap_err();
     assert!(matches!(err, TimestampError::Duplicate { .. }), "{err}");
 }
 
@@ -146,7 +214,10 @@ fn sigstore_python_too_many_and_duplicate_timestamps() {
 /// TSA certificate from the trusted root.
 #[test]
 fn issue1482_timestamp_with_no_cert() {
-    let response = std::fs::read(testdata("sigstore-python/tsa/issue1482-timestamp-with-no-cert")).unwrap();
+    let response = std::fs::read(testdata(
+        "sigstore-python/tsa/issue1482-timestamp-with-no-cert",
+    ))
+    .unwrap();
     let message = std::fs::read(testdata("sigstore-python/tsa/issue1482-message")).unwrap();
     let token = token::parse(&response).unwrap();
     assert!(token.certificates.is_empty());
@@ -154,7 +225,10 @@ fn issue1482_timestamp_with_no_cert() {
     assert_eq!(ts.tsa, STAGING_TSA);
     let mut other = message.clone();
     other[5] ^= 1;
-    assert!(matches!(verify_timestamp(&response, &other, &trusted_root(STAGING_ROOT)), Err(TimestampError::ImprintMismatch)));
+    assert!(matches!(
+        verify_timestamp(&response, &other, &trusted_root(STAGING_ROOT)),
+        Err(TimestampError::ImprintMismatch)
+    ));
 }
 
 #[test]
@@ -162,6 +236,17 @@ fn timestamp_in_the_wrong_trust_root() {
     // The staging TSA's token checked against the production root.
     let (bundle, _) = conformance("rekor2-happy-path");
     let prod = trusted_root(crate::x509::tests::PROD_ROOT);
-    let err = verify_timestamp(&bundle.verification_material.rfc3161_timestamps[0], &signature_bytes(&bundle), &prod).unwrap_err();
-    assert!(matches!(err, TimestampError::Untrusted(_) | TimestampError::NoSignerCertificate), "{err}");
+    let err = verify_timestamp(
+        &bundle.verification_material.rfc3161_timestamps[0],
+        &signature_bytes(&bundle),
+        &prod,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TimestampError::Untrusted(_) | TimestampError::NoSignerCertificate
+        ),
+        "{err}"
+    );
 }

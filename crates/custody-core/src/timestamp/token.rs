@@ -67,7 +67,9 @@ fn check_status(status_info: &[u8]) -> Result<(), TimestampError> {
     let (status, _) = tlv::split(status_info).ok_or_else(|| malformed("bad PKIStatusInfo"))?;
     match (status.tag, status.content) {
         (0x02, [0] | [1]) => Ok(()),
-        (0x02, [s]) => Err(TimestampError::NotGranted { status: u32::from(*s) }),
+        (0x02, [s]) => Err(TimestampError::NotGranted {
+            status: u32::from(*s),
+        }),
         _ => Err(malformed("bad PKIStatus")),
     }
 }
@@ -78,7 +80,10 @@ fn parse_token(der: &[u8]) -> Result<Token, TimestampError> {
     if info.content_type != SIGNED_DATA {
         return Err(malformed("the token is not CMS SignedData"));
     }
-    let signed: SignedData = info.content.decode_as().map_err(der_err("timestamp token (SignedData)"))?;
+    let signed: SignedData = info
+        .content
+        .decode_as()
+        .map_err(der_err("timestamp token (SignedData)"))?;
     if signed.encap_content_info.econtent_type != TST_INFO {
         return Err(malformed("the token's content is not a TSTInfo"));
     }
@@ -137,7 +142,10 @@ fn parse_tst_info(der: &[u8]) -> Option<TstInfo> {
     let [version, policy, imprint, serial, gen_time, ..] = fields.as_slice() else {
         return None;
     };
-    if (version.tag, version.content) != (0x02, &[1u8][..]) || serial.tag != 0x02 || gen_time.tag != 0x18 {
+    if (version.tag, version.content) != (0x02, &[1u8][..])
+        || serial.tag != 0x02
+        || gen_time.tag != 0x18
+    {
         return None;
     }
     let policy = Oid::from_der(policy.whole).ok()?;
@@ -163,7 +171,12 @@ fn generalized_time(text: &[u8]) -> Option<DateTime<Utc>> {
         Some(_) => return None,
         None => (text, ""),
     };
-    if whole.len() != 14 || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+    if whole.len() != 14
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let num = |range: std::ops::Range<usize>| whole.get(range)?.parse::<u32>().ok();
@@ -173,8 +186,12 @@ fn generalized_time(text: &[u8]) -> Option<DateTime<Utc>> {
     } else {
         format!("{fraction:0<9}").parse::<u32>().ok()?
     };
-    let naive = NaiveDate::from_ymd_opt(year, num(4..6)?, num(6..8)?)?
-        .and_hms_nano_opt(num(8..10)?, num(10..12)?, num(12..14)?, nanos)?;
+    let naive = NaiveDate::from_ymd_opt(year, num(4..6)?, num(6..8)?)?.and_hms_nano_opt(
+        num(8..10)?,
+        num(10..12)?,
+        num(12..14)?,
+        nanos,
+    )?;
     Some(naive.and_utc())
 }
 
@@ -200,9 +217,22 @@ mod tests {
     #[test]
     fn generalized_time_forms() {
         let t = |s: &str| generalized_time(s.as_bytes());
-        assert_eq!(t("20250612120220Z").unwrap().to_rfc3339(), "2025-06-12T12:02:20+00:00");
-        assert_eq!(t("20250612120220.5Z").unwrap().timestamp_subsec_millis(), 500);
-        for bad in ["20250612120220", "2025061212022Z", "20250612120220.Z", "20250612120220.50Z", "20251312120220Z", "2025061212022aZ"] {
+        assert_eq!(
+            t("20250612120220Z").unwrap().to_rfc3339(),
+            "2025-06-12T12:02:20+00:00"
+        );
+        assert_eq!(
+            t("20250612120220.5Z").unwrap().timestamp_subsec_millis(),
+            500
+        );
+        for bad in [
+            "20250612120220",
+            "2025061212022Z",
+            "20250612120220.Z",
+            "20250612120220.50Z",
+            "20251312120220Z",
+            "2025061212022aZ",
+        ] {
             assert!(t(bad).is_none(), "{bad}");
         }
     }

@@ -128,7 +128,10 @@ impl Cert {
         Ok(self.extensions()?.iter().find(|e| e.extn_id == oid))
     }
 
-    fn decode_ext<'a, T: Decode<'a, Error = der::Error>>(&self, ext: &'a Extension) -> Result<T, CertError> {
+    fn decode_ext<'a, T: Decode<'a, Error = der::Error>>(
+        &self,
+        ext: &'a Extension,
+    ) -> Result<T, CertError> {
         T::from_der(ext.extn_value.as_bytes()).map_err(|source| CertError::MalformedExtension {
             subject: self.subject(),
             oid: ext.extn_id.to_string(),
@@ -188,12 +191,14 @@ impl Cert {
                 subject: self.subject(),
             });
         }
-        let sig = self.cert.signature().as_bytes().ok_or_else(|| {
-            CertError::MalformedStructure {
-                what: format!("certificate {}", self.subject()),
-                reason: "the signature BIT STRING has unused bits",
-            }
-        })?;
+        let sig =
+            self.cert
+                .signature()
+                .as_bytes()
+                .ok_or_else(|| CertError::MalformedStructure {
+                    what: format!("certificate {}", self.subject()),
+                    reason: "the signature BIT STRING has unused bits",
+                })?;
         signature::verify(&issuer.spki_der, outer, None, &self.tbs, sig).map_err(|p| match p {
             SignatureProblem::Invalid => CertError::BadSignature {
                 subject: self.subject(),

@@ -71,7 +71,8 @@ pub(crate) fn validate<'a>(
     let mut any_valid = false;
     for authority in authorities.iter().filter(|a| a.valid_for.contains(at)) {
         any_valid = true;
-        let attempt = parse_chain(authority, purpose).and_then(|certs| build(leaf, certs, at, purpose));
+        let attempt =
+            parse_chain(authority, purpose).and_then(|certs| build(leaf, certs, at, purpose));
         match attempt {
             Ok(issuers) => return Ok(Path { authority, issuers }),
             // Keep the most telling reason: "not issued by" only when nothing said more.
@@ -104,7 +105,11 @@ fn parse_chain(authority: &CertificateAuthority, purpose: Purpose) -> Result<Vec
         .iter()
         .enumerate()
         .map(|(i, der)| {
-            let what = format!("certificate {i} of {} {}", purpose.authorities(), authority.uri);
+            let what = format!(
+                "certificate {i} of {} {}",
+                purpose.authorities(),
+                authority.uri
+            );
             Cert::parse(der, &what)
         })
         .collect()
@@ -117,7 +122,10 @@ fn build(
     at: DateTime<Utc>,
     purpose: Purpose,
 ) -> Result<Vec<Cert>, CertError> {
-    let anchor = certs.len().checked_sub(1).ok_or_else(|| untrusted(leaf, purpose))?;
+    let anchor = certs
+        .len()
+        .checked_sub(1)
+        .ok_or_else(|| untrusted(leaf, purpose))?;
     let mut path: Vec<usize> = Vec::new();
     let mut current = leaf;
     loop {
@@ -155,7 +163,10 @@ fn build(
         let issuer = certs.get(*index).ok_or_else(|| untrusted(leaf, purpose))?;
         check_issuer(issuer, below, at, purpose)?;
     }
-    Ok(path.into_iter().filter_map(|i| certs.get(i).cloned()).collect())
+    Ok(path
+        .into_iter()
+        .filter_map(|i| certs.get(i).cloned())
+        .collect())
 }
 
 fn check_common(cert: &Cert, at: DateTime<Utc>) -> Result<(), CertError> {
@@ -168,10 +179,14 @@ fn check_common(cert: &Cert, at: DateTime<Utc>) -> Result<(), CertError> {
 fn check_leaf(leaf: &Cert, at: DateTime<Utc>, purpose: Purpose) -> Result<(), CertError> {
     check_common(leaf, at)?;
     if matches!(leaf.basic_constraints()?, Some((bc, _)) if bc.ca) {
-        return Err(CertError::LeafIsCa { what: purpose.leaf() });
+        return Err(CertError::LeafIsCa {
+            what: purpose.leaf(),
+        });
     }
     if !leaf.key_usage()?.is_some_and(|ku| ku.digital_signature()) {
-        return Err(CertError::LeafWithoutDigitalSignature { what: purpose.leaf() });
+        return Err(CertError::LeafWithoutDigitalSignature {
+            what: purpose.leaf(),
+        });
     }
     let eku = leaf.extended_key_usage()?;
     if !eku.is_some_and(|eku| eku.0.contains(&purpose.oid())) {
@@ -185,7 +200,12 @@ fn check_leaf(leaf: &Cert, at: DateTime<Utc>, purpose: Purpose) -> Result<(), Ce
 
 /// An issuer `below` intermediate CAs above the leaf: a critical-BasicConstraints CA with
 /// keyCertSign, within its pathLen, and (if it restricts EKU) allowed `purpose`.
-fn check_issuer(cert: &Cert, below: usize, at: DateTime<Utc>, purpose: Purpose) -> Result<(), CertError> {
+fn check_issuer(
+    cert: &Cert,
+    below: usize,
+    at: DateTime<Utc>,
+    purpose: Purpose,
+) -> Result<(), CertError> {
     check_common(cert, at)?;
     let subject = || cert.subject();
     match cert.basic_constraints()? {

@@ -141,9 +141,7 @@ pub enum CertError {
         "the signing certificate's subject alternative name is a {kind}; Fulcio issues an email, a URI or an otherName username"
     )]
     UnsupportedSan { kind: &'static str },
-    #[error(
-        "the signing certificate's Fulcio extension {oid} ({name}) is not {expected}"
-    )]
+    #[error("the signing certificate's Fulcio extension {oid} ({name}) is not {expected}")]
     MalformedFulcioExtension {
         oid: String,
         name: &'static str,

@@ -65,12 +65,18 @@ impl SubjectAlternativeName {
                     name: "username",
                     expected: "a DER UTF8String",
                 }),
-            GeneralName::OtherName(_) => Err(CertError::UnsupportedSan { kind: "otherName of an unknown type" }),
+            GeneralName::OtherName(_) => Err(CertError::UnsupportedSan {
+                kind: "otherName of an unknown type",
+            }),
             GeneralName::DnsName(_) => Err(CertError::UnsupportedSan { kind: "DNS name" }),
-            GeneralName::DirectoryName(_) => Err(CertError::UnsupportedSan { kind: "directory name" }),
+            GeneralName::DirectoryName(_) => Err(CertError::UnsupportedSan {
+                kind: "directory name",
+            }),
             GeneralName::IpAddress(_) => Err(CertError::UnsupportedSan { kind: "IP address" }),
             GeneralName::EdiPartyName(_) | GeneralName::RegisteredId(_) => {
-                Err(CertError::UnsupportedSan { kind: "EDI party name or registered ID" })
+                Err(CertError::UnsupportedSan {
+                    kind: "EDI party name or registered ID",
+                })
             }
         }
     }
@@ -125,22 +131,31 @@ impl FulcioClaims {
     }
 
     pub(crate) fn from_cert(cert: &Cert) -> Result<Self, CertError> {
-        let read = |arc: u32, name: &'static str, encoding: Encoding| -> Result<Option<String>, CertError> {
-            let Some(oid) = fulcio_oid(arc) else { return Ok(None) };
-            let Some(ext) = cert.extension(oid)? else { return Ok(None) };
+        let read = |arc: u32,
+                    name: &'static str,
+                    encoding: Encoding|
+         -> Result<Option<String>, CertError> {
+            let Some(oid) = fulcio_oid(arc) else {
+                return Ok(None);
+            };
+            let Some(ext) = cert.extension(oid)? else {
+                return Ok(None);
+            };
             let bytes = ext.extn_value.as_bytes();
             let value = match encoding {
                 Encoding::Raw => std::str::from_utf8(bytes).ok(),
                 Encoding::Utf8String => Utf8StringRef::from_der(bytes).ok().map(|s| s.as_str()),
             };
-            value.map(|v| Some(v.to_string())).ok_or(CertError::MalformedFulcioExtension {
-                oid: oid.to_string(),
-                name,
-                expected: match encoding {
-                    Encoding::Raw => "UTF-8 text",
-                    Encoding::Utf8String => "a DER UTF8String",
-                },
-            })
+            value
+                .map(|v| Some(v.to_string()))
+                .ok_or(CertError::MalformedFulcioExtension {
+                    oid: oid.to_string(),
+                    name,
+                    expected: match encoding {
+                        Encoding::Raw => "UTF-8 text",
+                        Encoding::Utf8String => "a DER UTF8String",
+                    },
+                })
         };
         use Encoding::{Raw, Utf8String as Der};
         let v1 = read(1, "issuer (v1)", Raw)?;
@@ -166,7 +181,11 @@ impl FulcioClaims {
             source_repository_ref: read(14, "source repository ref", Der)?,
             source_repository_identifier: read(15, "source repository identifier", Der)?,
             source_repository_owner_uri: read(16, "source repository owner URI", Der)?,
-            source_repository_owner_identifier: read(17, "source repository owner identifier", Der)?,
+            source_repository_owner_identifier: read(
+                17,
+                "source repository owner identifier",
+                Der,
+            )?,
             build_config_uri: read(18, "build config URI", Der)?,
             build_config_digest: read(19, "build config digest", Der)?,
             build_trigger: read(20, "build trigger", Der)?,

@@ -72,7 +72,11 @@ impl<'a> Tls<'a> {
         Some(head)
     }
     fn uint(&mut self, n: usize) -> Option<u64> {
-        Some(self.take(n)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+        Some(
+            self.take(n)?
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+        )
     }
     fn vec16(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.uint(2)?).ok()?;
@@ -169,14 +173,17 @@ pub fn verify_embedded_scts(
     threshold: usize,
 ) -> Result<Vec<VerifiedSct>, SctError> {
     let malformed = |reason| SctError::Malformed { reason };
-    let leaf = Cert::parse(&cert.der, "signing certificate").map_err(|_| malformed("unreadable certificate"))?;
+    let leaf = Cert::parse(&cert.der, "signing certificate")
+        .map_err(|_| malformed("unreadable certificate"))?;
     let ext = leaf
         .extension(oids::CT_PRECERT_SCTS)
         .map_err(|_| malformed("duplicate extension"))?
         .ok_or(SctError::Missing)?;
-    let list = OctetString::from_der(ext.extn_value.as_bytes()).map_err(|_| malformed("not an OCTET STRING"))?;
+    let list = OctetString::from_der(ext.extn_value.as_bytes())
+        .map_err(|_| malformed("not an OCTET STRING"))?;
     let scts = parse_list(list.as_bytes()).ok_or_else(|| malformed("bad TLS encoding"))?;
-    let tbs = precert_tbs(&leaf.tbs).ok_or_else(|| malformed("cannot rebuild the precertificate"))?;
+    let tbs =
+        precert_tbs(&leaf.tbs).ok_or_else(|| malformed("cannot rebuild the precertificate"))?;
     let issuer_key_hash = Sha256Digest::of(&cert.issuer_spki_der).0;
 
     let mut verified: Vec<VerifiedSct> = Vec::new();
@@ -191,7 +198,10 @@ pub fn verify_embedded_scts(
             .ok()
             .and_then(DateTime::<Utc>::from_timestamp_millis);
         let Some(time) = time.filter(|t| log.public_key.valid_for.contains(*t)) else {
-            details.push(format!("log {} was not trusted at the SCT time", log.base_url));
+            details.push(format!(
+                "log {} was not trusted at the SCT time",
+                log.base_url
+            ));
             continue;
         };
         let (Some(key), Some(alg), Some(data)) = (
@@ -199,20 +209,29 @@ pub fn verify_embedded_scts(
             algorithm(sct.hash_alg, sct.sig_alg),
             signed_data(sct, &issuer_key_hash, &tbs),
         ) else {
-            details.push(format!("SCT from {} uses an unsupported algorithm", log.base_url));
+            details.push(format!(
+                "SCT from {} uses an unsupported algorithm",
+                log.base_url
+            ));
             continue;
         };
         match signature::verify(key, &alg, None, &data, sct.signature) {
-            Ok(()) if !verified.iter().any(|v| v.log_id == sct.log_id) => verified.push(VerifiedSct {
-                log_id: sct.log_id.to_vec(),
-                log_url: log.base_url.clone(),
-                timestamp: time,
-            }),
-            Ok(()) => {}
-            Err(SignatureProblem::Invalid) => details.push(format!("SCT signature from {} does not verify", log.base_url)),
-            Err(SignatureProblem::Unsupported { .. }) => {
-                details.push(format!("SCT from {} uses an unsupported key or algorithm", log.base_url))
+            Ok(()) if !verified.iter().any(|v| v.log_id == sct.log_id) => {
+                verified.push(VerifiedSct {
+                    log_id: sct.log_id.to_vec(),
+                    log_url: log.base_url.clone(),
+                    timestamp: time,
+                })
             }
+            Ok(()) => {}
+            Err(SignatureProblem::Invalid) => details.push(format!(
+                "SCT signature from {} does not verify",
+                log.base_url
+            )),
+            Err(SignatureProblem::Unsupported { .. }) => details.push(format!(
+                "SCT from {} uses an unsupported key or algorithm",
+                log.base_url
+            )),
         }
     }
     if verified.len() < threshold.max(1) {

@@ -5,8 +5,8 @@
 //! signing with ecdsa-with-SHA384), so the verification algorithm is chosen from both.
 
 use aws_lc_rs::signature::{self as lc, UnparsedPublicKey, VerificationAlgorithm};
-use der::asn1::ObjectIdentifier as Oid;
 use der::Decode;
+use der::asn1::ObjectIdentifier as Oid;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoRef};
 
 use crate::keys::{KeyAlgorithm, PublicKey};
@@ -15,7 +15,10 @@ use crate::keys::{KeyAlgorithm, PublicKey};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SignatureProblem {
     Invalid,
-    Unsupported { algorithm: String, key: &'static str },
+    Unsupported {
+        algorithm: String,
+        key: &'static str,
+    },
 }
 
 const ECDSA_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
@@ -80,8 +83,14 @@ pub(crate) fn verify(
         RSA_ENCRYPTION | EC_PUBLIC_KEY => hash_of(digest),
         _ => None,
     };
-    let is_ecdsa = matches!(algorithm.oid, ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512 | EC_PUBLIC_KEY);
-    let is_rsa = matches!(algorithm.oid, RSA_SHA256 | RSA_SHA384 | RSA_SHA512 | RSA_ENCRYPTION);
+    let is_ecdsa = matches!(
+        algorithm.oid,
+        ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512 | EC_PUBLIC_KEY
+    );
+    let is_rsa = matches!(
+        algorithm.oid,
+        RSA_SHA256 | RSA_SHA384 | RSA_SHA512 | RSA_ENCRYPTION
+    );
     let verifier: &'static dyn VerificationAlgorithm = match (key.algorithm(), hash) {
         (KeyAlgorithm::Ed25519, _) if algorithm.oid == ED25519 => &lc::ED25519,
         (KeyAlgorithm::EcdsaP256Sha256, Some(h)) if is_ecdsa => match h {

@@ -29,7 +29,9 @@ pub(crate) fn split(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         if bytes.first() == Some(&0) {
             return None;
         }
-        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         if len < 0x80 {
             return None;
         }
@@ -96,18 +98,21 @@ mod tests {
             let content = vec![7u8; len];
             let der = encode(0x30, &content);
             let tlv = single(&der).unwrap();
-            assert_eq!((tlv.tag, tlv.content.len(), tlv.whole.len()), (0x30, len, der.len()));
+            assert_eq!(
+                (tlv.tag, tlv.content.len(), tlv.whole.len()),
+                (0x30, len, der.len())
+            );
         }
     }
 
     #[test]
     fn refuses_non_der_lengths_and_truncation() {
         for bad in [
-            &[0x30, 0x80][..],             // indefinite
+            &[0x30, 0x80][..],                  // indefinite
             &[0x30, 0x81, 0x05, 1, 2, 3, 4, 5], // long form for a short length
-            &[0x30, 0x82, 0x00, 0x90],     // leading zero
-            &[0x30, 0x05, 1, 2],           // truncated
-            &[0x1f, 0x01, 0x00],           // high tag number
+            &[0x30, 0x82, 0x00, 0x90],          // leading zero
+            &[0x30, 0x05, 1, 2],                // truncated
+            &[0x1f, 0x01, 0x00],                // high tag number
             &[0x30],
         ] {
             assert!(split(bad).is_none(), "{bad:?}");
