@@ -33,6 +33,8 @@ mod token;
 
 use token::{ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, TST_INFO};
 
+const SUBJECT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("2.5.29.14");
+
 /// sigstore-python's limit on RFC 3161 timestamps in one bundle.
 pub const MAX_TIMESTAMPS: usize = 32;
 
@@ -233,12 +235,13 @@ fn matches_signer(cert: &Cert, sid: &SignerIdentifier) -> bool {
                 .is_ok_and(|issuer| issuer == cert.issuer_der)
                 && &isn.serial_number == cert.cert.tbs_certificate().serial_number()
         }
-        SignerIdentifier::SubjectKeyIdentifier(ski) => {
-            let ski_oid = Oid::new_unwrap("2.5.29.14");
-            cert.extension(ski_oid).ok().flatten().is_some_and(|ext| {
+        SignerIdentifier::SubjectKeyIdentifier(ski) => cert
+            .extension(SUBJECT_KEY_IDENTIFIER)
+            .ok()
+            .flatten()
+            .is_some_and(|ext| {
                 OctetString::from_der(ext.extn_value.as_bytes())
                     .is_ok_and(|value| value.as_bytes() == ski.0.as_bytes())
-            })
-        }
+            }),
     }
 }

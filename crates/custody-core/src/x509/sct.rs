@@ -166,7 +166,8 @@ fn algorithm(hash_alg: u8, sig_alg: u8) -> Option<AlgorithmIdentifierOwned> {
 }
 
 /// Verifies the certificate's embedded SCTs against the trusted root's `ctlogs`; at least
-/// `threshold` distinct logs must have signed. SCTs from logs the root does not name are skipped.
+/// `threshold` distinct logs must have signed (never fewer than one: 0 is read as 1). SCTs from
+/// logs the root does not name, or names for another time, are skipped.
 pub fn verify_embedded_scts(
     cert: &VerifiedCertificate,
     trusted: &TrustedRoot,

@@ -321,3 +321,38 @@ fn sigstore_python_github_claims() {
         json["github_workflow_sha"]
     );
 }
+
+#[test]
+fn scts_need_a_trusted_log_valid_at_the_sct_time() {
+    let (bundle, mut root) = conformance("happy-path-v0.3");
+    let (leaf, _) = leaf_and_rest(&bundle);
+    let cert = verify_chain(&leaf, &[], &root, integrated_time(&bundle).unwrap()).unwrap();
+    let sct = verify_embedded_scts(&cert, &root, 1).unwrap();
+    let err = verify_embedded_scts(&cert, &root, 2).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SctError::Threshold {
+                verified: 1,
+                required: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The CT log retired before the SCT was issued.
+    for log in &mut root.ctlogs {
+        if log.log_id == sct[0].log_id {
+            log.public_key.valid_for.end = Some(sct[0].timestamp - chrono::Duration::seconds(1));
+        }
+    }
+    let err = verify_embedded_scts(&cert, &root, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("was not trusted at the SCT time"), "{err}");
+    root.ctlogs.clear();
+    let err = verify_embedded_scts(&cert, &root, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not in the trusted root"), "{err}");
+}

@@ -281,3 +281,10 @@ fn authority_outside_its_valid_for_is_not_used() {
     )
     .unwrap();
 }
+
+#[test]
+fn certificate_without_scts() {
+    let cert = verify_fixture("good-leaf.der").unwrap();
+    let err = verify_embedded_scts(&cert, &fixture_root(), 1).unwrap_err();
+    assert!(matches!(err, SctError::Missing), "{err}");
+}
