@@ -14,5 +14,7 @@ pub mod intoto;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod timestamp;
 pub mod trust_root;
 pub mod verify;
+pub mod x509;
