@@ -15,5 +15,7 @@ pub mod jcs;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod rekor;
+pub mod tlog;
 pub mod trust_root;
 pub mod verify;

@@ -36,10 +36,20 @@ fn rfc8785_section_3_2_3_sorting() {
     }"#;
     let value: Value = serde_json::from_str(input).unwrap();
     let out = canonicalize(&value).unwrap();
-    let order = ["\\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"];
+    let order = [
+        "\\r",
+        "1",
+        "\u{80}",
+        "\u{f6}",
+        "\u{20ac}",
+        "\u{1f600}",
+        "\u{fb33}",
+    ];
     let mut last = 0;
     for name in order {
-        let at = out.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("{name:?} in {out}"));
+        let at = out
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("{name:?} in {out}"));
         assert!(at >= last, "{name:?} out of order in {out}");
         last = at;
     }
@@ -76,7 +86,11 @@ fn rfc8785_appendix_b_numbers() {
         (0x43143ff3c1cb0959, "1424953923781206.2"),
     ];
     for (bits, expected) in cases {
-        assert_eq!(format_double(f64::from_bits(bits)).unwrap(), expected, "{bits:016x}");
+        assert_eq!(
+            format_double(f64::from_bits(bits)).unwrap(),
+            expected,
+            "{bits:016x}"
+        );
     }
     for bits in [0x7fffffffffffffff_u64, 0x7ff0000000000000] {
         assert!(format_double(f64::from_bits(bits)).is_err());
@@ -115,21 +129,37 @@ fn rekor_bodies_are_fixed_points() {
     let mut checked = 0;
     for case in std::fs::read_dir(&dir).unwrap() {
         let path = case.unwrap().path().join("bundle.sigstore.json");
-        let Ok(text) = std::fs::read(&path) else { continue };
-        let Ok(bundle) = serde_json::from_slice::<Value>(&text) else { continue };
-        let entries = bundle["verificationMaterial"]["tlogEntries"].as_array().cloned().unwrap_or_default();
+        let Ok(text) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(bundle) = serde_json::from_slice::<Value>(&text) else {
+            continue;
+        };
+        let entries = bundle["verificationMaterial"]["tlogEntries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for entry in entries {
             let body = base64_decode_any(entry["canonicalizedBody"].as_str().unwrap()).unwrap();
-            assert!(is_canonical(&body), "{}: {}", path.display(), String::from_utf8_lossy(&body));
+            assert!(
+                is_canonical(&body),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&body)
+            );
             checked += 1;
         }
     }
     assert!(checked >= 50, "{checked} bodies");
     let derived: Value = serde_json::from_slice(
-        &std::fs::read(testdata().join("sigstore-derived/happy-path-v0.3.rekor-v1.derived.json")).unwrap(),
+        &std::fs::read(testdata().join("sigstore-derived/happy-path-v0.3.rekor-v1.derived.json"))
+            .unwrap(),
     )
     .unwrap();
     for field in ["canonicalized_body_utf8", "set_signed_payload_utf8"] {
-        assert!(is_canonical(derived[field].as_str().unwrap().as_bytes()), "{field}");
+        assert!(
+            is_canonical(derived[field].as_str().unwrap().as_bytes()),
+            "{field}"
+        );
     }
 }
