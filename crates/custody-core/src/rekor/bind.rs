@@ -64,7 +64,7 @@ pub enum BindError {
     )]
     Mismatch { field: BoundField },
     #[error(
-        "transparency log entry is inconsistent with the bundle's {field}: the log recorded {logged}, the bundle has {bundle}"
+        "transparency log entry is inconsistent with the bundle's {field}: the log recorded {logged}, but the {field} is {bundle}"
     )]
     DigestMismatch {
         field: BoundField,
