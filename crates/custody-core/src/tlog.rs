@@ -163,7 +163,7 @@ pub enum TlogError {
         log_id: LogId,
         log_index: i64,
         base_url: String,
-        source: KeyError,
+        source: Box<KeyError>,
     },
     #[error(
         "log entry {log_index} of log {log_id}: the trusted root's key for {base_url} cannot check checkpoints: {source}"

@@ -149,7 +149,7 @@ fn log_key(ctx: &Ctx<'_>) -> Result<PublicKey, TlogError> {
         log_id: ctx.id(),
         log_index: ctx.index(),
         base_url: ctx.log.base_url.clone(),
-        source,
+        source: Box::new(source),
     };
     let spki = ctx.log.public_key.raw_bytes.as_deref().unwrap_or_default();
     let key = PublicKey::from_spki_der(spki).map_err(key_error)?;
