@@ -313,3 +313,27 @@ fn checkpoint_names_and_origins() {
         assert!(!origin_matches(origin, "rekor.sigstore.dev"), "{origin:?}");
     }
 }
+
+#[test]
+fn key_path_reports_verified_entries_only_with_a_root() {
+    use crate::verify::{KeyVerifyOptions, TlogStatus, VerifyError, verify_parsed_with_key_options};
+    let case = testdata().join("sigstore-conformance/bundle-verify/managed-key-happy-path");
+    let mut bundle = Bundle::from_json(&std::fs::read(case.join("bundle.sigstore.json")).unwrap()).unwrap();
+    let key = crate::keys::PublicKey::from_pem(&std::fs::read(case.join("key.pub")).unwrap()).unwrap();
+    let a = std::fs::read(testdata().join("sigstore-conformance/bundle-verify/a.txt")).unwrap();
+    let artifact = crate::verify::Artifact::from_bytes(&a);
+    let root = public_good();
+    let with_root = KeyVerifyOptions { trusted_root: Some(&root) };
+    let v = verify_parsed_with_key_options(&bundle, artifact, &key, &with_root).unwrap();
+    assert_eq!(
+        v.tlog,
+        TlogStatus::Verified { entries: 1, integrated_time: Some(Utc.timestamp_opt(1_766_077_479, 0).unwrap()) }
+    );
+    let v = verify_parsed_with_key_options(&bundle, artifact, &key, &KeyVerifyOptions::default()).unwrap();
+    assert_eq!(v.tlog, TlogStatus::NotChecked { entries: 1 });
+    bundle.verification_material.tlog_entries.clear();
+    assert!(matches!(
+        verify_parsed_with_key_options(&bundle, artifact, &key, &with_root),
+        Err(VerifyError::NoTlogEntry)
+    ));
+}
