@@ -34,10 +34,11 @@ fn write_pair(
             "writing {} UNENCRYPTED: anyone who can read it can sign as you",
             key_path.display()
         );
-        key.to_unencrypted_pem()?.as_str().to_owned()
+        key.to_unencrypted_pem()?
     } else {
         let pw = password::for_encryption(&key_path.display().to_string())?;
-        key.to_encrypted_pem(pw.as_bytes())?
+        // Encrypted: safe to hold as a plain String, but keep one type for both arms.
+        zeroize::Zeroizing::new(key.to_encrypted_pem(pw.as_bytes())?)
     };
     let public = key.public_key();
     files::write_atomic(&key_path, private_pem.as_bytes(), true)?;
