@@ -8,12 +8,11 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use zeroize::Zeroizing;
 
 use super::keys::{
-    ALG_COSIGNATURE_V1, ParsedSkey, ed25519_verifies, format_skey, format_vkey, key_id,
-    parse_ed25519_key_string, parse_skey, random_seed,
+    ALG_COSIGNATURE_V1, Ed25519NoteKey, ed25519_verifies, format_vkey, key_id,
+    parse_ed25519_key_string,
 };
 use super::{KeyKind, Note, NoteError, NoteSignature, check_key_name, check_text};
 
@@ -174,65 +173,34 @@ pub fn require_cosignatures(
 }
 
 /// A witness signing key (Ed25519, cosignature/v1).
-pub struct CosignatureSigner {
-    name: String,
-    key_id: u32,
-    pair: Ed25519KeyPair,
-    seed: Zeroizing<[u8; 32]>,
-}
+pub struct CosignatureSigner(Ed25519NoteKey);
 
 impl CosignatureSigner {
     /// Reads `PRIVATE+KEY+name+hash+base64(0x04 ‖ 32-byte seed)`.
     pub fn from_skey(skey: &str) -> Result<Self, NoteError> {
-        let ParsedSkey {
-            name,
-            key_id,
-            pair,
-            seed,
-        } = parse_skey(skey, ALG_COSIGNATURE_V1)?;
-        Ok(Self {
-            name,
-            key_id,
-            pair,
-            seed,
-        })
+        Ed25519NoteKey::from_skey(skey, ALG_COSIGNATURE_V1).map(Self)
     }
 
     /// A new random witness key; returns the signer and its vkey.
     pub fn generate(name: &str) -> Result<(Self, String), NoteError> {
-        check_key_name(name)?;
-        let seed = random_seed()?;
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed.as_ref())
-            .map_err(|_| NoteError::SigningKey)?;
-        let key_id = key_id(name, ALG_COSIGNATURE_V1, pair.public_key().as_ref());
-        let signer = Self {
-            name: name.to_owned(),
-            key_id,
-            pair,
-            seed,
-        };
-        let vkey = signer.vkey();
-        Ok((signer, vkey))
+        let key = Ed25519NoteKey::generate(name, ALG_COSIGNATURE_V1)?;
+        let vkey = key.vkey();
+        Ok((Self(key), vkey))
     }
 
     /// The witness key name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The vkey string.
     pub fn vkey(&self) -> String {
-        format_vkey(
-            &self.name,
-            self.key_id,
-            ALG_COSIGNATURE_V1,
-            self.pair.public_key().as_ref(),
-        )
+        self.0.vkey()
     }
 
     /// The signer key string (secret).
     pub fn to_skey(&self) -> Zeroizing<String> {
-        format_skey(&self.name, self.key_id, ALG_COSIGNATURE_V1, &self.seed)
+        self.0.to_skey()
     }
 
     /// The matching verifier.
@@ -247,23 +215,15 @@ impl CosignatureSigner {
         timestamp: u64,
     ) -> Result<NoteSignature, NoteError> {
         check_text(checkpoint_text)?;
-        let signature = self
-            .pair
-            .try_sign(&message(timestamp, checkpoint_text))
-            .map_err(|_| NoteError::SigningKey)?;
-        let mut blob = Vec::with_capacity(72);
-        blob.extend_from_slice(&timestamp.to_be_bytes());
-        blob.extend_from_slice(signature.as_ref());
-        Ok(NoteSignature {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            signature: blob,
-        })
+        self.0.sign_line(
+            &message(timestamp, checkpoint_text),
+            &timestamp.to_be_bytes(),
+        )
     }
 }
 
 impl fmt::Debug for CosignatureSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CosignatureSigner({}+{:08x})", self.name, self.key_id)
+        write!(f, "CosignatureSigner({:?})", self.0)
     }
 }

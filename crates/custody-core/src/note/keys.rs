@@ -70,43 +70,111 @@ pub(crate) fn parse_ed25519_key_string(
     Ok((name.to_owned(), stated, key))
 }
 
-/// A signer key read from its skey string.
-pub(crate) struct ParsedSkey {
-    pub(crate) name: String,
-    pub(crate) key_id: u32,
-    pub(crate) pair: Ed25519KeyPair,
-    pub(crate) seed: Zeroizing<[u8; 32]>,
+/// An Ed25519 note key with its signature type byte (0x01 signed note, 0x04 cosignature/v1):
+/// the one implementation behind [`NoteSigner`] and
+/// [`CosignatureSigner`](super::cosignature::CosignatureSigner).
+pub(crate) struct Ed25519NoteKey {
+    name: String,
+    key_id: u32,
+    algorithm: u8,
+    pair: Ed25519KeyPair,
+    seed: Zeroizing<[u8; 32]>,
 }
 
-/// Reads an skey: `PRIVATE+KEY+name+hash+base64(type ‖ seed)`; returns the key pair after
-/// checking that the hash matches the public key.
-pub(crate) fn parse_skey(skey: &str, algorithm: u8) -> Result<ParsedSkey, NoteError> {
-    let kind = KeyKind::SignerKey;
-    let rest = skey
-        .strip_prefix("PRIVATE+KEY+")
-        .ok_or(NoteError::KeyFormat {
-            kind,
-            expected: "PRIVATE+KEY+<name>+<8 hex digits>+<base64 key>",
-        })?;
-    let (name, stated, seed) = parse_ed25519_key_string(kind, rest, algorithm)?;
-    let seed = Zeroizing::new(seed);
-    let pair =
-        Ed25519KeyPair::from_seed_unchecked(seed.as_ref()).map_err(|_| NoteError::SigningKey)?;
-    let computed = key_id(&name, algorithm, pair.public_key().as_ref());
-    if computed != stated {
-        return Err(NoteError::KeyIdMismatch {
-            kind,
-            name,
-            stated,
-            computed,
-        });
+impl Ed25519NoteKey {
+    /// Reads an skey: `PRIVATE+KEY+name+hash+base64(type ‖ seed)`, checking that the hash
+    /// matches the public key.
+    pub(crate) fn from_skey(skey: &str, algorithm: u8) -> Result<Self, NoteError> {
+        let kind = KeyKind::SignerKey;
+        let rest = skey
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or(NoteError::KeyFormat {
+                kind,
+                expected: "PRIVATE+KEY+<name>+<8 hex digits>+<base64 key>",
+            })?;
+        let (name, stated, seed) = parse_ed25519_key_string(kind, rest, algorithm)?;
+        let key = Self::from_seed(name, algorithm, Zeroizing::new(seed))?;
+        if key.key_id != stated {
+            return Err(NoteError::KeyIdMismatch {
+                kind,
+                name: key.name,
+                stated,
+                computed: key.key_id,
+            });
+        }
+        Ok(key)
     }
-    Ok(ParsedSkey {
-        name,
-        key_id: stated,
-        pair,
-        seed,
-    })
+
+    /// A new random key named `name`.
+    pub(crate) fn generate(name: &str, algorithm: u8) -> Result<Self, NoteError> {
+        check_key_name(name)?;
+        Self::from_seed(name.to_owned(), algorithm, random_seed()?)
+    }
+
+    fn from_seed(
+        name: String,
+        algorithm: u8,
+        seed: Zeroizing<[u8; 32]>,
+    ) -> Result<Self, NoteError> {
+        let pair = Ed25519KeyPair::from_seed_unchecked(seed.as_ref())
+            .map_err(|_| NoteError::SigningKey)?;
+        let key_id = key_id(&name, algorithm, pair.public_key().as_ref());
+        Ok(Self {
+            name,
+            key_id,
+            algorithm,
+            pair,
+            seed,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    pub(crate) fn vkey(&self) -> String {
+        format_vkey(
+            &self.name,
+            self.key_id,
+            self.algorithm,
+            self.pair.public_key().as_ref(),
+        )
+    }
+
+    pub(crate) fn to_skey(&self) -> Zeroizing<String> {
+        format_skey(&self.name, self.key_id, self.algorithm, &self.seed)
+    }
+
+    /// Signs `message`, returning the signature line with `prefix` before the signature bytes
+    /// (cosignatures carry an 8-byte timestamp there).
+    pub(crate) fn sign_line(
+        &self,
+        message: &[u8],
+        prefix: &[u8],
+    ) -> Result<NoteSignature, NoteError> {
+        let signature = self
+            .pair
+            .try_sign(message)
+            .map_err(|_| NoteError::SigningKey)?;
+        let mut blob = Vec::with_capacity(prefix.len() + 64);
+        blob.extend_from_slice(prefix);
+        blob.extend_from_slice(signature.as_ref());
+        Ok(NoteSignature {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            signature: blob,
+        })
+    }
+}
+
+impl fmt::Debug for Ed25519NoteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}+{:08x}", self.name, self.key_id)
+    }
 }
 
 /// A fresh random Ed25519 seed.
@@ -271,70 +339,39 @@ impl fmt::Debug for NoteVerifier {
 }
 
 /// An Ed25519 note signing key.
-pub struct NoteSigner {
-    name: String,
-    key_id: u32,
-    pair: Ed25519KeyPair,
-    seed: Zeroizing<[u8; 32]>,
-}
+pub struct NoteSigner(Ed25519NoteKey);
 
 impl NoteSigner {
     /// Reads golang's signer key `PRIVATE+KEY+name+hash+base64(0x01 ‖ 32-byte seed)`.
     pub fn from_skey(skey: &str) -> Result<Self, NoteError> {
-        let ParsedSkey {
-            name,
-            key_id,
-            pair,
-            seed,
-        } = parse_skey(skey, ALG_ED25519)?;
-        Ok(Self {
-            name,
-            key_id,
-            pair,
-            seed,
-        })
+        Ed25519NoteKey::from_skey(skey, ALG_ED25519).map(Self)
     }
 
     /// A new random key named `name`; returns the signer and its vkey.
     pub fn generate(name: &str) -> Result<(Self, String), NoteError> {
-        check_key_name(name)?;
-        let seed = random_seed()?;
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed.as_ref())
-            .map_err(|_| NoteError::SigningKey)?;
-        let key_id = key_id(name, ALG_ED25519, pair.public_key().as_ref());
-        let signer = Self {
-            name: name.to_owned(),
-            key_id,
-            pair,
-            seed,
-        };
-        let vkey = signer.vkey();
-        Ok((signer, vkey))
+        let key = Ed25519NoteKey::generate(name, ALG_ED25519)?;
+        let vkey = key.vkey();
+        Ok((Self(key), vkey))
     }
 
     /// The key name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The key ID.
     pub fn key_id(&self) -> u32 {
-        self.key_id
+        self.0.key_id()
     }
 
     /// The verifier key string for this signer.
     pub fn vkey(&self) -> String {
-        format_vkey(
-            &self.name,
-            self.key_id,
-            ALG_ED25519,
-            self.pair.public_key().as_ref(),
-        )
+        self.0.vkey()
     }
 
     /// The signer key string, to store (it is secret).
     pub fn to_skey(&self) -> Zeroizing<String> {
-        format_skey(&self.name, self.key_id, ALG_ED25519, &self.seed)
+        self.0.to_skey()
     }
 
     /// The matching verifier.
@@ -345,20 +382,12 @@ impl NoteSigner {
     /// Signs note text (non-empty, newline-terminated, no other control characters).
     pub fn sign(&self, text: &str) -> Result<NoteSignature, NoteError> {
         check_text(text)?;
-        let signature = self
-            .pair
-            .try_sign(text.as_bytes())
-            .map_err(|_| NoteError::SigningKey)?;
-        Ok(NoteSignature {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            signature: signature.as_ref().to_vec(),
-        })
+        self.0.sign_line(text.as_bytes(), &[])
     }
 }
 
 impl fmt::Debug for NoteSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NoteSigner({}+{:08x})", self.name, self.key_id)
+        write!(f, "NoteSigner({:?})", self.0)
     }
 }
