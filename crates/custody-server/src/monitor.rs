@@ -1,0 +1,207 @@
+//! Following a log: check that every checkpoint extends the last one seen, recomputing the tree
+//! from the served entries, and report entries signed by watched keys.
+//!
+//! The state (per origin) is the last verified tree: size, root and its compact-range frontier,
+//! so a new checkpoint is checked by appending the new entries' leaf hashes to the frontier and
+//! comparing the root. A checkpoint that does not extend the state (a smaller tree, the same size
+//! with another root, or new entries that do not hash to the signed root) is a fork alert, and
+//! the state is kept as it was.
+
+use std::collections::HashSet;
+
+use custody_core::digest::Sha256Digest;
+use custody_core::encoding::{base64_decode_any, base64_decode_strict, base64_encode};
+use custody_core::merkle::{CompactTree, Hash, empty_root, leaf_hash};
+use custody_core::note::{NoteVerifier, SignedCheckpoint};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::client::{ClientError, LogClient};
+
+/// The last verified tree of one log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorState {
+    pub origin: String,
+    pub size: u64,
+    /// Base64 root hash.
+    pub root_hash: String,
+    /// Base64 frontier hashes of the compact range `[0, size)`.
+    pub frontier: Vec<String>,
+}
+
+/// Which signing keys to report: keys in `watch` but not in `allow` (SHA-256 of DER SPKI).
+#[derive(Clone, Debug, Default)]
+pub struct Watch {
+    pub watch: HashSet<[u8; 32]>,
+    pub allow: HashSet<[u8; 32]>,
+}
+
+/// One alert, printed as a JSON line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// `fork`, `shrunk`, `invalid-checkpoint`, or `watched-key`.
+    pub alert: &'static str,
+    pub origin: String,
+    pub url: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// SHA-256 of the signing key's DER SPKI, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+/// The monitor could not run (the log was not judged).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonitorError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the state is for log {state:?}, the checkpoint for {log:?}")]
+    WrongLog { state: String, log: String },
+    #[error("the monitor state is corrupt: {0}")]
+    State(&'static str),
+}
+
+/// One look at the log: returns the new state (`None`: keep the old one) and the alerts.
+pub fn check(
+    client: &LogClient,
+    keys: &[NoteVerifier],
+    state: Option<&MonitorState>,
+    watch: &Watch,
+) -> Result<(Option<MonitorState>, Vec<Alert>), MonitorError> {
+    let text = client.checkpoint()?;
+    let alert = |kind, origin: &str, detail: String| Alert {
+        alert: kind,
+        origin: origin.to_owned(),
+        url: client.base_url().to_owned(),
+        detail,
+        old_size: state.map(|s| s.size),
+        new_size: None,
+        index: None,
+        key_id: None,
+    };
+    let signed = match SignedCheckpoint::verify(&text, keys) {
+        Ok(signed) => signed,
+        Err(e) => {
+            let origin = state.map_or("", |s| s.origin.as_str());
+            return Ok((None, vec![alert("invalid-checkpoint", origin, e.to_string())]));
+        }
+    };
+    let cp = signed.checkpoint();
+    let (old_size, old_root, mut tree) = match state {
+        Some(s) if s.origin != cp.origin() => {
+            return Err(MonitorError::WrongLog {
+                state: s.origin.clone(),
+                log: cp.origin().to_owned(),
+            });
+        }
+        Some(s) => (s.size, decode_hash(&s.root_hash)?, frontier_tree(s)?),
+        None => (0, empty_root(), CompactTree::new()),
+    };
+    let fork = |detail: String| {
+        let mut a = alert("fork", cp.origin(), detail);
+        a.new_size = Some(cp.size());
+        a
+    };
+    if cp.size() < old_size {
+        let mut a = fork(format!("the log now signs size {} after {old_size}", cp.size()));
+        a.alert = "shrunk";
+        return Ok((None, vec![a]));
+    }
+    if cp.size() == old_size {
+        if *cp.root_hash() != old_root {
+            let detail = format!("two roots signed for size {old_size}");
+            return Ok((None, vec![fork(detail)]));
+        }
+        return Ok((None, Vec::new()));
+    }
+    let mut keyed = Vec::new();
+    client.for_each_entry(old_size, cp.size(), cp.size(), |index, entry| {
+        let _ = tree.append(leaf_hash(entry));
+        for key_id in signing_keys(entry) {
+            if watch.watch.contains(&key_id) && !watch.allow.contains(&key_id) {
+                keyed.push((index, key_id));
+            }
+        }
+    })?;
+    if tree.root() != *cp.root_hash() {
+        let detail = format!(
+            "size {} does not extend the verified tree of size {old_size}: the entries hash to another root",
+            cp.size()
+        );
+        return Ok((None, vec![fork(detail)]));
+    }
+    let alerts = keyed
+        .into_iter()
+        .map(|(index, key_id)| {
+            let mut a = alert("watched-key", cp.origin(), "an entry signed by a watched key".into());
+            a.new_size = Some(cp.size());
+            a.index = Some(index);
+            a.key_id = Some(hex::encode(key_id));
+            a
+        })
+        .collect();
+    let next = MonitorState {
+        origin: cp.origin().to_owned(),
+        size: cp.size(),
+        root_hash: base64_encode(cp.root_hash()),
+        frontier: tree.frontier().iter().map(|h| base64_encode(h)).collect(),
+    };
+    Ok((Some(next), alerts))
+}
+
+fn decode_hash(text: &str) -> Result<Hash, MonitorError> {
+    base64_decode_strict(text)
+        .ok()
+        .and_then(|h| Hash::try_from(h.as_slice()).ok())
+        .ok_or(MonitorError::State("a hash is not base64 of 32 bytes"))
+}
+
+fn frontier_tree(state: &MonitorState) -> Result<CompactTree, MonitorError> {
+    let frontier = state
+        .frontier
+        .iter()
+        .map(|h| decode_hash(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tree = CompactTree::from_frontier(state.size, frontier)
+        .map_err(|_| MonitorError::State("the frontier does not fit the size"))?;
+    if tree.root() != decode_hash(&state.root_hash)? {
+        return Err(MonitorError::State("the frontier does not hash to the root"));
+    }
+    Ok(tree)
+}
+
+/// SHA-256 of the DER SPKI of every key a Rekor v2 body names as a signer
+/// (`hashedRekordV002.signature.verifier`, `dsseV002.signatures[].verifier`).
+pub fn signing_keys(body: &[u8]) -> Vec<[u8; 32]> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let spec = &value["spec"];
+    let mut verifiers = vec![&spec["hashedRekordV002"]["signature"]["verifier"]];
+    if let Some(sigs) = spec["dsseV002"]["signatures"].as_array() {
+        verifiers.extend(sigs.iter().map(|s| &s["verifier"]));
+    }
+    verifiers
+        .into_iter()
+        .filter_map(|v| {
+            let raw = |field: &str| {
+                v[field]["rawBytes"]
+                    .as_str()
+                    .and_then(|b| base64_decode_any(b).ok())
+            };
+            match (raw("publicKey"), raw("x509Certificate")) {
+                (Some(spki), _) => Some(spki),
+                (None, Some(cert)) => crate::request::certificate_spki(&cert).ok(),
+                _ => None,
+            }
+        })
+        .map(|spki| *Sha256Digest::of(&spki).as_bytes())
+        .collect()
+}
