@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsynced, then
 /// renamed over `path`, then the directory fsynced. A crash leaves the old file or the new one.
-/// `private` creates the file with mode 0600 (before any byte is written).
+/// `private` gives the file mode 0600 before any byte is written; otherwise 0644.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -14,9 +14,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
     let mut tmp = tempfile::Builder::new()
         .prefix(".custody-")
         .tempfile_in(dir)?;
-    if private {
-        set_owner_only(tmp.as_file())?;
-    }
+    set_mode(tmp.as_file(), if private { 0o600 } else { 0o644 })?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -24,13 +22,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
 }
 
 #[cfg(unix)]
-fn set_owner_only(file: &std::fs::File) -> std::io::Result<()> {
+fn set_mode(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
 #[cfg(not(unix))]
-fn set_owner_only(_: &std::fs::File) -> std::io::Result<()> {
+fn set_mode(_: &std::fs::File, _: u32) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -143,7 +143,8 @@ impl LogIdentity {
 
 /// The 32 raw key bytes of an Ed25519 vkey `name+id+base64(0x01 ‖ key)`.
 fn raw_key(vkey: &str) -> Option<[u8; 32]> {
-    let b64 = vkey.rsplit('+').next()?;
+    // The base64 may contain '+'; the name and the key ID cannot.
+    let b64 = vkey.splitn(3, '+').nth(2)?;
     let blob = base64_decode_strict(b64).ok()?;
     let key = blob.strip_prefix(&[0x01])?;
     key.try_into().ok()
@@ -205,4 +206,28 @@ pub fn open_or_create(
     write_atomic(&skey_path, format!("{}\n", skey.as_str()).as_bytes(), true)
         .map_err(io(&skey_path))?;
     Ok((signer, identity))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_key_survives_plus_signs_in_the_base64() {
+        for _ in 0..64 {
+            let (signer, vkey) = NoteSigner::generate("log.example").unwrap();
+            let key = raw_key(&vkey).unwrap();
+            let identity = LogIdentity {
+                origin: "log.example".into(),
+                vkey,
+                key_created: Utc::now(),
+            };
+            assert_eq!(identity.public_key(), key);
+            let id = signer.key_id().to_be_bytes();
+            assert_eq!(identity.checkpoint_key_id(), id);
+            let from_spki = NoteVerifier::from_spki("log.example", &identity.spki_der()).unwrap();
+            assert_eq!(from_spki.vkey(), Some(identity.vkey.clone()));
+        }
+    }
 }
