@@ -2,15 +2,21 @@
 //!
 //! The steps follow the Sigstore client specification (SPECS §4.4, step 5) for the key-based
 //! case: parse, bind the bundle to the artifact, verify the signature over the exact bytes
-//! received, and for DSSE check that the in-toto statement names the artifact. Transparency-log
-//! entries are reported honestly as *not checked* until the log verifier exists: a result never
-//! implies more than was verified.
+//! received, and for DSSE check that the in-toto statement names the artifact. Given a trusted
+//! root ([`KeyVerifyOptions::trusted_root`]), every transparency-log entry must verify against
+//! it and record this bundle (SPECS §4.4 step 3, [`crate::tlog`]); without one, entries are
+//! reported honestly as *not checked*: a result never implies more than was verified.
+
+use chrono::{DateTime, Utc};
 
 use crate::bundle::{Bundle, BundleContent, BundleError, HashAlgorithm, Material};
 use crate::digest::Sha256Digest;
 use crate::dsse::{DsseError, IN_TOTO_PAYLOAD_TYPE, SignatureVerifier};
 use crate::intoto::{Statement, StatementError};
 use crate::keys::{KeyAlgorithm, KeyId, PublicKey, SignatureError, SignedData};
+use crate::rekor::Signer;
+use crate::tlog::{TlogError, TlogOptions, VerifiedTlogEntry, verify_bundle_entries};
+use crate::trust_root::TrustedRoot;
 
 /// The artifact a bundle is checked against: always its digest, and its bytes when the
 /// signature scheme needs the whole message (Ed25519 over a message signature).
@@ -54,6 +60,19 @@ pub enum TlogStatus {
     Absent,
     /// The bundle carries entries, and this verification did **not** check them.
     NotChecked { entries: usize },
+    /// Every entry verified against the trusted root and records this bundle.
+    Verified {
+        entries: usize,
+        /// The earliest `integratedTime` vouched for by a verified inclusion promise.
+        integrated_time: Option<DateTime<Utc>>,
+    },
+}
+
+/// What key-based verification checks besides the signature.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyVerifyOptions<'a> {
+    /// Verify the bundle's transparency-log entries against this root's Rekor logs.
+    pub trusted_root: Option<&'a TrustedRoot>,
 }
 
 /// A bundle whose signature verified against the given key, for the given artifact.
@@ -67,6 +86,8 @@ pub struct VerifiedBundle {
     pub media_type: String,
     pub content: VerifiedContent,
     pub tlog: TlogStatus,
+    /// The verified log entries (empty unless a trusted root was given).
+    pub tlog_entries: Vec<VerifiedTlogEntry>,
     /// Facts worth telling the user that do not make verification fail.
     pub notes: Vec<String>,
 }
@@ -109,6 +130,12 @@ pub enum VerifyError {
         artifact: Sha256Digest,
         subjects: String,
     },
+    #[error("transparency log: {0}")]
+    Tlog(#[from] TlogError),
+    #[error(
+        "a trusted root was given to check transparency-log evidence, but the bundle has no log entry"
+    )]
+    NoTlogEntry,
 }
 
 impl VerifyError {
@@ -134,11 +161,22 @@ pub fn verify_with_key(
     verify_parsed_with_key(&bundle, artifact, key)
 }
 
-/// [`verify_with_key`] for a bundle already parsed.
+/// [`verify_with_key`] for a bundle already parsed; transparency-log entries are not checked.
 pub fn verify_parsed_with_key(
     bundle: &Bundle,
     artifact: Artifact<'_>,
     key: &PublicKey,
+) -> Result<VerifiedBundle, VerifyError> {
+    verify_parsed_with_key_options(bundle, artifact, key, &KeyVerifyOptions::default())
+}
+
+/// [`verify_parsed_with_key`], and with a trusted root every log entry must verify and bind to
+/// the bundle: body key = `key`, same signature, same digest.
+pub fn verify_parsed_with_key_options(
+    bundle: &Bundle,
+    artifact: Artifact<'_>,
+    key: &PublicKey,
+    options: &KeyVerifyOptions<'_>,
 ) -> Result<VerifiedBundle, VerifyError> {
     let mut notes = Vec::new();
     match &bundle.verification_material.content {
@@ -169,7 +207,7 @@ pub fn verify_parsed_with_key(
                 }
                 if digest.as_slice() != artifact.digest.as_bytes() {
                     return Err(VerifyError::DigestMismatch {
-                        bundle: hex::encode(digest),
+                        bundle: format!("sha256:{}", hex::encode(digest)),
                         artifact: artifact.digest,
                     });
                 }
@@ -214,9 +252,33 @@ pub fn verify_parsed_with_key(
             VerifiedContent::Statement(Box::new(statement))
         }
     };
-    let tlog = match bundle.verification_material.tlog_entries.len() {
-        0 => TlogStatus::Absent,
-        entries => TlogStatus::NotChecked { entries },
+    let (tlog, tlog_entries) = match (
+        options.trusted_root,
+        bundle.verification_material.tlog_entries.len(),
+    ) {
+        (Some(_), 0) => return Err(VerifyError::NoTlogEntry),
+        (None, 0) => (TlogStatus::Absent, Vec::new()),
+        (None, entries) => (TlogStatus::NotChecked { entries }, Vec::new()),
+        (Some(root), _) => {
+            let verified = verify_bundle_entries(
+                bundle,
+                root,
+                Signer::Key(key),
+                Some(&artifact),
+                &TlogOptions::default(),
+            )?;
+            let integrated_time = verified
+                .iter()
+                .filter_map(VerifiedTlogEntry::integrated_time)
+                .min();
+            (
+                TlogStatus::Verified {
+                    entries: verified.len(),
+                    integrated_time,
+                },
+                verified,
+            )
+        }
     };
     Ok(VerifiedBundle {
         artifact: artifact.digest,
@@ -225,6 +287,7 @@ pub fn verify_parsed_with_key(
         media_type: bundle.media_type.clone(),
         content,
         tlog,
+        tlog_entries,
         notes,
     })
 }

@@ -166,6 +166,9 @@ pub struct VerifyArgs {
     /// Public key (PEM) the bundle must be signed with [env CUSTODY_PUBLIC_KEY, config `public_key`]
     #[arg(long, env = "CUSTODY_PUBLIC_KEY")]
     pub key: Option<PathBuf>,
+    /// Sigstore trusted_root.json: verify the bundle's transparency-log entries against its Rekor logs
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -198,7 +198,8 @@ fn bad_inputs_get_one_line_and_the_right_exit_code() {
     }
     // A signature of the wrong algorithm for the key: an Ed25519 signature checked with ECDSA.
     keygen(d, "ed", "ed25519");
-    let (code, _, _) = run(custody(d).args(["sign", "a.txt", "--key", "ed.key", "--bundle", "ed.json"]));
+    let (code, _, _) =
+        run(custody(d).args(["sign", "a.txt", "--key", "ed.key", "--bundle", "ed.json"]));
     assert_eq!(code, 0);
     assert_fails(
         run(custody(d).args(["verify", "a.txt", "--bundle", "ed.json", "--key", "k.pub"])),

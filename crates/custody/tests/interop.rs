@@ -89,6 +89,66 @@ fn conformance_managed_key_cases() {
     assert!(err.contains("--key"), "{err}");
 }
 
+/// With the public-good trusted root, the managed-key case verifies fully: signature, and its
+/// Rekor entry (SET, inclusion proof, checkpoint, binding to the key).
+#[test]
+fn conformance_managed_key_with_trusted_root_verifies_the_log_entry() {
+    let dir = tempdir();
+    let d = dir.path();
+    let artifact = testdata("sigstore-conformance/bundle-verify/a.txt");
+    let happy = conformance("managed-key-happy-path");
+    let root = testdata(
+        "sigstore-python/embedded-tuf-store/https%3A%2F%2Ftuf-repo-cdn.sigstore.dev/trusted_root.json",
+    );
+    let bundle = happy.join("bundle.sigstore.json");
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "verify".to_owned(),
+            artifact.to_str().unwrap().to_owned(),
+            "--bundle".into(),
+            bundle.to_str().unwrap().to_owned(),
+            "--key".into(),
+            happy.join("key.pub").to_str().unwrap().to_owned(),
+            "--trusted-root".into(),
+            root.to_str().unwrap().to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let (code, out, err) = run(custody(d).args(args(&["-o", "json"])));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["tlog"]["status"], "verified", "{out}");
+    assert_eq!(doc["tlog"]["entries"], 1, "{out}");
+    assert_eq!(
+        doc["tlog"]["integratedTime"], "2025-12-18T17:04:39+00:00",
+        "{out}"
+    );
+    let (code, human, _) = run(custody(d).args(args(&[])));
+    assert_eq!(code, 0);
+    assert!(human.contains("tlog      verified: 1 log entry"), "{human}");
+
+    // A root that does not know the log: the entry cannot be trusted (exit 1), and the error
+    // names the log.
+    let staging = testdata("sigstore-trust-root/staging.trusted_root.json");
+    let mut a = args(&[]);
+    let n = a.len();
+    a[n - 1] = staging.to_str().unwrap().to_owned();
+    assert_fails(
+        run(custody(d).args(a)),
+        1,
+        &["c0d23d6ad406973f", "trusted root does not know"],
+    );
+
+    // The same bundle for another artifact: the signature check refuses it first.
+    fs::write(d.join("other.txt"), b"other").unwrap();
+    let mut a = args(&[]);
+    a[1] = d.join("other.txt").to_str().unwrap().to_owned();
+    let (code, _, _) = run(custody(d).args(a));
+    assert_eq!(code, 1);
+}
+
+#[allow(clippy::unwrap_used)] // test helper: paths here are UTF-8
 fn sigstore_js(bundle: &Path, key: &Path, artifact: &Path) -> (bool, String) {
     let peers = peers();
     let modules = peers.join("npm/node_modules");

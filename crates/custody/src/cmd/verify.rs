@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use custody_core::bundle::{Bundle, Material};
 use custody_core::digest::Sha256Digest;
 use custody_core::keys::KeyAlgorithm;
-use custody_core::verify::{self, Artifact, TlogStatus, VerifiedBundle, VerifiedContent};
+use custody_core::verify::{
+    self, Artifact, KeyVerifyOptions, TlogStatus, VerifiedBundle, VerifiedContent,
+};
 use serde_json::json;
 
 use super::Context;
@@ -82,6 +84,11 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
         });
     };
     let key = load_public_key(&key_path)?;
+    let trusted_root = args
+        .trusted_root
+        .as_deref()
+        .map(super::trust_root::load)
+        .transpose()?;
 
     let (artifact_bytes, digest, path) = match &subject {
         Subject::File(path) => {
@@ -94,7 +101,10 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
         digest,
         bytes: artifact_bytes.as_deref(),
     };
-    let verified = match verify::verify_parsed_with_key(&bundle, artifact, &key) {
+    let options = KeyVerifyOptions {
+        trusted_root: trusted_root.as_ref(),
+    };
+    let verified = match verify::verify_parsed_with_key_options(&bundle, artifact, &key, &options) {
         Ok(v) => v,
         Err(e) if e.is_usage() => return Err(anyhow::anyhow!("{e}")),
         Err(e) => return Err(denied(&e).into()),
@@ -112,8 +122,25 @@ fn tlog_text(status: TlogStatus) -> (serde_json::Value, String) {
         TlogStatus::NotChecked { entries } => (
             json!({ "status": "not_checked", "entries": entries }),
             format!(
-                "NOT CHECKED: the bundle has {entries} log entr{}, and this version does not verify transparency-log entries",
+                "NOT CHECKED: the bundle has {entries} log entr{}; pass --trusted-root FILE to verify them",
                 if entries == 1 { "y" } else { "ies" }
+            ),
+        ),
+        TlogStatus::Verified {
+            entries,
+            integrated_time,
+        } => (
+            json!({
+                "status": "verified",
+                "entries": entries,
+                "integratedTime": integrated_time.map(|t| t.to_rfc3339()),
+            }),
+            format!(
+                "verified: {entries} log entr{}{}",
+                if entries == 1 { "y" } else { "ies" },
+                integrated_time
+                    .map(|t| format!(", integrated {}", t.to_rfc3339()))
+                    .unwrap_or_default()
             ),
         ),
     }
