@@ -30,10 +30,12 @@ pub enum AuditError {
     #[error("the checkpoint does not verify: {0}")]
     Checkpoint(#[from] NoteError),
     /// A served tile hash differs from the hash recomputed from the entries.
-    #[error(
-        "tile {level}/{index} hash {position} differs from the hash of the entries it covers"
-    )]
-    TileMismatch { level: u8, index: u64, position: u64 },
+    #[error("tile {level}/{index} hash {position} differs from the hash of the entries it covers")]
+    TileMismatch {
+        level: u8,
+        index: u64,
+        position: u64,
+    },
     /// The entries do not hash to the signed root.
     #[error("the entries hash to root {computed}, but the checkpoint signs {signed}")]
     RootMismatch { computed: String, signed: String },

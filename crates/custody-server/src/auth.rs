@@ -83,8 +83,14 @@ mod tests {
         assert_eq!(auth.check(&headers("Bearer s3cret")), Ok(()));
         assert_eq!(auth.check(&headers("bearer s3cret")), Ok(()));
         assert_eq!(auth.check(&headers("Bearer s3cre")), Err(AuthError::Wrong));
-        assert_eq!(auth.check(&headers("Bearer s3cret2")), Err(AuthError::Wrong));
-        assert_eq!(auth.check(&headers("Basic s3cret")), Err(AuthError::Missing));
+        assert_eq!(
+            auth.check(&headers("Bearer s3cret2")),
+            Err(AuthError::Wrong)
+        );
+        assert_eq!(
+            auth.check(&headers("Basic s3cret")),
+            Err(AuthError::Missing)
+        );
         assert_eq!(auth.check(&HeaderMap::new()), Err(AuthError::Missing));
         assert!(WriteAuth::bearer("  ").is_none());
     }

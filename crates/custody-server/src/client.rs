@@ -61,14 +61,14 @@ impl LogClient {
 
     fn get(&self, path: &str) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}/{path}", self.base);
-        let mut response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source: Box::new(source),
-            })?;
+        let mut response =
+            self.agent
+                .get(&url)
+                .call()
+                .map_err(|source| ClientError::Transport {
+                    url: url.clone(),
+                    source: Box::new(source),
+                })?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(ClientError::Status { url, status });

@@ -80,7 +80,9 @@ impl LogIdentity {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-        identity.verifier().map_err(|source| IdentityError::Key { path, source })?;
+        identity
+            .verifier()
+            .map_err(|source| IdentityError::Key { path, source })?;
         Ok(identity)
     }
 

@@ -12,7 +12,6 @@
 
 pub mod audit;
 pub mod auth;
-pub mod body;
 pub mod client;
 pub mod entry;
 pub mod fsio;

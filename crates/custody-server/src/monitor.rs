@@ -9,12 +9,11 @@
 
 use std::collections::HashSet;
 
-use custody_core::digest::Sha256Digest;
-use custody_core::encoding::{base64_decode_any, base64_decode_strict, base64_encode};
+use custody_core::encoding::{base64_decode_strict, base64_encode};
 use custody_core::merkle::{CompactTree, Hash, empty_root, leaf_hash};
 use custody_core::note::{NoteVerifier, SignedCheckpoint};
+use custody_core::rekor::RekorBody;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::client::{ClientError, LogClient};
 
@@ -90,7 +89,10 @@ pub fn check(
         Ok(signed) => signed,
         Err(e) => {
             let origin = state.map_or("", |s| s.origin.as_str());
-            return Ok((None, vec![alert("invalid-checkpoint", origin, e.to_string())]));
+            return Ok((
+                None,
+                vec![alert("invalid-checkpoint", origin, e.to_string())],
+            ));
         }
     };
     let cp = signed.checkpoint();
@@ -110,7 +112,10 @@ pub fn check(
         a
     };
     if cp.size() < old_size {
-        let mut a = fork(format!("the log now signs size {} after {old_size}", cp.size()));
+        let mut a = fork(format!(
+            "the log now signs size {} after {old_size}",
+            cp.size()
+        ));
         a.alert = "shrunk";
         return Ok((None, vec![a]));
     }
@@ -140,7 +145,11 @@ pub fn check(
     let alerts = keyed
         .into_iter()
         .map(|(index, key_id)| {
-            let mut a = alert("watched-key", cp.origin(), "an entry signed by a watched key".into());
+            let mut a = alert(
+                "watched-key",
+                cp.origin(),
+                "an entry signed by a watched key".into(),
+            );
             a.new_size = Some(cp.size());
             a.index = Some(index);
             a.key_id = Some(hex::encode(key_id));
@@ -172,36 +181,25 @@ fn frontier_tree(state: &MonitorState) -> Result<CompactTree, MonitorError> {
     let tree = CompactTree::from_frontier(state.size, frontier)
         .map_err(|_| MonitorError::State("the frontier does not fit the size"))?;
     if tree.root() != decode_hash(&state.root_hash)? {
-        return Err(MonitorError::State("the frontier does not hash to the root"));
+        return Err(MonitorError::State(
+            "the frontier does not hash to the root",
+        ));
     }
     Ok(tree)
 }
 
-/// SHA-256 of the DER SPKI of every key a Rekor v2 body names as a signer
-/// (`hashedRekordV002.signature.verifier`, `dsseV002.signatures[].verifier`).
+/// SHA-256 of the DER SPKI of every key a Rekor body names as a signer (for a certificate, its
+/// subject key). A body custody cannot parse names no key.
 pub fn signing_keys(body: &[u8]) -> Vec<[u8; 32]> {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
+    let signatures = match RekorBody::parse(body) {
+        Ok(RekorBody::HashedRekordV002(h) | RekorBody::HashedRekordV001(h)) => vec![h.signature],
+        Ok(RekorBody::DsseV002(d) | RekorBody::DsseV001(d)) => d.signatures,
+        Ok(RekorBody::IntotoV002(i)) => i.signatures,
+        Ok(_) | Err(_) => Vec::new(),
     };
-    let spec = &value["spec"];
-    let mut verifiers = vec![&spec["hashedRekordV002"]["signature"]["verifier"]];
-    if let Some(sigs) = spec["dsseV002"]["signatures"].as_array() {
-        verifiers.extend(sigs.iter().map(|s| &s["verifier"]));
-    }
-    verifiers
-        .into_iter()
-        .filter_map(|v| {
-            let raw = |field: &str| {
-                v[field]["rawBytes"]
-                    .as_str()
-                    .and_then(|b| base64_decode_any(b).ok())
-            };
-            match (raw("publicKey"), raw("x509Certificate")) {
-                (Some(spki), _) => Some(spki),
-                (None, Some(cert)) => crate::request::certificate_spki(&cert).ok(),
-                _ => None,
-            }
-        })
-        .map(|spki| *Sha256Digest::of(&spki).as_bytes())
+    signatures
+        .iter()
+        .filter_map(|s| s.verifier.public_key().ok())
+        .map(|key| key.key_id().0)
         .collect()
 }

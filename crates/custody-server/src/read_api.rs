@@ -49,12 +49,19 @@ pub(crate) async fn tile(State(state): State<Arc<AppState>>, Path(path): Path<St
         Ok(Some(bytes)) => {
             let cache = if width.is_none() { IMMUTABLE } else { SHORT };
             (
-                [(header::CONTENT_TYPE, OCTETS), (header::CACHE_CONTROL, cache)],
+                [
+                    (header::CONTENT_TYPE, OCTETS),
+                    (header::CACHE_CONTROL, cache),
+                ],
                 bytes,
             )
                 .into_response()
         }
-        Ok(None) => (StatusCode::NOT_FOUND, "no such tile in the published tree\n").into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            "no such tile in the published tree\n",
+        )
+            .into_response(),
         Err(e) => internal(&e),
     }
 }

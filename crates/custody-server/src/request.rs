@@ -10,12 +10,14 @@
 //! A certificate verifier is `"x509Certificate": {"rawBytes": "<b64 DER>"}`; its key verifies
 //! the signature (the certificate chain is the verifier's business, as in rekor-tiles).
 
+use custody_core::bundle::HashAlgorithm;
 use custody_core::dsse::Envelope;
 use custody_core::encoding::base64_decode_any;
-use custody_core::keys::{KeyAlgorithm, KeyError, PublicKey, SignatureError, SignedData};
+use custody_core::keys::{KeyAlgorithm, PublicKey, SignatureError, SignedData};
+use custody_core::rekor::{
+    BodyError, BuildError, LoggedDigest, LoggedVerifier, dsse_v002, hashed_rekord_v002,
+};
 use serde::Deserialize;
-
-use crate::body;
 
 /// Why a request was refused (HTTP 400); nothing was logged.
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +25,7 @@ use crate::body;
 pub enum RequestError {
     #[error("the request is not valid JSON of a Rekor v2 CreateEntryRequest: {0}")]
     Json(#[from] serde_json::Error),
-    #[error(
-        "the request must hold exactly one of `hashedRekordRequestV002` and `dsseRequestV002`"
-    )]
+    #[error("the request must hold exactly one of `hashedRekordRequestV002` and `dsseRequestV002`")]
     Kind,
     #[error("`{field}` is not valid base64")]
     Base64 { field: &'static str },
@@ -41,16 +41,21 @@ pub enum RequestError {
     Key {
         index: usize,
         #[source]
-        source: KeyError,
+        source: BodyError,
     },
-    #[error("verifier {index}: the certificate is not DER X.509: {reason}")]
-    Certificate { index: usize, reason: String },
+    #[error("verifier {index}: key details {name:?} do not fit its {algorithm} key")]
+    KeyMismatch {
+        index: usize,
+        name: String,
+        algorithm: KeyAlgorithm,
+    },
     #[error("the signature does not verify over the digest with the given key: {0}")]
     Signature(#[source] SignatureError),
     #[error("DSSE envelope: {0}")]
     Envelope(#[from] custody_core::dsse::DsseError),
-    #[error("DSSE signature {index} does not verify over the envelope's PAE with any verifier")]
-    DsseUnverified { index: usize },
+    /// The Rekor v2 body builder refused (e.g. a DSSE signature no verifier verifies).
+    #[error("{0}")]
+    Build(#[from] BuildError),
 }
 
 #[derive(Deserialize)]
@@ -105,7 +110,7 @@ struct DsseRequest {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     /// What the request named: a DER SPKI or a DER certificate.
-    pub material: body::Material,
+    pub material: LoggedVerifier,
     /// The `PublicKeyDetails` name.
     pub key_details: String,
     /// The key that verifies.
@@ -126,7 +131,10 @@ pub struct Admitted {
 /// Parses a request, verifies every signature in it, and builds the entry body.
 pub fn admit(json: &[u8]) -> Result<Admitted, RequestError> {
     let request: CreateEntryRequest = serde_json::from_slice(json)?;
-    match (request.hashed_rekord_request_v002, request.dsse_request_v002) {
+    match (
+        request.hashed_rekord_request_v002,
+        request.dsse_request_v002,
+    ) {
         (Some(hashed), None) => admit_hashed_rekord(hashed),
         (None, Some(dsse)) => admit_dsse(dsse),
         _ => Err(RequestError::Kind),
@@ -149,10 +157,20 @@ fn admit_hashed_rekord(request: HashedRekordRequest) -> Result<Admitted, Request
         .key
         .verify(SignedData::Sha256Digest(&digest), &signature)
         .map_err(RequestError::Signature)?;
+    let logged = LoggedDigest {
+        algorithm: HashAlgorithm::Sha2_256,
+        value: digest.to_vec(),
+    };
+    let body = hashed_rekord_v002(
+        &logged,
+        &signature,
+        &verifier.material,
+        &verifier.key_details,
+    )?;
     Ok(Admitted {
         kind: "hashedrekord",
         version: "0.0.2",
-        body: body::hashed_rekord_v002(&digest, &signature, &verifier),
+        body,
     })
 }
 
@@ -174,67 +192,53 @@ fn admit_dsse(request: DsseRequest) -> Result<Admitted, RequestError> {
         .enumerate()
         .map(|(i, v)| verifier(v, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let pae = envelope.pae();
-    // rekor-tiles: every envelope signature must verify over PAE under one of the verifiers.
-    let mut signed_by = Vec::with_capacity(envelope.signatures.len());
-    for (index, signature) in envelope.signatures.iter().enumerate() {
-        let by = verifiers
-            .iter()
-            .position(|v| {
-                v.key
-                    .verify(SignedData::Message(&pae), &signature.sig)
-                    .is_ok()
-            })
-            .ok_or(RequestError::DsseUnverified { index })?;
-        signed_by.push((signature.sig.as_slice(), &verifiers[by]));
-    }
+    // rekor-tiles: every envelope signature must verify over PAE under one of the verifiers;
+    // the builder checks that before it builds the body, and refuses otherwise.
+    let verifiers: Vec<(LoggedVerifier, String)> = verifiers
+        .into_iter()
+        .map(|v| (v.material, v.key_details))
+        .collect();
     Ok(Admitted {
         kind: "dsse",
         version: "0.0.2",
-        body: body::dsse_v002(&envelope.payload, &signed_by),
+        body: dsse_v002(&envelope, &verifiers)?,
     })
 }
 
 fn verifier(wire: &VerifierWire, index: usize) -> Result<Verifier, RequestError> {
-    let algorithm = KeyAlgorithm::from_sigstore_key_details(&wire.key_details).ok_or_else(|| {
-        RequestError::KeyDetails {
-            index,
-            name: wire.key_details.clone(),
-        }
-    })?;
-    let (material, spki) = match (&wire.public_key, &wire.x509_certificate) {
-        (Some(key), None) => {
-            let der = decode(&key.raw_bytes, "verifier.publicKey.rawBytes")?;
-            (body::Material::PublicKey(der.clone()), der)
-        }
-        (None, Some(cert)) => {
-            let der = decode(&cert.raw_bytes, "verifier.x509Certificate.rawBytes")?;
-            let spki = certificate_spki(&der).map_err(|reason| RequestError::Certificate {
+    let algorithm =
+        KeyAlgorithm::from_sigstore_key_details(&wire.key_details).ok_or_else(|| {
+            RequestError::KeyDetails {
                 index,
-                reason,
-            })?;
-            (body::Material::Certificate(der), spki)
+                name: wire.key_details.clone(),
+            }
+        })?;
+    let material = match (&wire.public_key, &wire.x509_certificate) {
+        (Some(key), None) => {
+            LoggedVerifier::PublicKey(decode(&key.raw_bytes, "verifier.publicKey.rawBytes")?)
         }
+        (None, Some(cert)) => LoggedVerifier::Certificate(decode(
+            &cert.raw_bytes,
+            "verifier.x509Certificate.rawBytes",
+        )?),
         _ => return Err(RequestError::VerifierMaterial { index }),
     };
-    let key = PublicKey::from_spki_der(&spki)
-        .and_then(|k| k.with_algorithm(algorithm))
+    let key = material
+        .public_key()
         .map_err(|source| RequestError::Key { index, source })?;
+    let found = key.algorithm();
+    let key = key
+        .with_algorithm(algorithm)
+        .map_err(|_| RequestError::KeyMismatch {
+            index,
+            name: wire.key_details.clone(),
+            algorithm: found,
+        })?;
     Ok(Verifier {
         material,
         key_details: wire.key_details.clone(),
         key,
     })
-}
-
-/// The DER SubjectPublicKeyInfo inside a DER certificate.
-pub fn certificate_spki(der: &[u8]) -> Result<Vec<u8>, String> {
-    use der::{Decode as _, Encode as _};
-    let cert = x509_cert::Certificate::from_der(der).map_err(|e| e.to_string())?;
-    cert.tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| e.to_string())
 }
 
 fn decode(text: &str, field: &'static str) -> Result<Vec<u8>, RequestError> {

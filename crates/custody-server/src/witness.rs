@@ -142,7 +142,10 @@ impl Witness {
         if keys.is_empty() {
             return Err(WitnessError::UnknownOrigin(origin));
         }
-        request.note.verify(&keys).map_err(WitnessError::Signature)?;
+        request
+            .note
+            .verify(&keys)
+            .map_err(WitnessError::Signature)?;
         let new = request.checkpoint.size();
         if request.old > new {
             return Err(WitnessError::OldAboveNew {
@@ -219,8 +222,14 @@ fn check_consistency(
             inconsistent("same size, different root hash")
         };
     }
-    verify_consistency(request.old, new_size, &latest_root, new_root, &request.proof)
-        .map_err(|e| WitnessError::Inconsistent(e.to_string()))
+    verify_consistency(
+        request.old,
+        new_size,
+        &latest_root,
+        new_root,
+        &request.proof,
+    )
+    .map_err(|e| WitnessError::Inconsistent(e.to_string()))
 }
 
 fn parse_request(body: &str) -> Result<AddCheckpoint, WitnessError> {

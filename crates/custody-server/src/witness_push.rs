@@ -52,7 +52,11 @@ async fn push_round(log: &Log, views: &mut [WitnessView]) -> Result<(), String> 
     let size = checkpoint.size();
     // Send only the log's own signature line.
     let mut signed = Note::new(note.text()).map_err(|e| e.to_string())?;
-    for line in note.signatures().iter().filter(|s| s.name() == log.origin()) {
+    for line in note
+        .signatures()
+        .iter()
+        .filter(|s| s.name() == log.origin())
+    {
         signed
             .push_signature(line.clone())
             .map_err(|e| e.to_string())?;

@@ -28,9 +28,10 @@ pub(crate) async fn create_entry(
 ) -> Response {
     if let Err(e) = state.auth.check(&headers) {
         let mut response = error(StatusCode::UNAUTHORIZED, &e.to_string());
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
         return response;
     }
     let limit = state.max_request_bytes;

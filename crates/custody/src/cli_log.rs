@@ -128,8 +128,8 @@ pub enum WitnessCommand {
         /// The witness's name (e.g. witness.example.com)
         name: String,
         /// Where to write the secret key (mode 0600)
-        #[arg(long)]
-        output: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
         /// Replace an existing file
         #[arg(long)]
         force: bool,
@@ -155,7 +155,11 @@ pub struct WitnessServeArgs {
 #[derive(Debug, Args)]
 pub struct TrustRootExportArgs {
     /// Ask a running custody server for its trust root
-    #[arg(long, required_unless_present = "data_dir", conflicts_with = "data_dir")]
+    #[arg(
+        long,
+        required_unless_present = "data_dir",
+        conflicts_with = "data_dir"
+    )]
     pub server: Option<String>,
     /// Read the log's identity from its data directory
     #[arg(long)]

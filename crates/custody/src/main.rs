@@ -68,11 +68,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Log(LogCommand::Witness(WitnessCommand::Serve(args))) => {
             cmd::witness::serve(&ctx, args)
         }
-        Command::Log(LogCommand::Witness(WitnessCommand::GenerateKey {
-            name,
-            output,
-            force,
-        })) => cmd::witness::generate_key(&ctx, &name, &output, force),
+        Command::Log(LogCommand::Witness(WitnessCommand::GenerateKey { name, out, force })) => {
+            cmd::witness::generate_key(&ctx, &name, &out, force)
+        }
     }
 }
 

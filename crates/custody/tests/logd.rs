@@ -81,7 +81,10 @@ impl Daemon {
                 assert!(status.success(), "exit after SIGTERM: {status}");
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "no exit after SIGTERM");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -102,7 +105,12 @@ pub fn get(url: &str) -> (u16, String, Vec<u8>) {
         .get("cache-control")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let body = r.body_mut().with_config().limit(1 << 26).read_to_vec().unwrap();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 26)
+        .read_to_vec()
+        .unwrap();
     (r.status().as_u16(), cache, body)
 }
 
@@ -112,7 +120,10 @@ pub fn post_entry(base: &str, body: &str, token: Option<&str>) -> (u16, String) 
     if let Some(token) = token {
         req = req.header("Authorization", format!("Bearer {token}"));
     }
-    let mut r = req.header("Content-Type", "application/json").send(body).unwrap();
+    let mut r = req
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap();
     let text = r.body_mut().read_to_string().unwrap();
     (r.status().as_u16(), text)
 }
@@ -132,7 +143,9 @@ pub fn p256() -> SigningKey {
 /// A hashedRekordRequestV002 for `data`, signed by `key` (over the digest).
 pub fn hashedrekord(key: &SigningKey, data: &[u8]) -> String {
     let digest = Sha256Digest::of(data);
-    let signature = key.sign(SignedData::Sha256Digest(digest.as_bytes())).unwrap();
+    let signature = key
+        .sign(SignedData::Sha256Digest(digest.as_bytes()))
+        .unwrap();
     serde_json::json!({ "hashedRekordRequestV002": {
         "digest": base64_encode(digest.as_bytes()),
         "signature": { "content": base64_encode(&signature), "verifier": {
@@ -142,7 +155,10 @@ pub fn hashedrekord(key: &SigningKey, data: &[u8]) -> String {
 }
 
 pub fn vkey(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("log.vkey")).unwrap().trim().to_owned()
+    std::fs::read_to_string(data_dir.join("log.vkey"))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 /// Runs the custody binary to completion: (exit code, stdout, stderr).

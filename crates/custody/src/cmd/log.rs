@@ -39,19 +39,28 @@ pub fn log_keys(args: &LogKeyArgs) -> anyhow::Result<Vec<NoteVerifier>> {
             .with_context(|| format!("--log-key {vkey}: not a note verifier key"))?;
         return Ok(vec![key]);
     }
-    let path = args.trust_root.as_deref().context("give --log-key or --trust-root")?;
+    let path = args
+        .trust_root
+        .as_deref()
+        .context("give --log-key or --trust-root")?;
     let root = super::trust_root::load(path)?;
     let keys: Vec<NoteVerifier> = root
         .tlogs
         .iter()
         .filter_map(|tlog| {
-            let name = tlog.base_url.split_once("://").map_or(tlog.base_url.as_str(), |(_, r)| r);
+            let name = tlog
+                .base_url
+                .split_once("://")
+                .map_or(tlog.base_url.as_str(), |(_, r)| r);
             let der = tlog.public_key.raw_bytes.as_deref()?;
             NoteVerifier::from_spki(name.trim_end_matches('/'), der).ok()
         })
         .collect();
     if keys.is_empty() {
-        anyhow::bail!("trusted root {}: no transparency log key custody can use", path.display());
+        anyhow::bail!(
+            "trusted root {}: no transparency log key custody can use",
+            path.display()
+        );
     }
     Ok(keys)
 }
@@ -154,8 +163,12 @@ fn load_state(path: Option<&Path>) -> anyhow::Result<Option<MonitorState>> {
         return Ok(None);
     };
     let bytes = files::read(path, "monitor state")?;
-    let state = serde_json::from_slice(&bytes)
-        .with_context(|| format!("monitor state {}: not a custody monitor state", path.display()))?;
+    let state = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "monitor state {}: not a custody monitor state",
+            path.display()
+        )
+    })?;
     Ok(Some(state))
 }
 

@@ -23,7 +23,10 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
         .map(|w| witness_target(w))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let origin_explicit = args.origin.is_some();
-    let origin = args.origin.clone().unwrap_or_else(|| args.listen.to_string());
+    let origin = args
+        .origin
+        .clone()
+        .unwrap_or_else(|| args.listen.to_string());
     let (signer, identity) = identity::open_or_create(&data_dir, &origin, origin_explicit)
         .context("cannot open the log key")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,6 +54,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", identity.origin));
+        let shutdown = shutdown_signal();
         println!("custody serve: listening on http://{addr}");
         let _ = std::io::stdout().flush();
         tracing::info!(origin = %identity.origin, vkey = %identity.vkey, data_dir = %data_dir.display(), "log open");
@@ -63,7 +67,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             witnesses,
             witness_interval: Duration::from_millis(500),
         };
-        custody_server::serve(listener, config, shutdown_signal())
+        custody_server::serve(listener, config, shutdown)
             .await
             .context("the server failed")?;
         tracing::info!("stopped");
@@ -111,7 +115,8 @@ fn write_auth(args: &ServeArgs) -> anyhow::Result<WriteAuth> {
 
 fn read_token(path: &Path) -> anyhow::Result<String> {
     let bytes = crate::files::read(path, "write token file")?;
-    String::from_utf8(bytes).with_context(|| format!("write token file {}: not UTF-8", path.display()))
+    String::from_utf8(bytes)
+        .with_context(|| format!("write token file {}: not UTF-8", path.display()))
 }
 
 /// `URL=VKEY`.
@@ -130,30 +135,39 @@ fn witness_target(spec: &str) -> anyhow::Result<WitnessTarget> {
 /// A database URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_owned(),
     }
 }
 
-/// Completes on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on ctrl-c or SIGTERM. The handlers are installed when this is called (so call it
+/// before announcing the address), not when the future is first polled.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+            tracing::info!("shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
-    tracing::info!("shutting down");
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    }
 }

@@ -17,8 +17,12 @@ use crate::outcome::Outcome;
 pub fn serve(_ctx: &Context, args: WitnessServeArgs) -> anyhow::Result<Outcome> {
     let skey = String::from_utf8(files::read(&args.key, "witness key")?)
         .with_context(|| format!("witness key {}: not UTF-8", args.key.display()))?;
-    let signer = CosignatureSigner::from_skey(skey.trim())
-        .with_context(|| format!("witness key {}: not a witness signing key", args.key.display()))?;
+    let signer = CosignatureSigner::from_skey(skey.trim()).with_context(|| {
+        format!(
+            "witness key {}: not a witness signing key",
+            args.key.display()
+        )
+    })?;
     let logs = args
         .log_key
         .iter()
@@ -37,9 +41,13 @@ pub fn serve(_ctx: &Context, args: WitnessServeArgs) -> anyhow::Result<Outcome> 
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        println!("custody witness: listening on http://{}", listener.local_addr()?);
+        let shutdown = super::serve::shutdown_signal();
+        println!(
+            "custody witness: listening on http://{}",
+            listener.local_addr()?
+        );
         let _ = std::io::stdout().flush();
-        custody_server::witness::serve(listener, Arc::new(witness), super::serve::shutdown_signal())
+        custody_server::witness::serve(listener, Arc::new(witness), shutdown)
             .await
             .context("the witness server failed")?;
         Ok(Outcome::Done)
@@ -53,8 +61,8 @@ pub fn generate_key(
     force: bool,
 ) -> anyhow::Result<Outcome> {
     files::ensure_absent(output, force)?;
-    let (signer, vkey) = CosignatureSigner::generate(name)
-        .with_context(|| format!("witness name {name:?}"))?;
+    let (signer, vkey) =
+        CosignatureSigner::generate(name).with_context(|| format!("witness name {name:?}"))?;
     let skey = signer.to_skey();
     files::write_atomic(output, format!("{}\n", skey.as_str()).as_bytes(), true)?;
     let doc = json!({ "ok": true, "vkey": vkey, "key": output.display().to_string() });
