@@ -69,7 +69,8 @@ fn a_witness_cosigns_and_the_log_serves_the_cosignature() {
     wait_for("a cosigned checkpoint of size 3", || {
         served = logd::checkpoint(&log.url);
         let note = Note::parse(&served).unwrap();
-        served.lines().nth(1) == Some("3") && require_cosignatures(&note, &[key.clone()], 1).is_ok()
+        served.lines().nth(1) == Some("3")
+            && require_cosignatures(&note, std::slice::from_ref(&key), 1).is_ok()
     });
     // The witness persisted what it cosigned.
     let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
