@@ -75,24 +75,16 @@ pub fn check(
     watch: &Watch,
 ) -> Result<(Option<MonitorState>, Vec<Alert>), MonitorError> {
     let text = client.checkpoint()?;
-    let alert = |kind, origin: &str, detail: String| Alert {
-        alert: kind,
-        origin: origin.to_owned(),
-        url: client.base_url().to_owned(),
-        detail,
+    let alert = Alerter {
+        url: client.base_url(),
         old_size: state.map(|s| s.size),
-        new_size: None,
-        index: None,
-        key_id: None,
     };
     let signed = match SignedCheckpoint::verify(&text, keys) {
         Ok(signed) => signed,
         Err(e) => {
             let origin = state.map_or("", |s| s.origin.as_str());
-            return Ok((
-                None,
-                vec![alert("invalid-checkpoint", origin, e.to_string())],
-            ));
+            let a = alert.make("invalid-checkpoint", origin, e.to_string(), None);
+            return Ok((None, vec![a]));
         }
     };
     let cp = signed.checkpoint();
@@ -106,51 +98,31 @@ pub fn check(
         Some(s) => (s.size, decode_hash(&s.root_hash)?, frontier_tree(s)?),
         None => (0, empty_root(), CompactTree::new()),
     };
-    let fork = |detail: String| {
-        let mut a = alert("fork", cp.origin(), detail);
-        a.new_size = Some(cp.size());
-        a
-    };
+    let new = Some(cp.size());
     if cp.size() < old_size {
-        let mut a = fork(format!(
-            "the log now signs size {} after {old_size}",
-            cp.size()
-        ));
-        a.alert = "shrunk";
-        return Ok((None, vec![a]));
+        let detail = format!("the log now signs size {} after {old_size}", cp.size());
+        return Ok((None, vec![alert.make("shrunk", cp.origin(), detail, new)]));
     }
     if cp.size() == old_size {
-        if *cp.root_hash() != old_root {
-            let detail = format!("two roots signed for size {old_size}");
-            return Ok((None, vec![fork(detail)]));
+        if *cp.root_hash() == old_root {
+            return Ok((None, Vec::new()));
         }
-        return Ok((None, Vec::new()));
+        let detail = format!("two roots signed for size {old_size}");
+        return Ok((None, vec![alert.make("fork", cp.origin(), detail, new)]));
     }
-    let mut keyed = Vec::new();
-    client.for_each_entry(old_size, cp.size(), cp.size(), |index, entry| {
-        let _ = tree.append(leaf_hash(entry));
-        for key_id in signing_keys(entry) {
-            if watch.watch.contains(&key_id) && !watch.allow.contains(&key_id) {
-                keyed.push((index, key_id));
-            }
-        }
-    })?;
+    let keyed = append_entries(client, &mut tree, old_size, cp.size(), watch)?;
     if tree.root() != *cp.root_hash() {
         let detail = format!(
             "size {} does not extend the verified tree of size {old_size}: the entries hash to another root",
             cp.size()
         );
-        return Ok((None, vec![fork(detail)]));
+        return Ok((None, vec![alert.make("fork", cp.origin(), detail, new)]));
     }
     let alerts = keyed
         .into_iter()
         .map(|(index, key_id)| {
-            let mut a = alert(
-                "watched-key",
-                cp.origin(),
-                "an entry signed by a watched key".into(),
-            );
-            a.new_size = Some(cp.size());
+            let detail = "an entry signed by a watched key".to_owned();
+            let mut a = alert.make("watched-key", cp.origin(), detail, new);
             a.index = Some(index);
             a.key_id = Some(hex::encode(key_id));
             a
@@ -163,6 +135,51 @@ pub fn check(
         frontier: tree.frontier().iter().map(|h| base64_encode(h)).collect(),
     };
     Ok((Some(next), alerts))
+}
+
+struct Alerter<'a> {
+    url: &'a str,
+    old_size: Option<u64>,
+}
+
+impl Alerter<'_> {
+    fn make(&self, kind: &'static str, origin: &str, detail: String, new: Option<u64>) -> Alert {
+        Alert {
+            alert: kind,
+            origin: origin.to_owned(),
+            url: self.url.to_owned(),
+            detail,
+            old_size: self.old_size,
+            new_size: new,
+            index: None,
+            key_id: None,
+        }
+    }
+}
+
+/// Appends the leaf hashes of entries `[from, to)` to `tree`; returns the (index, key ID) of
+/// entries signed by a watched, not allowed, key.
+fn append_entries(
+    client: &LogClient,
+    tree: &mut CompactTree,
+    from: u64,
+    to: u64,
+    watch: &Watch,
+) -> Result<Vec<(u64, [u8; 32])>, MonitorError> {
+    let mut keyed = Vec::new();
+    let mut overflow = false;
+    client.for_each_entry(from, to, to, |index, entry| {
+        overflow |= tree.append(leaf_hash(entry)).is_err();
+        for key_id in signing_keys(entry) {
+            if watch.watch.contains(&key_id) && !watch.allow.contains(&key_id) {
+                keyed.push((index, key_id));
+            }
+        }
+    })?;
+    if overflow {
+        return Err(MonitorError::State("the tree is too large"));
+    }
+    Ok(keyed)
 }
 
 fn decode_hash(text: &str) -> Result<Hash, MonitorError> {
