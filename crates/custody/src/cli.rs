@@ -65,9 +65,14 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Inspect Sigstore trusted_root.json files
+    /// Inspect Sigstore trusted_root.json files, or export one for a custody log
     #[command(name = "trust-root", subcommand)]
     TrustRoot(TrustRootCommand),
+    /// Run the transparency log server (C2SP tlog-tiles read API, Rekor v2 write API)
+    Serve(crate::cli_log::ServeArgs),
+    /// Follow, audit and witness transparency logs
+    #[command(subcommand)]
+    Log(crate::cli_log::LogCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,4 +178,6 @@ pub enum TrustRootCommand {
         /// The trusted_root.json (or a ClientTrustConfig holding one)
         file: PathBuf,
     },
+    /// Write a trusted_root.json (media type v0.2) that trusts a custody log
+    Export(crate::cli_log::TrustRootExportArgs),
 }

@@ -2,6 +2,7 @@
 //! passwords, and renders results for people (`--output human`) or machines (`--output json`).
 
 mod cli;
+mod cli_log;
 mod cmd;
 mod config;
 mod files;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, KeyCommand, OutputFormat, TrustRootCommand};
+use crate::cli_log::{LogCommand, WitnessCommand};
 use crate::config::Config;
 use crate::outcome::{Denied, Outcome};
 
@@ -57,6 +59,17 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Digest { files } => cmd::digest::digest(&ctx, &files),
         Command::TrustRoot(TrustRootCommand::Inspect { file }) => {
             cmd::trust_root::inspect(&ctx, &file)
+        }
+        Command::TrustRoot(TrustRootCommand::Export(args)) => cmd::trust_root::export(&ctx, args),
+        Command::Serve(args) => cmd::serve::serve(&ctx, args),
+        Command::Log(LogCommand::Verify(args)) => cmd::log::verify(&ctx, args),
+        Command::Log(LogCommand::VerifyCheckpoint(args)) => cmd::log::verify_checkpoint(&ctx, args),
+        Command::Log(LogCommand::Monitor(args)) => cmd::log::monitor(&ctx, args),
+        Command::Log(LogCommand::Witness(WitnessCommand::Serve(args))) => {
+            cmd::witness::serve(&ctx, args)
+        }
+        Command::Log(LogCommand::Witness(WitnessCommand::GenerateKey { name, out, force })) => {
+            cmd::witness::generate_key(&ctx, &name, &out, force)
         }
     }
 }

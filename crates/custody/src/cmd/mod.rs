@@ -2,9 +2,12 @@
 
 pub mod digest;
 pub mod key;
+pub mod log;
+pub mod serve;
 pub mod sign;
 pub mod trust_root;
 pub mod verify;
+pub mod witness;
 
 use crate::cli::OutputFormat;
 use crate::config::Config;

@@ -87,3 +87,50 @@ fn human(doc: &Value) -> String {
     }
     out
 }
+
+/// `trust-root export`: a trusted_root.json for a custody log, from its data directory or from
+/// the server (`GET /api/v1/trusted_root.json`, checked to parse).
+pub fn export(ctx: &Context, args: crate::cli_log::TrustRootExportArgs) -> anyhow::Result<Outcome> {
+    let mut root = match (&args.server, &args.data_dir) {
+        (Some(server), _) => fetch(server)?,
+        (None, Some(dir)) => {
+            let identity = custody_server::identity::LogIdentity::load(dir)
+                .map_err(|e| anyhow::anyhow!("data directory {}: {e}", dir.display()))?;
+            identity.trusted_root(&format!("http://{}", identity.origin))
+        }
+        (None, None) => anyhow::bail!("give --server URL or --data-dir DIR"),
+    };
+    if let Some(base_url) = &args.base_url {
+        for tlog in &mut root.tlogs {
+            tlog.base_url = base_url.trim_end_matches('/').to_owned();
+        }
+    }
+    let json = root.to_json();
+    match &args.out {
+        Some(path) => {
+            files::write_atomic(path, json.as_bytes(), false)?;
+            let doc = json!({ "ok": true, "output": path.display().to_string() });
+            ctx.emit(&doc, || format!("wrote {}\n", path.display()));
+        }
+        None => println!("{json}"),
+    }
+    Ok(Outcome::Done)
+}
+
+fn fetch(server: &str) -> anyhow::Result<TrustedRoot> {
+    let url = format!("{}/api/v1/trusted_root.json", server.trim_end_matches('/'));
+    let mut response = custody_server::client::agent()
+        .get(&url)
+        .call()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    if response.status() != 200 {
+        anyhow::bail!("GET {url}: HTTP {}", response.status().as_u16());
+    }
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    TrustedRoot::from_json(&bytes).map_err(|e| anyhow::anyhow!("GET {url}: {e}"))
+}

@@ -1,0 +1,27 @@
+//! custody-server: the transparency log's HTTP side.
+//!
+//! * [`serve`]: the log server: C2SP tlog-tiles read API (`/checkpoint`, `/tile/...`), the
+//!   Rekor v2 write API (`POST /api/v2/log/entries`), `trusted_root.json`, `/healthz`, and a
+//!   background task that has each configured witness cosign every new checkpoint.
+//! * [`witness`]: a C2SP tlog-witness (`POST /add-checkpoint`) with a durable state file.
+//! * [`client`], [`audit`], [`monitor`]: the other side of the read API: fetch tiles, recompute
+//!   the tree, follow a log and raise alerts.
+//!
+//! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
+//! (tile paths and bundles); this crate is HTTP plumbing and policy.
+
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod entry;
+pub mod fsio;
+pub mod identity;
+pub mod monitor;
+mod read_api;
+pub mod request;
+mod server;
+pub mod witness;
+mod witness_push;
+mod write_api;
+
+pub use server::{ServerConfig, WitnessTarget, serve};

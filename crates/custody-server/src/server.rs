@@ -1,0 +1,94 @@
+//! The log server: routes, shared state, graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use custody_core::note::CosignatureVerifier;
+use custody_log::Log;
+use tokio::net::TcpListener;
+
+use crate::auth::WriteAuth;
+use crate::identity::LogIdentity;
+use crate::{read_api, witness_push, write_api};
+
+/// A witness the log asks to cosign each new checkpoint.
+#[derive(Debug, Clone)]
+pub struct WitnessTarget {
+    /// The witness's submission prefix; requests go to `<url>/add-checkpoint`.
+    pub url: String,
+    /// The witness's cosignature key: only lines that verify under it are stored.
+    pub key: CosignatureVerifier,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// The opened log.
+    pub log: Log,
+    /// Its public identity.
+    pub identity: LogIdentity,
+    /// The URL clients reach the log at (`baseUrl` in `trusted_root.json`).
+    pub base_url: String,
+    /// Who may write.
+    pub auth: WriteAuth,
+    /// Largest write request body accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Witnesses to push checkpoints to.
+    pub witnesses: Vec<WitnessTarget>,
+    /// How often to look for a new checkpoint to push to witnesses.
+    pub witness_interval: Duration,
+}
+
+pub(crate) struct AppState {
+    pub log: Log,
+    pub identity: LogIdentity,
+    pub base_url: String,
+    pub auth: WriteAuth,
+    pub max_request_bytes: usize,
+}
+
+/// Serves the log on `listener` until `shutdown` completes, then stops accepting connections,
+/// finishes the requests in flight and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = Arc::new(AppState {
+        log: config.log.clone(),
+        identity: config.identity,
+        base_url: config.base_url,
+        auth: config.auth,
+        max_request_bytes: config.max_request_bytes,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let pusher = (!config.witnesses.is_empty()).then(|| {
+        tokio::spawn(witness_push::run(
+            config.log,
+            config.witnesses,
+            config.witness_interval,
+            stop_rx,
+        ))
+    });
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    if let Some(pusher) = pusher {
+        let _ = pusher.await;
+    }
+    result
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/checkpoint", get(read_api::checkpoint))
+        .route("/tile/{*path}", get(read_api::tile))
+        .route("/healthz", get(read_api::healthz))
+        .route("/api/v1/trusted_root.json", get(read_api::trusted_root))
+        .route("/api/v2/log/entries", post(write_api::create_entry))
+        .with_state(state)
+}

@@ -1,0 +1,94 @@
+//! `POST /api/v2/log/entries`: the Rekor v2 write API.
+//!
+//! Order of checks, each refusing with nothing logged: token (401), request size (413), JSON
+//! and kind (400), signatures (400), entry size (413); then the entry is logged and answered
+//! with 201 (new) or 200 (the same body was already logged; the existing entry is returned).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custody_log::SubmitError;
+use serde_json::json;
+
+use crate::entry::transparency_log_entry;
+use crate::request;
+use crate::server::AppState;
+
+/// Seconds a client is asked to wait when the log pushes back.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+pub(crate) async fn create_entry(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(e) = state.auth.check(&headers) {
+        let mut response = error(StatusCode::UNAUTHORIZED, &e.to_string());
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    let limit = state.max_request_bytes;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let message = format!(
+            "the request body exceeds the limit of {limit} bytes (server option --max-request-bytes)"
+        );
+        return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+    };
+    // Parse and verify on a blocking thread: signature checks are CPU work.
+    let admitted = match tokio::task::spawn_blocking(move || request::admit(&bytes)).await {
+        Ok(Ok(admitted)) => admitted,
+        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => return crate::read_api::internal(&e),
+    };
+    let receipt = match state.log.submit(admitted.body.clone()).await {
+        Ok(receipt) => receipt,
+        Err(e) => return submit_error(&e),
+    };
+    let status = if receipt.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    tracing::info!(
+        index = receipt.index,
+        kind = admitted.kind,
+        duplicate = receipt.duplicate,
+        "entry logged"
+    );
+    let entry = transparency_log_entry(&state.identity, &admitted, &receipt);
+    (status, Json(entry)).into_response()
+}
+
+fn submit_error(e: &SubmitError) -> Response {
+    match e {
+        SubmitError::TooLarge { size, limit } => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the entry body is {size} bytes, above the limit of {limit} bytes (server option --max-entry-bytes)"
+            ),
+        ),
+        SubmitError::Overloaded => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+            response
+        }
+        _ => crate::read_api::internal(e),
+    }
+}
+
+/// An error body in the shape grpc-gateway (rekor-tiles) uses: `{"code", "message"}`, with the
+/// HTTP status as the code.
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = json!({ "code": status.as_u16(), "message": message });
+    (status, Json(body)).into_response()
+}

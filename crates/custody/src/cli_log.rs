@@ -1,0 +1,173 @@
+//! Flags of the log commands: `serve`, `log ...`, `trust-root export`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed)
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Data directory: log key, SQLite database [env CUSTODY_HOME, else the XDG data dir]
+    #[arg(long, env = "CUSTODY_HOME")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the log in PostgreSQL instead of SQLite (postgres://...)
+    #[arg(long, env = "CUSTODY_DATABASE", value_name = "postgres://...")]
+    pub database: Option<String>,
+    /// The log's origin (checkpoint first line and key name): its public URL without scheme.
+    /// Fixed at first start [default: the listen address]
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// The URL clients use, written as baseUrl in trusted_root.json [default: http://ORIGIN]
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// File holding the bearer token writes must present [or env CUSTODY_WRITE_TOKEN]
+    #[arg(long)]
+    pub write_token_file: Option<PathBuf>,
+    /// Let anyone who reaches the port write entries. Only on a loopback address.
+    #[arg(long)]
+    pub insecure_allow_unauthenticated_writes: bool,
+    /// Largest entry body logged, in bytes (at most 65535)
+    #[arg(long, default_value_t = 65_535)]
+    pub max_entry_bytes: usize,
+    /// Largest write request body read, in bytes
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_request_bytes: usize,
+    /// A witness to cosign each new checkpoint: its URL prefix and cosignature vkey (repeatable)
+    #[arg(long, value_name = "URL=VKEY")]
+    pub witness: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Fetch the checkpoint and every tile, recompute the whole tree, compare with the root
+    Verify(LogVerifyArgs),
+    /// Verify a checkpoint file: the log's signature and k witness cosignatures
+    VerifyCheckpoint(VerifyCheckpointArgs),
+    /// Follow a log: alert (JSON lines on stderr) on forks and on entries by watched keys
+    Monitor(MonitorArgs),
+    /// Run or set up a C2SP tlog-witness
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LogKeyArgs {
+    /// The log's checkpoint key: a vkey (name+id+key) or a file holding one
+    #[arg(long, required_unless_present = "trust_root")]
+    pub log_key: Option<String>,
+    /// Take the log's key from this trusted_root.json instead
+    #[arg(long, conflicts_with = "log_key")]
+    pub trust_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessPolicyArgs {
+    /// A witness cosignature vkey (repeatable)
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many distinct listed witnesses must have cosigned
+    #[arg(long, default_value_t = 0)]
+    pub min_witnesses: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LogVerifyArgs {
+    /// The log's URL prefix (where /checkpoint and /tile/ are)
+    pub url: String,
+    #[command(flatten)]
+    pub key: LogKeyArgs,
+    #[command(flatten)]
+    pub witnesses: WitnessPolicyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyCheckpointArgs {
+    /// The checkpoint note file
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub key: LogKeyArgs,
+    #[command(flatten)]
+    pub witnesses: WitnessPolicyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The log's URL prefix
+    pub url: String,
+    #[command(flatten)]
+    pub key: LogKeyArgs,
+    /// Alert on entries signed by this public key (PEM; repeatable)
+    #[arg(long, value_name = "PEM")]
+    pub watch_key: Vec<PathBuf>,
+    /// Never alert on entries signed by this public key (PEM; repeatable)
+    #[arg(long, value_name = "PEM")]
+    pub allow_key: Vec<PathBuf>,
+    /// The last verified tree, kept between runs [default: none: start from the empty tree]
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Also POST each alert (JSON) to this URL
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Check once and exit (1 if there was an alert)
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between checks
+    #[arg(long, default_value_t = 10)]
+    pub interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Serve C2SP tlog-witness `POST /add-checkpoint`
+    Serve(WitnessServeArgs),
+    /// Generate a witness key: writes the secret key file, prints the vkey
+    GenerateKey {
+        /// The witness's name (e.g. witness.example.com)
+        name: String,
+        /// Where to write the secret key (mode 0600)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace an existing file
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed)
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+    /// The witness's secret key file (PRIVATE+KEY+name+id+... with type 0x04)
+    #[arg(long)]
+    pub key: PathBuf,
+    /// A log to witness: its checkpoint vkey, or a file holding it (repeatable)
+    #[arg(long, required = true)]
+    pub log_key: Vec<String>,
+    /// The witness state: the last tree cosigned per log (written atomically)
+    #[arg(long)]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustRootExportArgs {
+    /// Ask a running custody server for its trust root
+    #[arg(
+        long,
+        required_unless_present = "data_dir",
+        conflicts_with = "data_dir"
+    )]
+    pub server: Option<String>,
+    /// Read the log's identity from its data directory
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// baseUrl to write [default: the --server URL, or http://ORIGIN]
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Where to write [default: stdout] (`--output` is the global output format)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
