@@ -135,6 +135,20 @@ pub struct SignArgs {
     /// Where to write the bundle [default: FILE.sigstore.json, or DIGEST-HEX.sigstore.json]
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Where signatures are logged.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Submit to this transparency log (`custody serve`, or any Rekor v2 write API) and put the
+    /// entry with its inclusion proof into the bundle; fail if the log does not accept it
+    #[arg(long, env = "CUSTODY_LOG", value_name = "URL")]
+    pub log: Option<String>,
+    /// File holding the log's bearer token [default: $CUSTODY_LOG_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub log_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +167,8 @@ pub struct AttestArgs {
     /// Where to write the bundle [default: FILE.intoto.sigstore.json]
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod config;
 mod files;
 mod outcome;
 mod password;
+mod tlog_client;
 
 use std::process::ExitCode;
 

@@ -251,3 +251,12 @@ fn parse_message_signature(m: MessageSignatureWire) -> Result<BundleContent, Bun
         signature,
     })
 }
+
+impl TransparencyLogEntry {
+    /// Parses one `TransparencyLogEntry` as a Rekor v2 write API answers it (protobuf JSON).
+    /// It must carry an inclusion proof with its checkpoint, as every v0.3 bundle entry does.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
+        let wire: EntryWire = serde_json::from_slice(bytes).map_err(json_error)?;
+        parse_entry(0, &wire, BundleVersion::V0_3)
+    }
+}

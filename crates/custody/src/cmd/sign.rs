@@ -3,18 +3,20 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use custody_core::bundle::Bundle;
+use custody_core::bundle::{Bundle, TransparencyLogEntry};
 use custody_core::digest::Sha256Digest;
 use custody_core::dsse::{self, Envelope, EnvelopeSignature};
 use custody_core::intoto::{ResourceDescriptor, Statement};
-use custody_core::keys::{KeyAlgorithm, KeyId, SignedData, SigningKey};
+use custody_core::keys::{KeyAlgorithm, KeyId, PublicKey, SignedData, SigningKey};
+use custody_core::verify::Artifact;
 use serde_json::json;
 
 use super::Context;
 use super::key::load_signing_key;
-use crate::cli::{AttestArgs, SignArgs};
+use crate::cli::{AttestArgs, LogArgs, SignArgs};
 use crate::files;
 use crate::outcome::Outcome;
+use crate::tlog_client;
 
 /// Ed25519 signs whole messages, so the file must fit in memory; larger files want ECDSA.
 pub const MAX_ED25519_MESSAGE: u64 = 1 << 30;
@@ -57,6 +59,39 @@ pub(crate) fn key_hint(key_id: &KeyId) -> String {
     custody_core::encoding::base64_encode(&key_id.0)
 }
 
+/// What happened with the transparency log, for the report.
+struct TlogReport {
+    json: serde_json::Value,
+    human: String,
+}
+
+/// With `--log`: submits (through `submit`), checks the receipt against the bundle, and adds the
+/// entry. A log that refuses, or answers with an entry that does not match, fails the command
+/// before anything is written.
+fn log_bundle(
+    args: &LogArgs,
+    bundle: Bundle,
+    key: &PublicKey,
+    artifact: &Artifact<'_>,
+    submit: impl FnOnce(&tlog_client::LogTarget) -> anyhow::Result<TransparencyLogEntry>,
+) -> anyhow::Result<(Bundle, TlogReport)> {
+    let Some(url) = &args.log else {
+        let report = TlogReport {
+            json: json!("none"),
+            human: "none (no log configured)".to_string(),
+        };
+        return Ok((bundle, report));
+    };
+    let target = tlog_client::LogTarget::new(url.clone(), args.log_token_file.as_deref())?;
+    let entry = submit(&target)?;
+    tlog_client::check_receipt(&entry, &bundle.content, key, artifact)?;
+    let report = TlogReport {
+        json: json!({ "log": target.url, "logIndex": entry.log_index }),
+        human: format!("{} index {}", target.url, entry.log_index),
+    };
+    Ok((bundle.with_tlog_entry(entry), report))
+}
+
 fn default_bundle_path(file: &Path, suffix: &str) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(suffix);
@@ -92,15 +127,23 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
     let signature = key
         .sign(data)
         .with_context(|| format!("signing with {}", key_path.display()))?;
-    let key_id = key.public_key().key_id();
-    let bundle = Bundle::new_message_signature_v03(key_hint(&key_id), &digest, signature);
+    let public = key.public_key();
+    let key_id = public.key_id();
+    let bundle = Bundle::new_message_signature_v03(key_hint(&key_id), &digest, signature.clone());
+    let artifact = Artifact {
+        digest,
+        bytes: bytes.as_deref(),
+    };
+    let (bundle, tlog) = log_bundle(&args.log, bundle, &public, &artifact, |target| {
+        tlog_client::submit_message_signature(target, &digest, &signature, &public)
+    })?;
     let key_id = key_id.to_string();
     files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
     tracing::info!(artifact = %digest, bundle = %bundle_path.display(), "signed");
     ctx.emit(
         &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },
-                 "bundle": bundle_path, "keyId": key_id, "tlog": "none" }),
-        || format!("Signed {digest}\n  bundle  {}\n  key     {key_id}\n  tlog    none (no log configured)\n", bundle_path.display()),
+                 "bundle": bundle_path, "keyId": key_id, "tlog": tlog.json }),
+        || format!("Signed {digest}\n  bundle  {}\n  key     {key_id}\n  tlog    {}\n", bundle_path.display(), tlog.human),
     );
     Ok(Outcome::Done)
 }
@@ -145,7 +188,12 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
             sig,
         }],
     };
-    let bundle = Bundle::new_dsse_v03(hint, envelope);
+    let public = key.public_key();
+    let bundle = Bundle::new_dsse_v03(hint, envelope.clone());
+    let artifact = Artifact::from_digest(digest);
+    let (bundle, tlog) = log_bundle(&args.log, bundle, &public, &artifact, |target| {
+        tlog_client::submit_dsse(target, &envelope, &public)
+    })?;
     let key_id = key_id.to_string();
     let bundle_path = args
         .bundle
@@ -154,11 +202,12 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
     files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
     ctx.emit(
         &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },
-                 "predicateType": args.predicate_type, "bundle": bundle_path, "keyId": key_id, "tlog": "none" }),
+                 "predicateType": args.predicate_type, "bundle": bundle_path, "keyId": key_id, "tlog": tlog.json }),
         || format!(
-            "Attested {digest}\n  type    {}\n  bundle  {}\n  key     {key_id}\n  tlog    none (no log configured)\n",
+            "Attested {digest}\n  type    {}\n  bundle  {}\n  key     {key_id}\n  tlog    {}\n",
             args.predicate_type,
-            bundle_path.display()
+            bundle_path.display(),
+            tlog.human,
         ),
     );
     Ok(Outcome::Done)
