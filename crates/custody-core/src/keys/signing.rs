@@ -40,8 +40,7 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-const PRIVATE_LABELS: &str =
-    "'ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY', 'PRIVATE KEY' or 'RSA PRIVATE KEY'";
+const PRIVATE_LABELS: &str = "'ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY', 'PRIVATE KEY' or 'RSA PRIVATE KEY'";
 /// Size of generated RSA keys: NIST's recommendation through 2030.
 const RSA_GENERATE: KeySize = KeySize::Rsa3072;
 
@@ -149,9 +148,9 @@ impl SigningKey {
             }
             "PRIVATE KEY" => Self::from_pkcs8_der(&block.der),
             // PKCS#1 RSAPrivateKey (RFC 8017 §A.1.2): what in-toto and OpenSSL write for RSA.
-            "RSA PRIVATE KEY" => {
-                Self::from_inner(Inner::Rsa(RsaKeyPair::from_der(&block.der).map_err(rejected)?))
-            }
+            "RSA PRIVATE KEY" => Self::from_inner(Inner::Rsa(
+                RsaKeyPair::from_der(&block.der).map_err(rejected)?,
+            )),
             "EC PRIVATE KEY" => Err(KeyError::Sec1NotPkcs8),
             "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::PublicKeyNotPrivate),
             label => Err(KeyError::UnsupportedPemLabel {
