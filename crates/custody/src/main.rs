@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, KeyCommand, OutputFormat, TrustRootCommand};
+use crate::cli::{Cli, Command, IntotoCommand, KeyCommand, OutputFormat, TrustRootCommand};
 use crate::config::Config;
 use crate::outcome::{Denied, Outcome};
 
@@ -58,6 +58,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::TrustRoot(TrustRootCommand::Inspect { file }) => {
             cmd::trust_root::inspect(&ctx, &file)
         }
+        Command::Intoto(IntotoCommand::Run(args)) => cmd::intoto::run(&ctx, args),
+        Command::Intoto(IntotoCommand::Verify(args)) => cmd::intoto::verify(&ctx, args),
     }
 }
 

@@ -28,6 +28,16 @@ pub struct VerifyOptions {
     pub now: DateTime<Utc>,
 }
 
+impl VerifyOptions {
+    /// Links in `link_dir`, expiry judged by the clock now.
+    pub fn at_now(link_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            link_dir: link_dir.into(),
+            now: Utc::now(),
+        }
+    }
+}
+
 /// One step as verified: which functionaries' links counted.
 #[derive(Debug, Clone)]
 pub struct VerifiedStep {
