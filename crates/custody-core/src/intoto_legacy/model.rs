@@ -105,7 +105,9 @@ struct LayoutWire {
     inspect: Vec<InspectionWire>,
     #[serde(default)]
     keys: BTreeMap<String, Value>,
-    expires: String,
+    /// Required here. python in-toto reads a missing `expires` as "one month from whenever
+    /// the layout is read", i.e. never expiring; custody refuses such a layout.
+    expires: Option<String>,
     #[serde(default)]
     readme: String,
 }
@@ -181,6 +183,12 @@ impl Layout {
         check_type(value, "layout")?;
         let wire: LayoutWire =
             serde_json::from_value(value.clone()).map_err(|e| field("layout", e))?;
+        let expires = wire.expires.ok_or_else(|| {
+            field(
+                "layout",
+                "it has no `expires` (python in-toto would treat it as never expiring); sign a layout with an expiry",
+            )
+        })?;
         let mut keys = BTreeMap::new();
         for (keyid, object) in &wire.keys {
             keys.insert(keyid.clone(), SslibKey::from_layout(keyid, object)?);
@@ -240,8 +248,8 @@ impl Layout {
             steps,
             inspect,
             keys,
-            expires_at: parse_expires(&wire.expires)?,
-            expires: wire.expires,
+            expires_at: parse_expires(&expires)?,
+            expires,
             readme: wire.readme,
         })
     }

@@ -133,6 +133,12 @@ fn wrong_layout_key_expired_layout_and_no_key_fail() {
     let err = verify_dir(&layout, &demo("demo_files"), &[]).unwrap_err();
     assert!(matches!(err, VerifyError::NoLayoutKeys));
 
+    let mut no_expiry = template("x");
+    no_expiry.as_object_mut().unwrap().remove("expires");
+    let unbounded = sign_metablock(&no_expiry, &alice_signing(), ALICE_MODERN).unwrap();
+    let err = verify_dir(&unbounded, &demo("demo_files"), &[alice_key()]).unwrap_err();
+    assert!(err.to_string().contains("no `expires`"), "{err}");
+
     let expired = sign_metablock(
         &template("2020-01-01T00:00:00Z"),
         &alice_signing(),
