@@ -11,6 +11,7 @@ pub mod digest;
 pub mod dsse;
 pub mod encoding;
 pub mod intoto;
+pub mod intoto_legacy;
 pub mod jcs;
 pub mod keys;
 pub mod merkle;

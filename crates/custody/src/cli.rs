@@ -73,6 +73,62 @@ pub enum Command {
     /// Follow, audit and witness transparency logs
     #[command(subcommand)]
     Log(crate::cli_log::LogCommand),
+    /// in-toto layouts and links (python in-toto 3.x compatible)
+    #[command(subcommand)]
+    Intoto(IntotoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntotoCommand {
+    /// Run a step's command and write its signed link metadata, <STEP>.<KEYID[:8]>.link
+    ///
+    /// Records the materials, runs COMMAND, records the products, stdout, stderr and return
+    /// value, and signs the link (in-toto's classic format, or DSSE with --dsse).
+    Run(IntotoRunArgs),
+    /// Verify a supply chain: the layout's signature and expiry, the links of every step, the
+    /// artifact rules, and the inspections (run in the current directory)
+    Verify(IntotoVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntotoRunArgs {
+    /// The step name, as in the layout
+    #[arg(long, short = 'n')]
+    pub step: String,
+    /// Private key (PEM: PKCS#8, PKCS#1 RSA, or custody/cosign encrypted)
+    #[arg(long, short = 'k', env = "CUSTODY_KEY")]
+    pub key: Option<std::path::PathBuf>,
+    /// The key id to sign as [default: the in-toto 3.x key id of the key]
+    #[arg(long, value_name = "HEX")]
+    pub key_id: Option<String>,
+    /// Files or directories to record before the command runs
+    #[arg(long, short = 'm', num_args = 1.., value_name = "PATH")]
+    pub materials: Vec<String>,
+    /// Files or directories to record after the command ran
+    #[arg(long, short = 'p', num_args = 1.., value_name = "PATH")]
+    pub products: Vec<String>,
+    /// Write a DSSE envelope instead of a classic {signed, signatures} link
+    #[arg(long)]
+    pub dsse: bool,
+    /// Directory to write the link to
+    #[arg(long, short = 'd', default_value = ".", value_name = "DIR")]
+    pub metadata_directory: std::path::PathBuf,
+    /// The command to run, after `--` (may be empty: a step with no command)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IntotoVerifyArgs {
+    /// The signed layout
+    #[arg(long, short = 'l')]
+    pub layout: std::path::PathBuf,
+    /// Public key (PEM) the layout must be signed by; repeat for several (all must sign)
+    #[arg(long = "layout-key", short = 'k', required = true, value_name = "PEM")]
+    pub layout_keys: Vec<std::path::PathBuf>,
+    /// Directory holding the links
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub link_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

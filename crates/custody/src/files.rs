@@ -62,28 +62,52 @@ pub fn ensure_absent(path: &Path, force: bool) -> anyhow::Result<()> {
 /// Writes a file atomically: a temporary file in the same directory, fsynced, then renamed.
 /// A crash or error leaves either the old file or the new one, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".custody-")
-        .tempfile_in(&dir)
-        .with_context(|| {
-            format!(
-                "cannot write in directory {} (is it writable?)",
-                dir.display()
-            )
-        })?;
-    if private {
-        set_owner_only(tmp.as_file())?;
+    PendingWrite::new(path, private)?.commit(bytes)
+}
+
+/// An atomic write begun before the content exists: the temporary file is created up front,
+/// so an unwritable directory is reported before any work (or command) is done. Dropped
+/// without [`PendingWrite::commit`], it leaves nothing behind.
+pub struct PendingWrite {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl PendingWrite {
+    pub fn new(path: &Path, private: bool) -> anyhow::Result<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".custody-")
+            .tempfile_in(&dir)
+            .with_context(|| {
+                format!(
+                    "cannot write in directory {} (does it exist, and is it writable?)",
+                    dir.display()
+                )
+            })?;
+        if private {
+            set_owner_only(tmp.as_file())?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+        })
     }
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
-    Ok(())
+
+    pub fn commit(mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let path = self.path;
+        self.tmp
+            .write_all(bytes)
+            .and_then(|()| self.tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+        Ok(())
+    }
 }
 
 #[cfg(unix)]

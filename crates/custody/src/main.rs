@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, KeyCommand, OutputFormat, TrustRootCommand};
+use crate::cli::{Cli, Command, IntotoCommand, KeyCommand, OutputFormat, TrustRootCommand};
 use crate::cli_log::{LogCommand, WitnessCommand};
 use crate::config::Config;
 use crate::outcome::{Denied, Outcome};
@@ -72,6 +72,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Log(LogCommand::Witness(WitnessCommand::GenerateKey { name, out, force })) => {
             cmd::witness::generate_key(&ctx, &name, &out, force)
         }
+        Command::Intoto(IntotoCommand::Run(args)) => cmd::intoto::run(&ctx, args),
+        Command::Intoto(IntotoCommand::Verify(args)) => cmd::intoto::verify(&ctx, args),
     }
 }
 

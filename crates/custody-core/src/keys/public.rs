@@ -202,7 +202,14 @@ impl PublicKey {
                         "an RSA signature is as long as the key's modulus",
                     ));
                 }
-                return self.check(rsa_params(alg), data, signature);
+                let result = self.check(rsa_params(alg), data, signature);
+                if alg == KeyAlgorithm::RsaPssSha256 && result.is_err() {
+                    // RFC 8017 §9.1: the salt length is the signer's choice. Signers use the
+                    // digest length (aws-lc, securesystemslib) or the maximum (Go's and older
+                    // pyca defaults); securesystemslib verifies with PSS.AUTO, so accept both.
+                    return self.check(&RSA_PSS_MAX_SALT, data, signature);
+                }
+                return result;
             }
         };
         let is_der = is_der_ecdsa_signature(signature);
@@ -255,6 +262,10 @@ pub(crate) fn sha256_digest(
             .map_err(|_| SignatureError::Invalid),
     }
 }
+
+/// RSA-PSS SHA-256 with the longest salt the modulus allows.
+static RSA_PSS_MAX_SALT: RsaParameters =
+    lc::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(lc::RsaPssSaltLength::Max);
 
 pub(crate) fn rsa_params(algorithm: KeyAlgorithm) -> &'static RsaParameters {
     match algorithm {

@@ -40,8 +40,7 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-const PRIVATE_LABELS: &str =
-    "'ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY' or 'PRIVATE KEY'";
+const PRIVATE_LABELS: &str = "'ENCRYPTED SIGSTORE PRIVATE KEY', 'ENCRYPTED COSIGN PRIVATE KEY', 'PRIVATE KEY' or 'RSA PRIVATE KEY'";
 /// Size of generated RSA keys: NIST's recommendation through 2030.
 const RSA_GENERATE: KeySize = KeySize::Rsa3072;
 
@@ -138,7 +137,7 @@ impl SigningKey {
 
     /// Reads a private key PEM: cosign's `ENCRYPTED SIGSTORE PRIVATE KEY` or legacy
     /// `ENCRYPTED COSIGN PRIVATE KEY` (password required; may be empty), or an unencrypted
-    /// PKCS#8 `PRIVATE KEY` (password ignored).
+    /// PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY` (password ignored).
     pub fn from_pem(text: &[u8], password: Option<&[u8]>) -> Result<Self, KeyError> {
         let block = pem::decode_first(text)?;
         match block.label.as_str() {
@@ -148,6 +147,10 @@ impl SigningKey {
                 Self::from_pkcs8_der(&cosign::decrypt(&block.der, password)?)
             }
             "PRIVATE KEY" => Self::from_pkcs8_der(&block.der),
+            // PKCS#1 RSAPrivateKey (RFC 8017 §A.1.2): what in-toto and OpenSSL write for RSA.
+            "RSA PRIVATE KEY" => Self::from_inner(Inner::Rsa(
+                RsaKeyPair::from_der(&block.der).map_err(rejected)?,
+            )),
             "EC PRIVATE KEY" => Err(KeyError::Sec1NotPkcs8),
             "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::PublicKeyNotPrivate),
             label => Err(KeyError::UnsupportedPemLabel {

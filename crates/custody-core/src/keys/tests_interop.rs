@@ -213,7 +213,7 @@ fn sec1_and_unsupported_keys_are_refused_with_reasons() {
     let rsa1 = pem::encode("RSA PRIVATE KEY", &sec1_der);
     assert!(matches!(
         SigningKey::from_pem(rsa1.as_bytes(), None),
-        Err(KeyError::UnsupportedPemLabel { .. })
+        Err(KeyError::KeyRejected { .. })
     ));
     let cert = pem::encode("CERTIFICATE", &sec1_der);
     assert!(matches!(

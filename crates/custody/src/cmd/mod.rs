@@ -1,6 +1,8 @@
 //! One module per command family; each returns an [`Outcome`](crate::outcome::Outcome).
 
 pub mod digest;
+pub mod intoto;
+mod intoto_exec;
 pub mod key;
 pub mod log;
 pub mod serve;

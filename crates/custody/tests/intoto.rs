@@ -1,0 +1,346 @@
+//! `custody intoto run` / `custody intoto verify` against python in-toto's demo and python
+//! in-toto 3.x itself (the `.peers` venv; these tests fail, never skip, when it is missing).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const FOO_TGZ: &str = "52947cb78b91ad01fe81cd6aef42d1f6817e92b9e6936c1e5aabb7c98514f355";
+
+fn python_bin(tool: &str) -> PathBuf {
+    let path = peers().join("venv/bin").join(tool);
+    assert!(
+        path.exists(),
+        "python in-toto peer missing: {} (run scripts/install-deps.sh)",
+        path.display()
+    );
+    path
+}
+
+/// Runs a peer tool in `dir`; returns (success, output).
+fn peer(dir: &Path, tool: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(python_bin(tool))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A working copy of the demo (layout template, keys, foo.tar.gz) with the links of
+/// `links_dir`, and the `scripts/tar` shim its inspection runs (`python ./scripts/tar xfz
+/// foo.tar.gz`).
+fn working_copy(links_dir: &str) -> tempfile::TempDir {
+    let dir = tempdir();
+    for source in ["demo_files", links_dir] {
+        for entry in fs::read_dir(testdata(&format!("in-toto-python/{source}"))).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if source == "demo_files" || name.ends_with(".link") {
+                fs::write(dir.path().join(&name), fs::read(entry.path()).unwrap()).unwrap();
+            }
+        }
+    }
+    fs::create_dir(dir.path().join("scripts")).unwrap();
+    fs::write(
+        dir.path().join("scripts/tar"),
+        "import subprocess, sys\nsys.exit(subprocess.call([\"tar\"] + sys.argv[1:]))\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// The demo's unsigned DSSE layout template with an `expires` added to its payload.
+fn dsse_template(dir: &Path, expires: &str) -> String {
+    use custody_core::encoding::{base64_decode_any, base64_encode};
+    let path = testdata("in-toto-python/demo_dsse_files/demo.layout.template");
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let payload = base64_decode_any(doc["payload"].as_str().unwrap()).unwrap();
+    let mut layout: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    layout["expires"] = serde_json::json!(expires);
+    doc["payload"] = serde_json::json!(base64_encode(layout.to_string().as_bytes()));
+    fs::write(dir.join("dsse.layout.template"), doc.to_string()).unwrap();
+    "dsse.layout.template".into()
+}
+
+/// Signs `template` (a layout file in `dir`) with alice via python `in-toto-sign`.
+fn python_sign(dir: &Path, template: &str, out: &str) {
+    let (ok, text) = peer(
+        dir,
+        "in-toto-sign",
+        &["-f", template, "-k", "alice", "-o", out],
+    );
+    assert!(ok, "in-toto-sign: {text}");
+}
+
+fn with_expiry(dir: &Path, expires: &str) -> String {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("demo.layout.template")).unwrap()).unwrap();
+    doc["signed"]["expires"] = serde_json::json!(expires);
+    let name = format!("template-{}.json", expires.replace(':', ""));
+    fs::write(dir.join(&name), doc.to_string()).unwrap();
+    name
+}
+
+fn verify(dir: &Path, layout: &str, key: &str) -> (i32, String, String) {
+    run(custody(dir).args(["intoto", "verify", "--layout", layout, "--layout-key", key]))
+}
+
+#[test]
+fn demo_signed_by_alice_verifies_with_classic_and_dsse_links() {
+    for demo in ["demo_files", "demo_dsse_files"] {
+        let dir = working_copy(demo);
+        python_sign(dir.path(), "demo.layout.template", "root.layout");
+        let (code, out, err) = run(custody(dir.path()).args([
+            "-o",
+            "json",
+            "intoto",
+            "verify",
+            "-l",
+            "root.layout",
+            "-k",
+            "alice.pub",
+        ]));
+        assert_eq!(code, 0, "{demo}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["inspections"][0], "untar");
+        assert_eq!(doc["products"]["foo.tar.gz"]["sha256"], FOO_TGZ);
+        // The inspection really ran: it unpacked foo.py.
+        assert!(dir.path().join("foo.py").exists());
+    }
+    // A DSSE-wrapped layout signed by python in-toto verifies too.
+    let dir = working_copy("demo_dsse_files");
+    let template = dsse_template(dir.path(), "2099-01-01T00:00:00Z");
+    python_sign(dir.path(), &template, "root.layout");
+    let (code, _, err) = verify(dir.path(), "root.layout", "alice.pub");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn tampered_link_fails_with_the_threshold_reason() {
+    let dir = working_copy("demo_files");
+    python_sign(dir.path(), "demo.layout.template", "root.layout");
+    let link = dir.path().join("package.2f89b927.link");
+    let text = fs::read_to_string(&link).unwrap();
+    fs::write(&link, text.replace(FOO_TGZ, &"1".repeat(64))).unwrap();
+    assert_fails(
+        verify(dir.path(), "root.layout", "alice.pub"),
+        1,
+        &[
+            "Step 'package' requires at least '1' links validly signed",
+            "Invalid signature",
+        ],
+    );
+}
+
+#[test]
+fn layout_verified_with_the_wrong_key_fails() {
+    let dir = working_copy("demo_files");
+    python_sign(dir.path(), "demo.layout.template", "root.layout");
+    assert_fails(
+        verify(dir.path(), "root.layout", "bob.pub"),
+        1,
+        &["No signature found for key"],
+    );
+}
+
+#[test]
+fn expired_layout_fails() {
+    let dir = working_copy("demo_files");
+    let template = with_expiry(dir.path(), "2020-01-01T00:00:00Z");
+    python_sign(dir.path(), &template, "expired.layout");
+    assert_fails(
+        verify(dir.path(), "expired.layout", "alice.pub"),
+        1,
+        &["Layout expired"],
+    );
+}
+
+/// Builds the demo layout for new functionary keys with python in-toto's own key loading
+/// (so the key ids are python's), and signs it with alice.
+fn interop_layout(dir: &Path, write_code_pub: &str, package_pub: &str) {
+    let script = format!(
+        r#"
+import json
+from in_toto.models._signer import load_public_key_from_file
+t = json.load(open('demo.layout.template'))
+s = t['signed']
+w = load_public_key_from_file('{write_code_pub}')
+p = load_public_key_from_file('{package_pub}')
+s['keys'] = {{w['keyid']: w, p['keyid']: p}}
+s['steps'][0]['pubkeys'] = [w['keyid']]
+s['steps'][1]['pubkeys'] = [p['keyid']]
+json.dump(t, open('interop.template', 'w'))
+"#
+    );
+    let (ok, text) = peer(dir, "python", &["-c", &script]);
+    assert!(ok, "{text}");
+    python_sign(dir, "interop.template", "root.layout");
+}
+
+#[test]
+fn links_from_custody_verify_in_python_in_toto_and_in_custody() {
+    for (algorithm, dsse) in [("ed25519", false), ("ecdsa-p256", true)] {
+        let dir = working_copy("demo_files");
+        for f in [
+            "write-code.776a00e2.link",
+            "package.2f89b927.link",
+            "foo.tar.gz",
+        ] {
+            fs::remove_file(dir.path().join(f)).unwrap();
+        }
+        let (code, _, err) = run(custody(dir.path()).args([
+            "key",
+            "generate",
+            "bob2",
+            "--algorithm",
+            algorithm,
+            "--insecure-unencrypted",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        interop_layout(dir.path(), "bob2.pub", "carl.pub");
+
+        let mut write = custody(dir.path());
+        write.args([
+            "intoto",
+            "run",
+            "--step",
+            "write-code",
+            "--key",
+            "bob2.key",
+            "-p",
+            "foo.py",
+        ]);
+        if dsse {
+            write.arg("--dsse");
+        }
+        write.args(["--", "sh", "-c", "echo 'print(1)' > foo.py"]);
+        let (code, _, err) = run(&mut write);
+        assert_eq!(code, 0, "{err}");
+        // carl's key is PKCS#1 RSA, as in-toto's demo keys are.
+        let (code, _, err) = run(custody(dir.path()).args([
+            "intoto",
+            "run",
+            "--step",
+            "package",
+            "--key",
+            "carl",
+            "-m",
+            "foo.py",
+            "-p",
+            "foo.tar.gz",
+            "--",
+            "tar",
+            "zcf",
+            "foo.tar.gz",
+            "foo.py",
+        ]));
+        assert_eq!(code, 0, "{err}");
+
+        let (ok, text) = peer(
+            dir.path(),
+            "in-toto-verify",
+            &["-l", "root.layout", "--verification-keys", "alice.pub"],
+        );
+        assert!(
+            ok,
+            "python in-toto-verify refused custody's links ({algorithm}): {text}"
+        );
+        let (code, _, err) = verify(dir.path(), "root.layout", "alice.pub");
+        assert_eq!(code, 0, "{err}");
+
+        // Both judges refuse a product changed after the step.
+        fs::write(dir.path().join("foo.tar.gz"), b"not the package").unwrap();
+        let (ok, _) = peer(
+            dir.path(),
+            "in-toto-verify",
+            &["-l", "root.layout", "--verification-keys", "alice.pub"],
+        );
+        assert!(!ok);
+        let (code, _, _) = verify(dir.path(), "root.layout", "alice.pub");
+        assert_eq!(code, 1);
+    }
+}
+
+#[test]
+fn command_not_found_writes_nothing() {
+    let dir = working_copy("demo_files");
+    let before = fs::read_dir(dir.path()).unwrap().count();
+    assert_fails(
+        run(custody(dir.path()).args([
+            "intoto",
+            "run",
+            "--step",
+            "s",
+            "--key",
+            "carl",
+            "--",
+            "no-such-command-custody",
+        ])),
+        2,
+        &[
+            "no-such-command-custody",
+            "not found",
+            "nothing was written",
+        ],
+    );
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), before);
+}
+
+#[test]
+fn unwritable_output_directory_fails_before_the_command_runs() {
+    let dir = working_copy("demo_files");
+    assert_fails(
+        run(custody(dir.path()).args([
+            "intoto",
+            "run",
+            "--step",
+            "s",
+            "--key",
+            "carl",
+            "-d",
+            "missing/dir",
+            "--",
+            "touch",
+            "ran",
+        ])),
+        2,
+        &["cannot write in directory missing/dir"],
+    );
+    assert!(!dir.path().join("ran").exists(), "the command ran anyway");
+}
+
+#[test]
+fn key_id_override_names_the_link() {
+    let dir = working_copy("demo_files");
+    fs::remove_file(dir.path().join("package.2f89b927.link")).unwrap();
+    let (code, _, err) = run(custody(dir.path()).args([
+        "intoto",
+        "run",
+        "--step",
+        "package",
+        "--key",
+        "carl",
+        "--key-id",
+        "2f89b9272acfc8f4a0a0f094d789fdb0ba798b0fe41f2f5f417c12f0085ff498",
+        "-m",
+        "foo.py",
+        "-p",
+        "foo.tar.gz",
+        "--",
+        "true",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("package.2f89b927.link").exists());
+}
