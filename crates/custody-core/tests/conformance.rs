@@ -158,3 +158,71 @@ fn happy_cases_report_what_was_verified() {
         assert_eq!(tsa, name == "rekor2-happy-path", "{name}: {:?}", v.times);
     }
 }
+
+/// Identity policy through the whole keyless path: nothing short of the whole SAN and the whole
+/// issuer matches, however the pattern is written.
+#[test]
+fn identity_cannot_be_fooled_by_substrings_or_unanchored_patterns() {
+    use custody_core::x509::{IdentityMatcher, IdentityPattern};
+    let case = Case::load("happy-path-v0.3");
+    let check = |san: IdentityPattern, issuer: IdentityPattern| {
+        verify_bytes(
+            &case.bundle_json,
+            &case.artifact,
+            &case.root,
+            None,
+            &IdentityMatcher { san, issuer },
+        )
+    };
+    let exact = |s: &str| IdentityPattern::exact(s);
+    let re = |p: &str| IdentityPattern::regex(p).unwrap();
+    let issuer = || exact(DEFAULT_ISSUER);
+
+    // What must verify.
+    assert!(check(exact(DEFAULT_IDENTITY), issuer()).is_ok());
+    assert!(check(re("https://github\\.com/sigstore-conformance/.*"), issuer()).is_ok());
+    assert!(
+        check(
+            re(".*"),
+            re("https://token\\.actions\\.githubusercontent\\.com")
+        )
+        .is_ok()
+    );
+
+    let refused_san: Vec<IdentityPattern> = vec![
+        exact("https://github.com/sigstore-conformance/"),
+        exact(&DEFAULT_IDENTITY[..DEFAULT_IDENTITY.len() - 1]),
+        exact(&format!("{DEFAULT_IDENTITY}\n")),
+        exact(&DEFAULT_IDENTITY.to_uppercase()),
+        exact(&format!(" {DEFAULT_IDENTITY}")),
+        re("sigstore-conformance"),
+        re("https://github\\.com/sigstore-conformance/"),
+        re("extremely-dangerous-oidc-beacon\\.yml@refs/heads/main"),
+        re("https://github\\.com/sigstore-conformance/.*@refs/heads/mai"),
+        re("^https://github\\.com/sigstore-conformance/"), // an explicit ^ does not unanchor the end
+        re("https://github\\.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon"),
+        re("(?m)^https://github\\.com/sigstore-conformance/"), // flags do not unanchor either
+        re("https://github.com/other-org/.*|nothing"),
+    ];
+    for san in refused_san {
+        let shown = san.to_string();
+        let Err(err) = check(san, issuer()) else {
+            panic!("{shown} matched")
+        };
+        assert_eq!(err.code, "identity.mismatch", "{shown}: {}", err.message);
+        assert!(err.message.contains("fully anchored"), "{}", err.message);
+    }
+    for bad_issuer in [
+        exact("https://token.actions.githubusercontent"),
+        exact("https://token.actions.githubusercontent.com/"),
+        re("token\\.actions"),
+        re("https://token\\.actions\\.githubusercontent\\.co"),
+        re("https://accounts\\.google\\.com"),
+    ] {
+        let shown = bad_issuer.to_string();
+        let Err(err) = check(exact(DEFAULT_IDENTITY), bad_issuer) else {
+            panic!("{shown} matched")
+        };
+        assert_eq!(err.code, "identity.issuer-mismatch", "{}", err.message);
+    }
+}

@@ -58,21 +58,31 @@ pub(super) fn verify_content(
     match content {
         BundleContent::MessageSignature { signature, .. } => {
             check_message_digest(content, artifact)?;
+            // ECDSA P-256 and RSA verify the SHA-256 digest (streamed); Ed25519 and ECDSA P-384
+            // (SHA-384) need the artifact's bytes.
             let data = match (key.algorithm(), artifact.bytes) {
-                (KeyAlgorithm::Ed25519, Some(bytes)) => SignedData::Message(bytes),
-                (KeyAlgorithm::Ed25519, None) => {
-                    return Err(VerifyError::NeedArtifactBytes {
-                        algorithm: KeyAlgorithm::Ed25519,
-                    });
+                (
+                    KeyAlgorithm::EcdsaP256Sha256
+                    | KeyAlgorithm::RsaPkcs1Sha256
+                    | KeyAlgorithm::RsaPssSha256,
+                    _,
+                ) => SignedData::Sha256Digest(artifact.digest.as_bytes()),
+                (_, Some(bytes)) => SignedData::Message(bytes),
+                (KeyAlgorithm::EcdsaP384Sha384, None) => {
+                    SignedData::Sha256Digest(artifact.digest.as_bytes())
                 }
-                _ => SignedData::Sha256Digest(artifact.digest.as_bytes()),
+                (algorithm, None) => return Err(VerifyError::NeedArtifactBytes { algorithm }),
             };
-            key.verify(data, signature)
-                .map_err(|source| VerifyError::Signature {
-                    key: signer(),
-                    algorithm: key.algorithm(),
-                    source,
-                })?;
+            let mut result = key.verify(data, signature);
+            if result.is_err() && key.algorithm() == KeyAlgorithm::EcdsaP384Sha384 {
+                // Sigstore clients also sign the SHA-256 digest with P-384 keys.
+                result = key.verify_p384_over_sha256(artifact.digest.as_bytes(), signature);
+            }
+            result.map_err(|source| VerifyError::Signature {
+                key: signer(),
+                algorithm: key.algorithm(),
+                source,
+            })?;
             Ok(VerifiedContent::MessageSignature)
         }
         BundleContent::Dsse(envelope) => {

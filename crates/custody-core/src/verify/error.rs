@@ -44,7 +44,9 @@ pub enum VerifyError {
         algorithm: KeyAlgorithm,
         source: SignatureError,
     },
-    #[error("{algorithm} signs whole messages: give the artifact's file, not only its digest")]
+    #[error(
+        "{algorithm} keys do not sign SHA-256 digests: give the artifact's file, not only its digest"
+    )]
     NeedArtifactBytes { algorithm: KeyAlgorithm },
     #[error("DSSE envelope: {0}")]
     Dsse(#[from] DsseError),
@@ -67,18 +69,18 @@ pub enum VerifyError {
         "the bundle's entries are in {verified} transparency log(s) of the trusted root; the policy requires {required}"
     )]
     TlogThreshold { verified: usize, required: usize },
-    #[error("RFC 3161 timestamp {index} of the bundle does not verify: {source}")]
-    Timestamp {
-        index: usize,
-        #[source]
-        source: TimestampError,
-    },
     #[error("RFC 3161 timestamps: {0}")]
     TimestampLimit(#[source] TimestampError),
     #[error(
-        "no trusted time for the signature: {found} verified time source(s), {required} required (a Rekor v1 inclusion promise or an RFC 3161 timestamp; Rekor v2 entries carry no time, so their bundles need a timestamp)"
+        "no trusted time for the signature: {found} verified time source(s), {required} required (a Rekor v1 inclusion promise or an RFC 3161 timestamp; Rekor v2 entries carry no time, so their bundles need a timestamp){}",
+        ignored_suffix(.ignored)
     )]
-    NotEnoughTimes { found: usize, required: usize },
+    NotEnoughTimes {
+        found: usize,
+        required: usize,
+        /// Timestamps that did not verify (1-based index in the bundle, reason).
+        ignored: Vec<(usize, TimestampError)>,
+    },
     #[error(
         "certificate expired before {} (certificate valid until {not_after}, {} at {}): the bundle was signed with a stale certificate",
         .at.source.event(), .at.source.noun(), .at.time
@@ -113,6 +115,13 @@ pub enum VerifyError {
         #[source]
         source: IdentityError,
     },
+}
+
+fn ignored_suffix(ignored: &[(usize, TimestampError)]) -> String {
+    ignored
+        .iter()
+        .map(|(i, e)| format!("; RFC 3161 timestamp {i} did not verify: {e}"))
+        .collect()
 }
 
 fn identity_hint(error: &IdentityError) -> &'static str {
@@ -176,9 +185,9 @@ impl VerifyError {
             Self::Tlog(e) => tlog_code(e),
             Self::NoTlogEntry => "tlog.missing",
             Self::TlogThreshold { .. } => "tlog.threshold",
-            Self::Timestamp { .. } => "timestamp.invalid",
             Self::TimestampLimit(TimestampError::Duplicate { .. }) => "timestamp.duplicate",
             Self::TimestampLimit(_) => "timestamp.limit",
+            Self::NotEnoughTimes { ignored, .. } if !ignored.is_empty() => "timestamp.invalid",
             Self::NotEnoughTimes { .. } => "time.missing",
             Self::CertificateExpired { .. } => "cert.expired",
             Self::CertificateNotYetValid { .. } => "cert.not-yet-valid",

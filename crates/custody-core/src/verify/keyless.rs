@@ -4,9 +4,11 @@
 //! [`verify_keyless`] checks, in this order, and stops at the first failure:
 //! 1. material: the bundle carries a certificate (a key bundle is refused: use a key);
 //!    the `messageDigest` hint, when present, is the artifact's;
-//! 2. RFC 3161 timestamps: at most [`MAX_TIMESTAMPS`], no duplicates, each verifies over the
-//!    signature bytes under a trusted timestamp authority. Every timestamp present must verify:
-//!    evidence that does not verify is refused, never skipped;
+//! 2. RFC 3161 timestamps: at most [`MAX_TIMESTAMPS`], no duplicates; each that verifies over
+//!    the signature bytes under a trusted timestamp authority gives a time. One that does not
+//!    verify gives none, and is reported in a note (or in the error, if too few times remain),
+//!    as sigstore-go and sigstore-python do: a timestamp from a TSA this root does not trust
+//!    must not make an otherwise valid bundle fail, and an unverified one is never counted;
 //! 3. transparency-log entries: each verifies against the trusted root (SET, inclusion proof,
 //!    checkpoint, witnesses) and is bound to this bundle (CVE-2022-36056). Entries without a SET
 //!    (Rekor v2) get the timestamps' times as `signed_times`, so the log key must have been valid
@@ -29,7 +31,7 @@ use super::{
 use crate::bundle::{Bundle, Material};
 use crate::note::CosignatureVerifier;
 use crate::rekor::Signer;
-use crate::timestamp::{MAX_TIMESTAMPS, check_timestamp_count, verify_timestamp};
+use crate::timestamp::{MAX_TIMESTAMPS, TimestampError, check_timestamp_count, verify_timestamp};
 use crate::tlog::{TlogOptions, VerifiedTlogEntry, verify_bundle_entries};
 use crate::trust_root::TrustedRoot;
 use crate::x509::{
@@ -87,7 +89,7 @@ pub fn verify_keyless(
     content::check_message_digest(&bundle.content, &artifact)?;
 
     // 2. Timestamps over the signature bytes.
-    let mut times = verify_timestamps(bundle, root)?;
+    let (mut times, ignored) = verify_timestamps(bundle, root)?;
     let signed_times: Vec<_> = times.iter().map(|t| t.time).collect();
 
     // 3. Log entries, bound to this bundle.
@@ -100,8 +102,13 @@ pub fn verify_keyless(
         return Err(VerifyError::NotEnoughTimes {
             found: times.len(),
             required,
+            ignored,
         });
     }
+    let notes = ignored
+        .iter()
+        .map(|(i, e)| format!("RFC 3161 timestamp {i} was not counted: {e}"))
+        .collect();
 
     // 5. The certificate at each verified time.
     let cert = verify_certificate(leaf, intermediates, root, &times)?;
@@ -154,32 +161,30 @@ pub fn verify_keyless(
         tlog,
         tlog_entries: entries,
         times,
-        notes: Vec::new(),
+        notes,
     })
 }
 
+/// The verified timestamps' times, and the timestamps that did not verify (1-based index).
+#[allow(clippy::type_complexity)]
 fn verify_timestamps(
     bundle: &Bundle,
     root: &TrustedRoot,
-) -> Result<Vec<VerifiedTime>, VerifyError> {
+) -> Result<(Vec<VerifiedTime>, Vec<(usize, TimestampError)>), VerifyError> {
     let timestamps = &bundle.verification_material.rfc3161_timestamps;
     check_timestamp_count(timestamps, MAX_TIMESTAMPS).map_err(VerifyError::TimestampLimit)?;
     let signature = content::signature_bytes(&bundle.content);
-    timestamps
-        .iter()
-        .enumerate()
-        .map(|(i, der)| {
-            verify_timestamp(der, signature, root)
-                .map(|ts| VerifiedTime {
-                    time: ts.time,
-                    source: TimeSource::Timestamp { tsa: ts.tsa },
-                })
-                .map_err(|source| VerifyError::Timestamp {
-                    index: i + 1,
-                    source,
-                })
-        })
-        .collect()
+    let (mut times, mut ignored) = (Vec::new(), Vec::new());
+    for (i, der) in timestamps.iter().enumerate() {
+        match verify_timestamp(der, signature, root) {
+            Ok(ts) => times.push(VerifiedTime {
+                time: ts.time,
+                source: TimeSource::Timestamp { tsa: ts.tsa },
+            }),
+            Err(e) => ignored.push((i + 1, e)),
+        }
+    }
+    Ok((times, ignored))
 }
 
 fn verify_entries(
@@ -227,6 +232,7 @@ fn verify_certificate(
         return Err(VerifyError::NotEnoughTimes {
             found: 0,
             required: 1,
+            ignored: Vec::new(),
         });
     };
     let parsed =
@@ -260,5 +266,6 @@ fn verify_certificate(
     verified.ok_or(VerifyError::NotEnoughTimes {
         found: 0,
         required: 1,
+        ignored: Vec::new(),
     })
 }
