@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sigstore bundle verification: custody vs sigstore-python vs sigstore-js, same machine, same run.
 # usage: bench/run.sh            (from the worktree root; needs .peers and a release build:
-#                                 cargo build --release -p custody -p custody-core --example bench_keyless)
+#                                 cargo build --release -p custody --bin custody &&
+#                                 cargo build --release -p custody-core --example bench_keyless)
 # Writes nothing outside $TMPDIR; prints the figures docs/PERFORMANCE.md quotes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
