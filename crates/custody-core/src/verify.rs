@@ -1,22 +1,35 @@
-//! Verifying Sigstore bundles signed with a known public key.
+//! Verifying Sigstore bundles: with a known public key (this module) or keyless, with a Fulcio
+//! certificate and an identity policy ([`keyless`]). Both give a [`VerifiedBundle`].
 //!
-//! The steps follow the Sigstore client specification (SPECS §4.4, step 5) for the key-based
-//! case: parse, bind the bundle to the artifact, verify the signature over the exact bytes
-//! received, and for DSSE check that the in-toto statement names the artifact. Given a trusted
-//! root ([`KeyVerifyOptions::trusted_root`]), every transparency-log entry must verify against
-//! it and record this bundle (SPECS §4.4 step 3, [`crate::tlog`]); without one, entries are
-//! reported honestly as *not checked*: a result never implies more than was verified.
+//! The key-based steps follow the Sigstore client specification (SPECS §4.4, step 5): parse,
+//! bind the bundle to the artifact, verify the signature over the exact bytes received, and for
+//! DSSE check that the in-toto statement names the artifact. Given a trusted root
+//! ([`KeyVerifyOptions::trusted_root`]), every transparency-log entry must verify against it and
+//! record this bundle (SPECS §4.4 step 3, [`crate::tlog`]); without one, entries are reported
+//! honestly as *not checked*: a result never implies more than was verified.
 
 use chrono::{DateTime, Utc};
 
-use crate::bundle::{Bundle, BundleContent, BundleError, HashAlgorithm, Material};
+use crate::bundle::{Bundle, Material};
 use crate::digest::Sha256Digest;
-use crate::dsse::{DsseError, IN_TOTO_PAYLOAD_TYPE, SignatureVerifier};
-use crate::intoto::{Statement, StatementError};
-use crate::keys::{KeyAlgorithm, KeyId, PublicKey, SignatureError, SignedData};
+use crate::dsse::SignatureVerifier;
+use crate::intoto::Statement;
+use crate::keys::{KeyAlgorithm, KeyId, PublicKey, SignedData};
 use crate::rekor::Signer;
-use crate::tlog::{TlogError, TlogOptions, VerifiedTlogEntry, verify_bundle_entries};
+use crate::tlog::{TlogOptions, VerifiedTlogEntry, verify_bundle_entries};
 use crate::trust_root::TrustedRoot;
+use crate::x509::{FulcioClaims, SubjectAlternativeName, VerifiedSct};
+
+mod content;
+mod error;
+pub mod keyless;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
+
+pub use error::VerifyError;
+pub use keyless::{KeylessPolicy, verify_keyless};
 
 /// The artifact a bundle is checked against: always its digest, and its bytes when the
 /// signature scheme needs the whole message (Ed25519 over a message signature).
@@ -75,74 +88,78 @@ pub struct KeyVerifyOptions<'a> {
     pub trusted_root: Option<&'a TrustedRoot>,
 }
 
-/// A bundle whose signature verified against the given key, for the given artifact.
-///
-/// Only [`verify_with_key`] makes one.
+/// Who signed, as verified.
+#[derive(Debug, Clone)]
+pub enum VerifiedSigner {
+    /// The key the caller trusts.
+    Key {
+        key_id: KeyId,
+        algorithm: KeyAlgorithm,
+    },
+    /// A Fulcio certificate that chained to the trusted root and matched the identity policy.
+    Certificate(Box<CertificateSigner>),
+}
+
+impl VerifiedSigner {
+    /// The signing key's algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            Self::Key { algorithm, .. } => *algorithm,
+            Self::Certificate(c) => c.algorithm,
+        }
+    }
+}
+
+/// The signer of a keyless bundle: what the verified certificate says.
+#[derive(Debug, Clone)]
+pub struct CertificateSigner {
+    /// The certificate's subject alternative name: who signed.
+    pub identity: SubjectAlternativeName,
+    /// The OIDC issuer that vouched for the identity.
+    pub issuer: String,
+    /// Every Fulcio claim (GitHub workflow repository, ref, SHA, …) for policy.
+    pub claims: FulcioClaims,
+    pub algorithm: KeyAlgorithm,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// The `uri` of the trusted-root certificate authority the chain ends in.
+    pub authority: String,
+    /// The embedded SCTs that verified.
+    pub scts: Vec<VerifiedSct>,
+}
+
+/// Where a verified signing time came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeSource {
+    /// An RFC 3161 timestamp from this trusted timestamp authority (`uri`).
+    Timestamp { tsa: String },
+    /// A Rekor v1 `integratedTime` vouched for by a verified inclusion promise.
+    Tlog { log_url: String, log_index: i64 },
+}
+
+/// A time at which the signature is known to have existed, and who vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTime {
+    pub time: DateTime<Utc>,
+    pub source: TimeSource,
+}
+
+/// A bundle whose signature verified for the given artifact: against the given key
+/// ([`verify_with_key`]) or a Fulcio certificate matching a policy ([`verify_keyless`]).
 #[derive(Debug)]
 pub struct VerifiedBundle {
     pub artifact: Sha256Digest,
-    pub signer: KeyId,
-    pub algorithm: KeyAlgorithm,
+    pub signer: VerifiedSigner,
     pub media_type: String,
     pub content: VerifiedContent,
     pub tlog: TlogStatus,
     /// The verified log entries (empty unless a trusted root was given).
     pub tlog_entries: Vec<VerifiedTlogEntry>,
+    /// The verified signing times (keyless: at least the policy's threshold; the certificate
+    /// was valid and chained to the trusted root at each).
+    pub times: Vec<VerifiedTime>,
     /// Facts worth telling the user that do not make verification fail.
     pub notes: Vec<String>,
-}
-
-/// Why a bundle did not verify.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    #[error("malformed bundle: {0}")]
-    Bundle(#[from] BundleError),
-    #[error(
-        "the bundle is signed with a certificate, not a key (keyless verification needs --trusted-root and --certificate-identity)"
-    )]
-    CertificateBundle,
-    #[error("the bundle's message digest is {algorithm}, only SHA2_256 is supported")]
-    UnsupportedDigestAlgorithm { algorithm: String },
-    #[error(
-        "the bundle signs digest {bundle} but the artifact is {artifact} (wrong file for this bundle?)"
-    )]
-    DigestMismatch {
-        bundle: String,
-        artifact: Sha256Digest,
-    },
-    #[error("signature does not verify with key {key} ({algorithm}): {source}")]
-    Signature {
-        key: String,
-        algorithm: KeyAlgorithm,
-        source: SignatureError,
-    },
-    #[error("{algorithm} signs whole messages: give the artifact's file, not only its digest")]
-    NeedArtifactBytes { algorithm: KeyAlgorithm },
-    #[error("DSSE envelope: {0}")]
-    Dsse(#[from] DsseError),
-    #[error("DSSE payload type is {found:?}, expected {IN_TOTO_PAYLOAD_TYPE:?}")]
-    PayloadType { found: String },
-    #[error("in-toto statement: {0}")]
-    Statement(#[from] StatementError),
-    #[error("the statement's subjects ({subjects}) do not include the artifact {artifact}")]
-    SubjectMismatch {
-        artifact: Sha256Digest,
-        subjects: String,
-    },
-    #[error("transparency log: {0}")]
-    Tlog(#[from] TlogError),
-    #[error(
-        "a trusted root was given to check transparency-log evidence, but the bundle has no log entry"
-    )]
-    NoTlogEntry,
-}
-
-impl VerifyError {
-    /// True when the failure is the caller's (a usage problem) rather than the evidence's.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, Self::NeedArtifactBytes { .. })
-    }
 }
 
 impl SignatureVerifier for PublicKey {
@@ -192,66 +209,8 @@ pub fn verify_parsed_with_key_options(
         }
         _ => return Err(VerifyError::CertificateBundle),
     }
-    let content = match &bundle.content {
-        BundleContent::MessageSignature {
-            message_digest,
-            signature,
-        } => {
-            if let Some((algorithm, digest)) = message_digest {
-                // Consistency check (conformance `message-digest-mismatch_fail`): the digest field
-                // is a hint, but a bundle that disagrees with the artifact is refused.
-                if *algorithm != HashAlgorithm::Sha2_256 {
-                    return Err(VerifyError::UnsupportedDigestAlgorithm {
-                        algorithm: format!("{algorithm:?}"),
-                    });
-                }
-                if digest.as_slice() != artifact.digest.as_bytes() {
-                    return Err(VerifyError::DigestMismatch {
-                        bundle: format!("sha256:{}", hex::encode(digest)),
-                        artifact: artifact.digest,
-                    });
-                }
-            }
-            let data = match (key.algorithm(), artifact.bytes) {
-                (KeyAlgorithm::Ed25519, Some(bytes)) => SignedData::Message(bytes),
-                (KeyAlgorithm::Ed25519, None) => {
-                    return Err(VerifyError::NeedArtifactBytes {
-                        algorithm: KeyAlgorithm::Ed25519,
-                    });
-                }
-                _ => SignedData::Sha256Digest(artifact.digest.as_bytes()),
-            };
-            key.verify(data, signature)
-                .map_err(|source| VerifyError::Signature {
-                    key: key.key_id().to_string(),
-                    algorithm: key.algorithm(),
-                    source,
-                })?;
-            VerifiedContent::MessageSignature
-        }
-        BundleContent::Dsse(envelope) => {
-            let verified = envelope.verify(&[key as &dyn SignatureVerifier], 1)?;
-            if verified.payload_type != IN_TOTO_PAYLOAD_TYPE {
-                return Err(VerifyError::PayloadType {
-                    found: verified.payload_type,
-                });
-            }
-            let statement = Statement::from_verified_payload(&verified)?;
-            if !statement.subject_matches_sha256(&artifact.digest) {
-                let subjects = statement
-                    .subject
-                    .iter()
-                    .map(|s| s.digest.get("sha256").map_or("no sha256", String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(VerifyError::SubjectMismatch {
-                    artifact: artifact.digest,
-                    subjects,
-                });
-            }
-            VerifiedContent::Statement(Box::new(statement))
-        }
-    };
+    let signer = || format!("key {}", key.key_id());
+    let content = content::verify_content(&bundle.content, &artifact, key, &signer)?;
     let (tlog, tlog_entries) = match (
         options.trusted_root,
         bundle.verification_material.tlog_entries.len(),
@@ -280,159 +239,29 @@ pub fn verify_parsed_with_key_options(
             )
         }
     };
+    let times = tlog_entries.iter().filter_map(tlog_time).collect();
     Ok(VerifiedBundle {
         artifact: artifact.digest,
-        signer: key.key_id(),
-        algorithm: key.algorithm(),
+        signer: VerifiedSigner::Key {
+            key_id: key.key_id(),
+            algorithm: key.algorithm(),
+        },
         media_type: bundle.media_type.clone(),
         content,
         tlog,
         tlog_entries,
+        times,
         notes,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::dsse::{Envelope, EnvelopeSignature, pae};
-    use crate::intoto::ResourceDescriptor;
-
-    const ARTIFACT: &[u8] = b"the artifact";
-
-    fn hint(key: &PublicKey) -> String {
-        crate::encoding::base64_encode(&key.key_id().0)
-    }
-
-    fn message_bundle(key: &crate::keys::SigningKey) -> String {
-        let digest = Sha256Digest::of(ARTIFACT);
-        let sig = key
-            .sign(SignedData::Sha256Digest(digest.as_bytes()))
-            .unwrap();
-        Bundle::new_message_signature_v03(hint(&key.public_key()), &digest, sig).to_json()
-    }
-
-    fn dsse_bundle(key: &crate::keys::SigningKey) -> String {
-        let digest = Sha256Digest::of(ARTIFACT);
-        let statement = Statement::new_v1(
-            vec![ResourceDescriptor::from_sha256("a", &digest)],
-            "https://example.com/p".to_string(),
-            serde_json::json!({"k": "v"}),
-        );
-        let payload = statement.to_json_bytes();
-        let sig = key
-            .sign(SignedData::Message(&pae(IN_TOTO_PAYLOAD_TYPE, &payload)))
-            .unwrap();
-        let envelope = Envelope {
-            payload,
-            payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
-            signatures: vec![EnvelopeSignature {
-                keyid: String::new(),
-                sig,
-            }],
-        };
-        Bundle::new_dsse_v03(hint(&key.public_key()), envelope).to_json()
-    }
-
-    /// What a signature covers; a verifying bundle must carry exactly the original's. (A message
-    /// signature covers the artifact itself: its `messageDigest` is a hint that may be absent, but
-    /// when present it must be the artifact's, which `verify` checks.)
-    fn signed_content(bundle: &Bundle) -> (Vec<u8>, Vec<u8>) {
-        match &bundle.content {
-            BundleContent::MessageSignature { signature, .. } => (signature.clone(), Vec::new()),
-            BundleContent::Dsse(env) => (
-                env.signatures[0].sig.clone(),
-                pae(&env.payload_type, &env.payload),
-            ),
-        }
-    }
-
-    #[test]
-    fn both_kinds_verify_and_refuse_other_artifacts_and_keys() {
-        for alg in [KeyAlgorithm::EcdsaP256Sha256, KeyAlgorithm::Ed25519] {
-            let key = crate::keys::SigningKey::generate(alg).unwrap();
-            let other = crate::keys::SigningKey::generate(alg).unwrap().public_key();
-            let public = key.public_key();
-            let bundles = [dsse_bundle(&key)]
-                .into_iter()
-                .chain((alg != KeyAlgorithm::Ed25519).then(|| message_bundle(&key)));
-            for json in bundles {
-                let ok = verify_with_key(json.as_bytes(), Artifact::from_bytes(ARTIFACT), &public)
-                    .unwrap();
-                assert_eq!(ok.tlog, TlogStatus::Absent);
-                assert!(ok.notes.is_empty(), "{:?}", ok.notes);
-                assert!(
-                    verify_with_key(json.as_bytes(), Artifact::from_bytes(b"other"), &public)
-                        .is_err()
-                );
-                assert!(
-                    verify_with_key(json.as_bytes(), Artifact::from_bytes(ARTIFACT), &other)
-                        .is_err()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn ed25519_message_signature_needs_the_bytes() {
-        let key = crate::keys::SigningKey::generate(KeyAlgorithm::Ed25519).unwrap();
-        let digest = Sha256Digest::of(ARTIFACT);
-        let sig = key.sign(SignedData::Message(ARTIFACT)).unwrap();
-        let json =
-            Bundle::new_message_signature_v03(hint(&key.public_key()), &digest, sig).to_json();
-        let public = key.public_key();
-        assert!(verify_with_key(json.as_bytes(), Artifact::from_bytes(ARTIFACT), &public).is_ok());
-        let err =
-            verify_with_key(json.as_bytes(), Artifact::from_digest(digest), &public).unwrap_err();
-        assert!(err.is_usage(), "{err}");
-    }
-
-    #[test]
-    fn certificate_bundles_are_not_key_bundles() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/testdata/sigstore-conformance/bundle-verify/happy-path-v0.3/bundle.sigstore.json");
-        let key = crate::keys::SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256)
-            .unwrap()
-            .public_key();
-        let err = verify_with_key(
-            &std::fs::read(path).unwrap(),
-            Artifact::from_bytes(ARTIFACT),
-            &key,
-        )
-        .unwrap_err();
-        assert!(matches!(err, VerifyError::CertificateBundle), "{err}");
-    }
-
-    fn keys() -> &'static (crate::keys::SigningKey, String, String) {
-        static KEYS: std::sync::OnceLock<(crate::keys::SigningKey, String, String)> =
-            std::sync::OnceLock::new();
-        KEYS.get_or_init(|| {
-            let key = crate::keys::SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
-            let (m, d) = (message_bundle(&key), dsse_bundle(&key));
-            (key, m, d)
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 768, ..ProptestConfig::default() })]
-        /// Mutating any byte of a valid bundle never panics, and a mutated bundle verifies only if
-        /// what the signature covers is byte-for-byte the original's (e.g. a changed key hint,
-        /// which is an unauthenticated hint by specification).
-        #[test]
-        fn mutated_bundles_never_verify_different_content(which in 0usize..2, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
-            let (key, message, dsse) = keys();
-            let original = if which == 0 { message } else { dsse };
-            let mut bytes = original.as_bytes().to_vec();
-            let i = pos.index(bytes.len());
-            if cut { bytes.truncate(i) } else { bytes[i] = byte }
-            let public = key.public_key();
-            if verify_with_key(&bytes, Artifact::from_bytes(ARTIFACT), &public).is_ok() {
-                let before = Bundle::from_json(original.as_bytes()).unwrap();
-                let after = Bundle::from_json(&bytes).unwrap();
-                prop_assert_eq!(signed_content(&before), signed_content(&after), "mutated: {}", String::from_utf8_lossy(&bytes));
-            }
-        }
-    }
+/// The time a verified entry vouches for (Rekor v1 inclusion promise), if any.
+pub(crate) fn tlog_time(entry: &VerifiedTlogEntry) -> Option<VerifiedTime> {
+    entry.integrated_time().map(|time| VerifiedTime {
+        time,
+        source: TimeSource::Tlog {
+            log_url: entry.log_base_url().to_string(),
+            log_index: entry.log_index(),
+        },
+    })
 }

@@ -230,17 +230,58 @@ pub struct AttestArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The file to verify (or sha256:HEX to verify by digest)
-    #[arg(value_name = "FILE|sha256:HEX")]
-    pub artifact: String,
+    #[arg(
+        value_name = "FILE|sha256:HEX",
+        required_unless_present = "bundles_from"
+    )]
+    pub artifact: Option<String>,
     /// The bundle [default: FILE.sigstore.json, then FILE.intoto.sigstore.json, then FILE.sigstore]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bundles_from")]
     pub bundle: Option<PathBuf>,
     /// Public key (PEM) the bundle must be signed with [env CUSTODY_PUBLIC_KEY, config `public_key`]
     #[arg(long, env = "CUSTODY_PUBLIC_KEY")]
     pub key: Option<PathBuf>,
-    /// Sigstore trusted_root.json: verify the bundle's transparency-log entries against its Rekor logs
+    /// Sigstore trusted_root.json (or a ClientTrustConfig): Fulcio CAs, Rekor and CT logs, TSAs.
+    /// Required for certificate bundles; custody never fetches one over the network
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// Verify many bundles in parallel. Each line: `ARTIFACT_OR_sha256:HEX BUNDLE [IDENTITY ISSUER]`
+    /// (whitespace-separated; `#` comments), or a JSON object
+    /// `{"artifact","bundle","identity"?,"issuer"?,"identityRegexp"?,"issuerRegexp"?}`. `-` reads
+    /// stdin. Prints one result per line (JSON lines with -o json); exits 1 if any failed
+    #[arg(long, value_name = "LIST")]
+    pub bundles_from: Option<PathBuf>,
+    /// Worker threads for --bundles-from [default: all cores]
+    #[arg(long, value_name = "N", requires = "bundles_from")]
+    pub jobs: Option<usize>,
+}
+
+/// Who must have signed a certificate (keyless) bundle.
+#[derive(Debug, Args, Default, Clone)]
+pub struct IdentityArgs {
+    /// The signer's identity (certificate SAN: email, URI), exactly
+    #[arg(
+        long,
+        value_name = "SAN",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+    /// The signer's identity as a regular expression; it must match the WHOLE SAN (anchored)
+    #[arg(long, value_name = "RE")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer that vouched for the identity, exactly
+    /// (e.g. https://token.actions.githubusercontent.com)
+    #[arg(
+        long,
+        value_name = "ISSUER",
+        conflicts_with = "certificate_oidc_issuer_regexp"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// The OIDC issuer as a regular expression; it must match the whole issuer (anchored)
+    #[arg(long, value_name = "RE")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,11 +25,15 @@ fn main() -> ExitCode {
     let output = cli.global.output;
     match run(cli) {
         Ok(Outcome::Done) => ExitCode::from(0),
+        Ok(Outcome::SomeDenied) => ExitCode::from(1),
+        Ok(Outcome::Usage) => ExitCode::from(2),
         Err(error) => {
-            let denied = error.downcast_ref::<Denied>().is_some();
+            let denied = error.downcast_ref::<Denied>();
+            let code = denied.and_then(|d| d.code);
+            let denied = denied.is_some();
             let line = outcome::one_line(&error);
             if output == Some(OutputFormat::Json) {
-                let doc = serde_json::json!({ "ok": false, "denied": denied, "error": line });
+                let doc = serde_json::json!({ "ok": false, "denied": denied, "code": code, "error": line });
                 println!("{doc}");
             }
             eprintln!("error: {line}");

@@ -6,15 +6,36 @@ use std::fmt;
 pub enum Outcome {
     /// Verified, allowed or done: exit 0.
     Done,
+    /// Results were printed and at least one was a denial (batch verification): exit 1.
+    SomeDenied,
+    /// Results were printed and at least one could not be checked (a missing file): exit 2.
+    Usage,
 }
 
 /// Marks an error as a verification failure (exit 1) rather than an operational one (exit 2).
 #[derive(Debug)]
-pub struct Denied(pub String);
+pub struct Denied {
+    pub message: String,
+    /// The stable failure code (`cert.expired`, `tlog.inclusion`, …), when there is one.
+    pub code: Option<&'static str>,
+}
+
+impl Denied {
+    pub fn coded(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: Some(code),
+        }
+    }
+}
 
 impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)?;
+        match self.code {
+            Some(code) => write!(f, " [{code}]"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -232,6 +232,24 @@ impl PublicKey {
         Err(SignatureError::Invalid)
     }
 
+    /// ECDSA P-384 over a SHA-256 digest: how sigstore-python (`ECDSA(Prehashed(SHA256))`) and
+    /// cosign sign artifacts with P-384 Fulcio keys, the bundle's `messageDigest` being SHA2_256.
+    /// DER signatures only (the form Sigstore bundles carry).
+    pub fn verify_p384_over_sha256(
+        &self,
+        digest: &[u8; 32],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        if self.algorithm != KeyAlgorithm::EcdsaP384Sha384 {
+            return Err(SignatureError::PrehashUnsupported);
+        }
+        let digest = Digest::import_less_safe(digest, &lc_digest::SHA256)
+            .map_err(|_| SignatureError::Invalid)?;
+        UnparsedPublicKey::new(&lc::ECDSA_P384_SHA256_ASN1, &self.raw[..])
+            .verify_digest(&digest, signature)
+            .map_err(|_| SignatureError::Invalid)
+    }
+
     fn check(
         &self,
         verifier: &'static dyn VerificationAlgorithm,

@@ -134,7 +134,15 @@ fn build(
             if path.contains(&i) || candidate.subject_der != current.issuer_der {
                 return None;
             }
-            match current.verify_signed_by(candidate) {
+            // A link between two certificates of the trusted root is the same pure check for
+            // every bundle: verified once per process. Bundle-supplied certificates never are.
+            let internal = certs.iter().any(|c| c.der == current.der);
+            let verified = if internal {
+                trusted_links::verify(current, candidate)
+            } else {
+                current.verify_signed_by(candidate)
+            };
+            match verified {
                 Ok(()) => Some(i),
                 Err(CertError::BadSignature { issuer, .. }) => {
                     signature_error = Some(CertError::IssuerKeyMismatch {
@@ -238,4 +246,43 @@ fn check_issuer(
         }
     }
     Ok(())
+}
+
+/// Memo of verified signatures between certificates of trusted roots (never a bundle's).
+mod trusted_links {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    use super::super::CertError;
+    use super::Cert;
+    use crate::digest::Sha256Digest;
+
+    /// Trusted roots hold a handful of CA certificates; the bound only guards against misuse.
+    const MAX_LINKS: usize = 4096;
+
+    type Link = ([u8; 32], [u8; 32]);
+
+    fn memo() -> &'static Mutex<HashSet<Link>> {
+        static MEMO: OnceLock<Mutex<HashSet<Link>>> = OnceLock::new();
+        MEMO.get_or_init(|| Mutex::new(HashSet::new()))
+    }
+
+    /// `child.verify_signed_by(issuer)`, remembering successes (keyed by both certificates'
+    /// exact DER); failures are always recomputed.
+    pub(super) fn verify(child: &Cert, issuer: &Cert) -> Result<(), CertError> {
+        let link = (
+            Sha256Digest::of(&child.der).0,
+            Sha256Digest::of(&issuer.der).0,
+        );
+        if memo().lock().is_ok_and(|m| m.contains(&link)) {
+            return Ok(());
+        }
+        child.verify_signed_by(issuer)?;
+        if let Ok(mut m) = memo().lock() {
+            if m.len() < MAX_LINKS {
+                m.insert(link);
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,39 +1,57 @@
 //! `custody verify`: does this artifact carry a bundle that verifies?
+//!
+//! A key bundle is checked with `--key` (and its log entries with `--trusted-root`); a
+//! certificate bundle keylessly, with `--trusted-root` and an identity policy. Nothing is ever
+//! fetched: without a trusted root a certificate bundle cannot verify, and the error says so.
 
 use std::path::{Path, PathBuf};
 
 use custody_core::bundle::{Bundle, Material};
 use custody_core::digest::Sha256Digest;
-use custody_core::keys::KeyAlgorithm;
+use custody_core::keys::{KeyAlgorithm, PublicKey};
+use custody_core::trust_root::TrustedRoot;
 use custody_core::verify::{
-    self, Artifact, KeyVerifyOptions, TlogStatus, VerifiedBundle, VerifiedContent,
+    self, Artifact, KeyVerifyOptions, KeylessPolicy, VerifiedBundle, VerifyError,
 };
-use serde_json::json;
+use custody_core::x509::{IdentityMatcher, IdentityPattern};
 
 use super::Context;
 use super::key::load_public_key;
 use super::sign::read_artifact;
-use crate::cli::VerifyArgs;
+use crate::cli::{IdentityArgs, VerifyArgs};
 use crate::files;
 use crate::outcome::{Denied, Outcome};
+
+mod batch;
+mod report;
 
 /// The bundle names tried beside an artifact, in order.
 const BUNDLE_SUFFIXES: [&str; 3] = [".sigstore.json", ".intoto.sigstore.json", ".sigstore"];
 
-enum Subject {
+/// What is being verified: a file, or only its digest.
+pub(crate) enum Subject {
     File(PathBuf),
     Digest(Sha256Digest),
 }
 
-fn subject(text: &str) -> anyhow::Result<Subject> {
-    let path = Path::new(text);
-    if text.starts_with("sha256:") && !path.exists() {
-        let digest = text
-            .parse()
-            .map_err(|e| anyhow::anyhow!("artifact digest {text:?}: {e}"))?;
-        return Ok(Subject::Digest(digest));
+impl Subject {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Subject> {
+        let path = Path::new(text);
+        if text.starts_with("sha256:") && !path.exists() {
+            let digest = text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("artifact digest {text:?}: {e}"))?;
+            return Ok(Subject::Digest(digest));
+        }
+        Ok(Subject::File(path.to_path_buf()))
     }
-    Ok(Subject::File(path.to_path_buf()))
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Subject::File(p) => Some(p),
+            Subject::Digest(_) => None,
+        }
+    }
 }
 
 fn find_bundle(subject: &Subject, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -58,134 +76,202 @@ fn find_bundle(subject: &Subject, flag: Option<PathBuf>) -> anyhow::Result<PathB
     )
 }
 
-pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
-    let subject = subject(&args.artifact)?;
-    let bundle_path = find_bundle(&subject, args.bundle)?;
-    let bundle_bytes = files::read(&bundle_path, "bundle")?;
-    let denied = |e: &dyn std::fmt::Display| {
-        Denied(format!(
-            "verification failed: bundle {}: {e}",
-            bundle_path.display()
-        ))
-    };
-    let bundle = Bundle::from_json(&bundle_bytes).map_err(|e| denied(&e))?;
-
-    let key_path = args.key.or_else(|| ctx.config.public_key.clone());
-    let Some(key_path) = key_path else {
-        return Err(match &bundle.verification_material.content {
-            Material::PublicKeyHint(hint) => anyhow::anyhow!(
-                "bundle {} is signed with a key (hint {hint:?}): pass --key PUBLIC.pem",
-                bundle_path.display()
-            ),
-            _ => anyhow::anyhow!(
-                "bundle {} is signed with a certificate: keyless verification (--trusted-root, --certificate-identity) is not available yet; pass --key for key-signed bundles",
-                bundle_path.display()
-            ),
-        });
-    };
-    let key = load_public_key(&key_path)?;
-    let trusted_root = args
-        .trusted_root
-        .as_deref()
-        .map(super::trust_root::load)
-        .transpose()?;
-
-    let (artifact_bytes, digest, path) = match &subject {
-        Subject::File(path) => {
-            let (digest, _, bytes) = read_artifact(path, key.algorithm())?;
-            (bytes, digest, Some(path.clone()))
-        }
-        Subject::Digest(d) => (None, *d, None),
-    };
-    let artifact = Artifact {
-        digest,
-        bytes: artifact_bytes.as_deref(),
-    };
-    let options = KeyVerifyOptions {
-        trusted_root: trusted_root.as_ref(),
-    };
-    let verified = match verify::verify_parsed_with_key_options(&bundle, artifact, &key, &options) {
-        Ok(v) => v,
-        Err(e) if e.is_usage() => return Err(anyhow::anyhow!("{e}")),
-        Err(e) => return Err(denied(&e).into()),
-    };
-    report(ctx, &verified, path.as_deref(), &bundle_path);
-    Ok(Outcome::Done)
+/// What the bundles are checked against, loaded once (the trusted root is parsed once even for
+/// a batch of thousands).
+pub(crate) struct Trust {
+    /// `--key` (flag or env): used for key bundles; a certificate bundle with it is refused.
+    pub key: Option<PublicKey>,
+    /// The config file's `public_key`: used for key bundles only.
+    pub default_key: Option<PublicKey>,
+    pub root: Option<TrustedRoot>,
+    pub identity: Option<IdentityMatcher>,
 }
 
-fn tlog_text(status: TlogStatus) -> (serde_json::Value, String) {
-    match status {
-        TlogStatus::Absent => (
-            json!({ "status": "absent" }),
-            "none in the bundle".to_string(),
+impl Trust {
+    pub(crate) fn load(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Trust> {
+        let key = args.key.as_deref().map(load_public_key).transpose()?;
+        let default_key = match (&key, &ctx.config.public_key) {
+            (None, Some(path)) => Some(load_public_key(path)?),
+            _ => None,
+        };
+        Ok(Trust {
+            key,
+            default_key,
+            root: args
+                .trusted_root
+                .as_deref()
+                .map(super::trust_root::load)
+                .transpose()?,
+            identity: identity_matcher(&args.identity)?,
+        })
+    }
+}
+
+/// The identity policy from flags (or a batch line); `None` when no identity was given.
+pub(crate) fn identity_matcher(args: &IdentityArgs) -> anyhow::Result<Option<IdentityMatcher>> {
+    let pattern =
+        |exact: &Option<String>, regexp: &Option<String>, flag: &str| match (exact, regexp) {
+            (Some(value), _) => Ok(Some(IdentityPattern::exact(value))),
+            (None, Some(re)) => IdentityPattern::regex(re)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}")),
+            (None, None) => Ok(None),
+        };
+    let san = pattern(
+        &args.certificate_identity,
+        &args.certificate_identity_regexp,
+        "--certificate-identity-regexp",
+    )?;
+    let issuer = pattern(
+        &args.certificate_oidc_issuer,
+        &args.certificate_oidc_issuer_regexp,
+        "--certificate-oidc-issuer-regexp",
+    )?;
+    match (san, issuer) {
+        (Some(san), Some(issuer)) => Ok(Some(IdentityMatcher { san, issuer })),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!(
+            "an identity needs its OIDC issuer too: pass --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp); the issuer is never left unchecked"
         ),
-        TlogStatus::NotChecked { entries } => (
-            json!({ "status": "not_checked", "entries": entries }),
-            format!(
-                "NOT CHECKED: the bundle has {entries} log entr{}; pass --trusted-root FILE to verify them",
-                if entries == 1 { "y" } else { "ies" }
-            ),
-        ),
-        TlogStatus::Verified {
-            entries,
-            integrated_time,
-        } => (
-            json!({
-                "status": "verified",
-                "entries": entries,
-                "integratedTime": integrated_time.map(|t| t.to_rfc3339()),
-            }),
-            format!(
-                "verified: {entries} log entr{}{}",
-                if entries == 1 { "y" } else { "ies" },
-                integrated_time
-                    .map(|t| format!(", integrated {}", t.to_rfc3339()))
-                    .unwrap_or_default()
-            ),
+        (None, Some(_)) => anyhow::bail!(
+            "an OIDC issuer needs the identity too: pass --certificate-identity (or --certificate-identity-regexp)"
         ),
     }
 }
 
-fn report(ctx: &Context, v: &VerifiedBundle, path: Option<&Path>, bundle_path: &Path) {
-    let (tlog_json, tlog_human) = tlog_text(v.tlog);
-    let (kind, statement_json, statement_human) = match &v.content {
-        VerifiedContent::MessageSignature => {
-            ("messageSignature", serde_json::Value::Null, String::new())
+/// Why one bundle did not verify: the evidence's fault (exit 1), or the caller's (exit 2).
+pub(crate) enum Failure {
+    Denied { code: &'static str, message: String },
+    Usage(anyhow::Error),
+}
+
+impl Failure {
+    fn into_error(self) -> anyhow::Error {
+        match self {
+            Failure::Denied { code, message } => Denied::coded(code, message).into(),
+            Failure::Usage(e) => e,
         }
-        VerifiedContent::Statement(s) => (
-            "dsse",
-            json!({ "predicateType": s.predicate_type, "subjects": s.subject.len() }),
-            format!(
-                "  statement {} ({} subject{})\n",
-                s.predicate_type,
-                s.subject.len(),
-                if s.subject.len() == 1 { "" } else { "s" }
-            ),
-        ),
+    }
+}
+
+/// Verifies one bundle file for `subject`; `identity` overrides the flags' policy.
+pub(crate) fn verify_one(
+    trust: &Trust,
+    identity: Option<&IdentityMatcher>,
+    subject: &Subject,
+    bundle_path: &Path,
+) -> Result<VerifiedBundle, Failure> {
+    let bundle_bytes = files::read(bundle_path, "bundle").map_err(Failure::Usage)?;
+    let denied = |e: VerifyError| Failure::Denied {
+        code: e.code(),
+        message: format!("verification failed: bundle {}: {e}", bundle_path.display()),
     };
-    let algorithm: KeyAlgorithm = v.algorithm;
-    ctx.emit(
-        &json!({
-            "ok": true, "verified": true,
-            "artifact": { "digest": v.artifact.to_string(), "path": path },
-            "bundle": { "path": bundle_path, "mediaType": v.media_type, "content": kind },
-            "signer": { "keyId": v.signer.to_string(), "algorithm": algorithm.to_string() },
-            "statement": statement_json,
-            "tlog": tlog_json,
-            "notes": v.notes,
-        }),
-        || {
-            let mut out = format!(
-                "Verified OK {}{}\n  bundle    {} ({kind})\n  signer    key {} ({algorithm})\n{statement_human}  tlog      {tlog_human}\n",
-                v.artifact,
-                path.map(|p| format!(" ({})", p.display())).unwrap_or_default(),
-                bundle_path.display(),
-                v.signer,
-            );
-            for note in &v.notes {
-                out.push_str(&format!("  note      {note}\n"));
-            }
-            out
-        },
-    );
+    let bundle = Bundle::from_json(&bundle_bytes).map_err(|e| denied(e.into()))?;
+    let usage = |text: String| Failure::Usage(anyhow::anyhow!(text));
+    let shown = bundle_path.display();
+    match (&bundle.verification_material.content, &trust.key) {
+        (Material::PublicKeyHint(hint), None) => {
+            let Some(key) = &trust.default_key else {
+                return Err(usage(format!(
+                    "bundle {shown} is signed with a key (hint {hint:?}): pass --key PUBLIC.pem"
+                )));
+            };
+            verify_with_key(trust, &bundle, key, subject).map_err(|e| from_error(e, denied))
+        }
+        (_, Some(key)) => {
+            verify_with_key(trust, &bundle, key, subject).map_err(|e| from_error(e, denied))
+        }
+        (_, None) => {
+            let Some(root) = &trust.root else {
+                return Err(usage(format!(
+                    "bundle {shown} is signed with a certificate: pass --trusted-root FILE (the trusted_root.json of your Sigstore instance, e.g. from its TUF repository; custody makes no network calls)"
+                )));
+            };
+            let Some(identity) = identity.or(trust.identity.as_ref()) else {
+                return Err(usage(format!(
+                    "bundle {shown} is signed with a certificate: say who must have signed it with --certificate-identity SAN (or --certificate-identity-regexp RE) and --certificate-oidc-issuer ISSUER"
+                )));
+            };
+            let policy = KeylessPolicy::new(identity.clone());
+            verify_keyless(&bundle, subject, root, &policy).map_err(|e| from_error(e, denied))
+        }
+    }
+}
+
+fn from_error(
+    e: Result<VerifyError, anyhow::Error>,
+    denied: impl Fn(VerifyError) -> Failure,
+) -> Failure {
+    match e {
+        Ok(e) if e.is_usage() => Failure::Usage(anyhow::anyhow!("{e}")),
+        Ok(e) => denied(e),
+        Err(e) => Failure::Usage(e),
+    }
+}
+
+fn verify_with_key(
+    trust: &Trust,
+    bundle: &Bundle,
+    key: &PublicKey,
+    subject: &Subject,
+) -> Result<VerifiedBundle, Result<VerifyError, anyhow::Error>> {
+    let (digest, bytes) = artifact(subject, key.algorithm()).map_err(Err)?;
+    let artifact = Artifact {
+        digest,
+        bytes: bytes.as_deref(),
+    };
+    let options = KeyVerifyOptions {
+        trusted_root: trust.root.as_ref(),
+    };
+    verify::verify_parsed_with_key_options(bundle, artifact, key, &options).map_err(Ok)
+}
+
+/// Streams the artifact's digest; only if the certificate's key signs whole messages (Ed25519)
+/// is the file read again into memory.
+fn verify_keyless(
+    bundle: &Bundle,
+    subject: &Subject,
+    root: &TrustedRoot,
+    policy: &KeylessPolicy,
+) -> Result<VerifiedBundle, Result<VerifyError, anyhow::Error>> {
+    let (digest, _) = artifact(subject, KeyAlgorithm::EcdsaP256Sha256).map_err(Err)?;
+    match verify::verify_keyless(bundle, Artifact::from_digest(digest), root, policy) {
+        Err(e) if e.is_usage() && subject.path().is_some() => {
+            let (digest, bytes) = artifact(subject, KeyAlgorithm::Ed25519).map_err(Err)?;
+            let artifact = Artifact {
+                digest,
+                bytes: bytes.as_deref(),
+            };
+            verify::verify_keyless(bundle, artifact, root, policy).map_err(Ok)
+        }
+        other => other.map_err(Ok),
+    }
+}
+
+fn artifact(
+    subject: &Subject,
+    algorithm: KeyAlgorithm,
+) -> anyhow::Result<(Sha256Digest, Option<Vec<u8>>)> {
+    match subject {
+        Subject::File(path) => {
+            let (digest, _, bytes) = read_artifact(path, algorithm)?;
+            Ok((digest, bytes))
+        }
+        Subject::Digest(d) => Ok((*d, None)),
+    }
+}
+
+pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
+    if let Some(list) = args.bundles_from.clone() {
+        return batch::run(ctx, &args, &list);
+    }
+    let Some(text) = args.artifact.as_deref() else {
+        anyhow::bail!("pass the artifact FILE (or sha256:HEX), or --bundles-from LIST");
+    };
+    let subject = Subject::parse(text)?;
+    let bundle_path = find_bundle(&subject, args.bundle.clone())?;
+    let trust = Trust::load(ctx, &args)?;
+    let verified = verify_one(&trust, None, &subject, &bundle_path).map_err(Failure::into_error)?;
+    report::single(ctx, &verified, subject.path(), &bundle_path);
+    Ok(Outcome::Done)
 }
