@@ -21,6 +21,14 @@ pub struct Denied {
 }
 
 impl Denied {
+    /// A denial without a stable code.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: None,
+        }
+    }
+
     pub fn coded(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),

@@ -134,7 +134,7 @@ pub fn verify(ctx: &Context, args: IntotoVerifyArgs) -> anyhow::Result<Outcome> 
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let denied = |e: &dyn std::fmt::Display| {
-        Denied(format!(
+        Denied::new(format!(
             "in-toto verification failed: layout {}: {e}",
             args.layout.display()
         ))

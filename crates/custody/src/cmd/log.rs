@@ -85,7 +85,7 @@ fn witness_keys(args: &WitnessPolicyArgs) -> anyhow::Result<Vec<CosignatureVerif
 fn check_witnesses(note: &Note, args: &WitnessPolicyArgs) -> anyhow::Result<usize> {
     let keys = witness_keys(args)?;
     let valid = require_cosignatures(note, &keys, args.min_witnesses)
-        .map_err(|e| Denied(format!("witness cosignatures: {e}")))?;
+        .map_err(|e| Denied::new(format!("witness cosignatures: {e}")))?;
     Ok(valid.len())
 }
 
@@ -95,7 +95,7 @@ pub fn verify(ctx: &Context, args: LogVerifyArgs) -> anyhow::Result<Outcome> {
     let client = LogClient::new(&args.url);
     let report = audit(&client, &keys).map_err(|e| {
         if e.is_verification_failure() {
-            anyhow::Error::new(Denied(format!("log {}: {e}", args.url)))
+            anyhow::Error::new(Denied::new(format!("log {}: {e}", args.url)))
         } else {
             anyhow::Error::new(e).context(format!("cannot audit log {}", args.url))
         }
@@ -127,9 +127,9 @@ pub fn verify_checkpoint(ctx: &Context, args: VerifyCheckpointArgs) -> anyhow::R
     let keys = log_keys(&args.key)?;
     let bytes = files::read(&args.file, "checkpoint")?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| Denied(format!("checkpoint {}: not UTF-8", args.file.display())))?;
+        .map_err(|_| Denied::new(format!("checkpoint {}: not UTF-8", args.file.display())))?;
     let signed = SignedCheckpoint::verify(&text, &keys)
-        .map_err(|e| Denied(format!("checkpoint {}: {e}", args.file.display())))?;
+        .map_err(|e| Denied::new(format!("checkpoint {}: {e}", args.file.display())))?;
     let witnessed = check_witnesses(signed.note().note(), &args.witnesses)?;
     let cp = signed.checkpoint();
     let doc = json!({
@@ -195,7 +195,9 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> anyhow::Result<Outcome> {
         }
         if args.once {
             if !alerts.is_empty() {
-                return Err(Denied(format!("{} alert(s) on {}", alerts.len(), args.url)).into());
+                return Err(
+                    Denied::new(format!("{} alert(s) on {}", alerts.len(), args.url)).into(),
+                );
             }
             let doc = json!({ "ok": true, "treeSize": state.as_ref().map(|s| s.size) });
             ctx.emit(&doc, || {
