@@ -1,7 +1,9 @@
 //! One module per command family; each returns an [`Outcome`](crate::outcome::Outcome).
 
+pub mod build;
 pub mod digest;
 pub mod key;
+pub mod lint;
 pub mod sign;
 pub mod trust_root;
 pub mod verify;
