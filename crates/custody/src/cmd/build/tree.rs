@@ -25,6 +25,10 @@ fn hash_entry(path: &Path) -> anyhow::Result<Sha256Digest> {
             format!("symlink:{}", target.display()).as_bytes(),
         ));
     }
+    if !meta.is_file() {
+        // A FIFO or socket in the tree: reading it could block forever; record that it is there.
+        return Ok(Sha256Digest::of(b"special-file"));
+    }
     if meta.len() <= SMALL_FILE {
         let bytes = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
@@ -83,15 +87,24 @@ pub fn find_artifacts(
     globs: &ArtifactGlobs,
 ) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut candidates = Vec::new();
-    let mut roots = globs.roots();
+    let is_literal = |p: &str| !p.contains(['*', '?', '[', '{']);
+    // Literal paths are checked directly; only patterns with wildcards walk (their literal prefix).
+    for p in globs.patterns().iter().filter(|p| is_literal(p)) {
+        let rel = p.strip_prefix("./").unwrap_or(p);
+        if root.join(rel).symlink_metadata().is_ok() {
+            candidates.push(rel.to_string());
+        }
+    }
+    let wild: Vec<String> = globs.patterns().iter().filter(|p| !is_literal(p)).cloned().collect();
+    let mut roots = if wild.is_empty() {
+        Vec::new()
+    } else {
+        ArtifactGlobs::new(&wild)?.roots()
+    };
     roots.sort();
     roots.dedup();
     for r in &roots {
-        let dir = if r.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(r)
-        };
+        let dir = if r.is_empty() { root.to_path_buf() } else { root.join(r) };
         if !dir.is_dir() {
             continue;
         }
