@@ -107,28 +107,22 @@ impl Prepared {
     }
 }
 
-/// The inputs as they were before the build: source, tree digest, lockfiles, toolchains, lint.
+/// The inputs as they were before the build: source, tree digest, lockfiles, lint.
 pub struct Inputs {
     pub source: Option<Source>,
     pub tree: TreeDigest,
     pub lockfiles: Vec<(String, Sha256Digest)>,
-    pub toolchains: Vec<Toolchain>,
     pub pinning: Vec<Finding>,
 }
 
 pub fn gather_inputs(dir: &Path, ci: Option<&CiContext>) -> anyhow::Result<Inputs> {
     let files = source::list_files(dir)?;
-    let (hashed, (toolchains, (source, pinning))) = rayon::join(
+    let (hashed, (source, pinning)) = rayon::join(
         || tree::hash_files(dir, &files),
         || {
-            rayon::join(
-                || source::toolchains(dir),
-                || {
-                    (
-                        source::source(dir, ci),
-                        super::lint::lint_files(dir, &files),
-                    )
-                },
+            (
+                source::source(dir, ci),
+                super::lint::lint_files(dir, &files),
             )
         },
     );
@@ -143,7 +137,6 @@ pub fn gather_inputs(dir: &Path, ci: Option<&CiContext>) -> anyhow::Result<Input
         source,
         tree,
         lockfiles,
-        toolchains,
         pinning,
     })
 }
@@ -165,6 +158,10 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         return reproduce::reproduce(ctx, args);
     }
     let prep = Prepared::new(ctx, &args)?;
+    // Toolchain versions (`npm --version` alone takes ~0.4 s) are asked while the tree is
+    // hashed and the build runs: off the critical path.
+    let toolchain_dir = prep.dir.clone();
+    let toolchains = std::thread::spawn(move || source::toolchains(&toolchain_dir));
     let t = Instant::now();
     let inputs = gather_inputs(&prep.dir, prep.ci.as_ref())?;
     let inputs_ms = ms(t);
@@ -182,6 +179,7 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
     let finished_on = Utc::now();
 
     let t = Instant::now();
+    let toolchains: Vec<Toolchain> = toolchains.join().unwrap_or_default();
     let found = tree::find_artifacts(&prep.dir, &prep.globs)?;
     let artifacts = tree::hash_artifacts(found)?;
     if artifacts.is_empty() {
@@ -206,7 +204,7 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         environment: prep.env.clone(),
         hermetic: args.hermetic,
         lockfiles: inputs.lockfiles.clone(),
-        toolchains: inputs.toolchains.clone(),
+        toolchains,
         ci: prep.ci.clone(),
         pinning: inputs.pinning.clone(),
     };

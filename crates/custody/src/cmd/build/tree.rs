@@ -95,7 +95,12 @@ pub fn find_artifacts(
             candidates.push(rel.to_string());
         }
     }
-    let wild: Vec<String> = globs.patterns().iter().filter(|p| !is_literal(p)).cloned().collect();
+    let wild: Vec<String> = globs
+        .patterns()
+        .iter()
+        .filter(|p| !is_literal(p))
+        .cloned()
+        .collect();
     let mut roots = if wild.is_empty() {
         Vec::new()
     } else {
@@ -104,7 +109,11 @@ pub fn find_artifacts(
     roots.sort();
     roots.dedup();
     for r in &roots {
-        let dir = if r.is_empty() { root.to_path_buf() } else { root.join(r) };
+        let dir = if r.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(r)
+        };
         if !dir.is_dir() {
             continue;
         }
