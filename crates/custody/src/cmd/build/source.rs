@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use custody_build::ci::CiContext;
 use custody_build::provenance::{Source, Toolchain};
-use rayon::prelude::*;
 
 use super::process::{first_line, git, resolve_program};
 
@@ -141,21 +140,30 @@ fn version_of(line: &str) -> String {
         .to_string()
 }
 
-/// Asks each toolchain on PATH for its version, in parallel (a few ms each).
+/// Asks each toolchain on PATH for its version, one thread each (they wait on processes, so
+/// they stay off rayon's pool, which is hashing at the same time).
 pub fn toolchains(dir: &Path) -> Vec<Toolchain> {
-    TOOLCHAINS
-        .par_iter()
-        .filter_map(|(name, args)| {
-            let path: PathBuf = resolve_program(name, dir).ok()?;
-            let reported = first_line(&path, args)?;
-            Some(Toolchain {
-                name: (*name).to_string(),
-                version: version_of(&reported),
-                reported,
-                path: path.display().to_string(),
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = TOOLCHAINS
+            .iter()
+            .map(|(name, args)| {
+                scope.spawn(move || {
+                    let path: PathBuf = resolve_program(name, dir).ok()?;
+                    let reported = first_line(&path, args)?;
+                    Some(Toolchain {
+                        name: (*name).to_string(),
+                        version: version_of(&reported),
+                        reported,
+                        path: path.display().to_string(),
+                    })
+                })
             })
-        })
-        .collect()
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
+    })
 }
 
 #[cfg(test)]
