@@ -65,6 +65,18 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run a build; if it succeeds, sign SLSA provenance for the artifacts it produced
+    ///
+    /// Writes NAME.intoto.sigstore.json beside each artifact (one statement naming every
+    /// artifact, signed once), or one bundle with --bundle. If the command fails nothing is
+    /// signed and custody exits with the command's status.
+    Build(BuildArgs),
+    /// Re-run the build a provenance bundle records (same commit, same command) and attest
+    /// whether the subjects' digests match
+    Rebuild(RebuildArgs),
+    /// Pinning findings: unpinned base images and actions, `latest` tags, manifests without a
+    /// lockfile, lockfile entries without integrity hashes
+    Lint(LintArgs),
     /// Inspect Sigstore trusted_root.json files, or export one for a custody log
     #[command(name = "trust-root", subcommand)]
     TrustRoot(TrustRootCommand),
@@ -282,6 +294,69 @@ pub struct IdentityArgs {
     /// The OIDC issuer as a regular expression; it must match the whole issuer (anchored)
     #[arg(long, value_name = "RE")]
     pub certificate_oidc_issuer_regexp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Files the build produces, relative to the working directory (`*` stays in a directory,
+    /// `**` crosses them); repeat for more. Each must match at least one file.
+    #[arg(long = "artifacts", value_name = "GLOB")]
+    pub artifacts: Vec<String>,
+    /// runDetails.builder.id [default: config `build.builder_id`, else detected from GitHub
+    /// Actions, GitLab CI, Jenkins or Buildkite, else urn:custody:builder:local:HOST]
+    #[arg(long, value_name = "URI")]
+    pub builder_id: Option<String>,
+    /// Private key file [env CUSTODY_KEY, config `key`]
+    #[arg(long, env = "CUSTODY_KEY")]
+    pub key: Option<PathBuf>,
+    /// Write one bundle here for all artifacts instead of NAME.intoto.sigstore.json beside each
+    /// (with --reproduce: the reproducibility bundle [default: reproducibility.intoto.sigstore.json])
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// Also record this environment variable (NAME, or PREFIX*); names that look like secrets
+    /// are never recorded
+    #[arg(long = "env", value_name = "NAME")]
+    pub env: Vec<String>,
+    /// Run the command in a fresh network namespace with no network (needs CAP_SYS_ADMIN);
+    /// fails rather than run with network when namespaces are unavailable
+    #[arg(long)]
+    pub hermetic: bool,
+    /// Build twice in two fresh copies of the source tree under varied conditions and attest
+    /// whether every artifact is bit-for-bit the same (exit 1 if not)
+    #[arg(long)]
+    pub reproduce: bool,
+    /// The build command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// A provenance bundle written by `custody build`
+    pub bundle: PathBuf,
+    /// Public key the provenance must be signed with [env CUSTODY_PUBLIC_KEY, config `public_key`]
+    #[arg(long, env = "CUSTODY_PUBLIC_KEY")]
+    pub public_key: Option<PathBuf>,
+    /// Private key that signs the rebuild attestation [env CUSTODY_KEY, config `key`]
+    #[arg(long, env = "CUSTODY_KEY")]
+    pub key: Option<PathBuf>,
+    /// Clone the source from this repository instead of the recorded one (a path or URL)
+    #[arg(long, value_name = "REPO")]
+    pub source: Option<String>,
+    /// Where to write the rebuild attestation [default: rebuild.intoto.sigstore.json]
+    #[arg(long, value_name = "FILE")]
+    pub attestation: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The directory to check (git-tracked and untracked, not ignored, files when it is a git
+    /// work tree)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Exit 1 when there are findings
+    #[arg(long)]
+    pub deny: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,10 @@
 //! output = "json"          # human | json
 //! key = "ci/release.key"   # default private key for sign/attest
 //! public_key = "release.pub"  # default public key for verify
+//!
+//! [build]
+//! builder_id = "https://ci.example.com/runners/linux"   # runDetails.builder.id
+//! env_allowlist = ["SOURCE_DATE_EPOCH", "RUSTFLAGS", "CARGO_PROFILE_*"]  # replaces the default
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -22,6 +26,17 @@ pub struct Config {
     pub output: Option<OutputFormat>,
     pub key: Option<PathBuf>,
     pub public_key: Option<PathBuf>,
+    #[serde(default)]
+    pub build: BuildConfig,
+}
+
+/// `[build]`: defaults for `custody build`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    pub builder_id: Option<String>,
+    /// Environment variables recorded in provenance; replaces the built-in list.
+    pub env_allowlist: Option<Vec<String>>,
 }
 
 impl Config {

@@ -110,6 +110,39 @@ impl PendingWrite {
     }
 }
 
+/// Writes several files all-or-nothing: every temporary file is written and fsynced first, and
+/// only when all of them succeeded are they renamed into place. An unwritable directory or a
+/// full disk leaves none of them behind.
+pub fn write_all_atomic(outputs: &[(PathBuf, Vec<u8>)]) -> anyhow::Result<()> {
+    let mut staged = Vec::with_capacity(outputs.len());
+    for (path, bytes) in outputs {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".custody-")
+            .tempfile_in(&dir)
+            .with_context(|| {
+                format!(
+                    "cannot write {} in directory {} (is it writable?); nothing was written",
+                    path.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                    dir.display()
+                )
+            })?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}; nothing was written", path.display()))?;
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in staged {
+        tmp.persist(path)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn set_owner_only(file: &std::fs::File) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;

@@ -17,7 +17,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command, IntotoCommand, KeyCommand, OutputFormat, TrustRootCommand};
 use crate::cli_log::{LogCommand, WitnessCommand};
 use crate::config::Config;
-use crate::outcome::{Denied, Outcome};
+use crate::outcome::{Denied, ExitWith, Outcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +28,14 @@ fn main() -> ExitCode {
         Ok(Outcome::SomeDenied) => ExitCode::from(1),
         Ok(Outcome::Usage) => ExitCode::from(2),
         Err(error) => {
+            if let Some(exit) = error.downcast_ref::<ExitWith>() {
+                if output == Some(OutputFormat::Json) && !exit.reported {
+                    let doc = serde_json::json!({ "ok": false, "denied": exit.code == 1, "exitCode": exit.code, "error": exit.message });
+                    println!("{doc}");
+                }
+                eprintln!("error: {}", exit.message);
+                return ExitCode::from(exit.code);
+            }
             let denied = error.downcast_ref::<Denied>();
             let code = denied.and_then(|d| d.code);
             let denied = denied.is_some();
@@ -62,6 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Attest(args) => cmd::sign::attest(&ctx, args),
         Command::Verify(args) => cmd::verify::verify(&ctx, args),
         Command::Digest { files } => cmd::digest::digest(&ctx, &files),
+        Command::Build(args) => cmd::build::build(&ctx, args),
+        Command::Rebuild(args) => cmd::build::rebuild::rebuild(&ctx, args),
+        Command::Lint(args) => cmd::lint::lint(&ctx, args),
         Command::TrustRoot(TrustRootCommand::Inspect { file }) => {
             cmd::trust_root::inspect(&ctx, &file)
         }

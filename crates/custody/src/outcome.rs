@@ -49,6 +49,24 @@ impl fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
+/// Ends custody with a given exit status: a build command's own status, or a denial whose
+/// details the command already printed (`--output json` prints one document, never two).
+#[derive(Debug)]
+pub struct ExitWith {
+    pub code: u8,
+    pub message: String,
+    /// The command already wrote its JSON document; main must not add another.
+    pub reported: bool,
+}
+
+impl fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
 /// Renders an error chain on one line: `what failed: object: cause (how to fix)`.
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -253,3 +253,33 @@ fn sigstore_js_verifies_what_custody_signs_and_attests() {
         assert!(!ok, "{alg}: sigstore-js accepted a forged envelope: {text}");
     }
 }
+
+#[test]
+fn sigstore_js_verifies_build_provenance() {
+    for alg in ["ecdsa-p256", "ed25519"] {
+        let dir = tempdir();
+        let d = dir.path();
+        keygen(d, "k", alg);
+        let (code, _, err) = run(custody(d)
+            .args(["build", "--key", "k.key", "--artifacts", "dist/*.bin"])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "mkdir -p dist && echo built > dist/app.bin",
+            ]));
+        assert_eq!(code, 0, "{err}");
+        let bundle = d.join("dist/app.bin.intoto.sigstore.json");
+        let (ok, text) = sigstore_js(&bundle, &d.join("k.pub"), &d.join("dist/app.bin"));
+        assert!(
+            ok,
+            "{alg}: sigstore-js refused custody build provenance: {text}"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&bundle).unwrap()).unwrap();
+        assert_eq!(
+            doc["dsseEnvelope"]["payloadType"],
+            "application/vnd.in-toto+json"
+        );
+    }
+}

@@ -1,9 +1,11 @@
 //! One module per command family; each returns an [`Outcome`](crate::outcome::Outcome).
 
+pub mod build;
 pub mod digest;
 pub mod intoto;
 mod intoto_exec;
 pub mod key;
+pub mod lint;
 pub mod log;
 pub mod serve;
 pub mod sign;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use custody_core::bundle::{Bundle, TransparencyLogEntry};
+use custody_core::bundle::{Bundle, BundleContent, TransparencyLogEntry};
 use custody_core::digest::Sha256Digest;
 use custody_core::dsse::{self, Envelope, EnvelopeSignature};
 use custody_core::intoto::{ResourceDescriptor, Statement};
@@ -21,7 +21,10 @@ use crate::tlog_client;
 /// Ed25519 signs whole messages, so the file must fit in memory; larger files want ECDSA.
 pub const MAX_ED25519_MESSAGE: u64 = 1 << 30;
 
-fn signing_key(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Result<(PathBuf, SigningKey)> {
+pub(crate) fn signing_key(
+    ctx: &Context,
+    flag: Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, SigningKey)> {
     let path = flag.or_else(|| ctx.config.key.clone()).ok_or_else(|| {
         anyhow::anyhow!(
             "no signing key: pass --key FILE, set CUSTODY_KEY, or `key` in the config file"
@@ -92,10 +95,35 @@ fn log_bundle(
     Ok((bundle.with_tlog_entry(entry), report))
 }
 
-fn default_bundle_path(file: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn default_bundle_path(file: &Path, suffix: &str) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// Signs an in-toto statement: DSSE over `PAE("application/vnd.in-toto+json", statement)`, in a
+/// v0.3 bundle whose key hint is also the envelope's `keyid`. Returns the bundle and the key id.
+pub(crate) fn sign_statement(
+    key: &SigningKey,
+    key_path: &Path,
+    statement: &Statement,
+) -> anyhow::Result<(Bundle, String)> {
+    let payload = statement.to_json_bytes();
+    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
+    let sig = key
+        .sign(SignedData::Message(&pae))
+        .with_context(|| format!("signing with {}", key_path.display()))?;
+    let key_id = key.public_key().key_id();
+    let hint = key_hint(&key_id);
+    let envelope = Envelope {
+        payload,
+        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
+        signatures: vec![EnvelopeSignature {
+            keyid: hint.clone(),
+            sig,
+        }],
+    };
+    Ok((Bundle::new_dsse_v03(hint, envelope), key_id.to_string()))
 }
 
 pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
@@ -173,28 +201,16 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
         .map_or_else(|| "_".to_string(), |n| n.to_string_lossy().into_owned());
     let subject = ResourceDescriptor::from_sha256(name, &digest);
     let statement = Statement::new_v1(vec![subject], args.predicate_type.clone(), predicate);
-    let payload = statement.to_json_bytes();
-    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
-    let sig = key
-        .sign(SignedData::Message(&pae))
-        .with_context(|| format!("signing with {}", key_path.display()))?;
-    let key_id = key.public_key().key_id();
-    let hint = key_hint(&key_id);
-    let envelope = Envelope {
-        payload,
-        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
-        signatures: vec![EnvelopeSignature {
-            keyid: hint.clone(),
-            sig,
-        }],
+    let (bundle, key_id) = sign_statement(&key, &key_path, &statement)?;
+    let BundleContent::Dsse(envelope) = &bundle.content else {
+        anyhow::bail!("internal error: the attestation bundle holds no DSSE envelope");
     };
+    let envelope = envelope.clone();
     let public = key.public_key();
-    let bundle = Bundle::new_dsse_v03(hint, envelope.clone());
     let artifact = Artifact::from_digest(digest);
     let (bundle, tlog) = log_bundle(&args.log, bundle, &public, &artifact, |target| {
         tlog_client::submit_dsse(target, &envelope, &public)
     })?;
-    let key_id = key_id.to_string();
     let bundle_path = args
         .bundle
         .clone()
