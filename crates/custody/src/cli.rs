@@ -325,6 +325,8 @@ pub struct BuildArgs {
     /// whether every artifact is bit-for-bit the same (exit 1 if not)
     #[arg(long)]
     pub reproduce: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// The build command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -120,6 +120,44 @@ fn signed_and_attested_entries_verify_offline_in_custody_and_sigstore_js() {
         assert!(ok, "sigstore-js on {bundle}: {text}");
     }
 
+    // `custody build --log`: the provenance is logged at once and verifies with the trust root.
+    fs::create_dir(d.join("proj")).unwrap();
+    fs::copy(d.join("k.key"), d.join("proj/k.key")).unwrap();
+    let (code, out, err) = run(custody(&d.join("proj")).args([
+        "build",
+        "--key",
+        "k.key",
+        "--artifacts",
+        "out.bin",
+        "--log",
+        &log.url,
+        "--log-token-file",
+        token,
+        "-o",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        "echo built > out.bin",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(doc["tlog"]["logIndex"].is_i64(), "{out}");
+    let (code, out, err) = run(custody(d).args([
+        "verify",
+        "proj/out.bin",
+        "--bundle",
+        "proj/out.bin.intoto.sigstore.json",
+        "--key",
+        "k.pub",
+        "--trusted-root",
+        "tr.json",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"verified\""), "{out}");
+
     // A log entry that does not match the bundle is refused by both verifiers.
     let mut doc: Value =
         serde_json::from_str(&fs::read_to_string(d.join("app.bin.sigstore.json")).unwrap())

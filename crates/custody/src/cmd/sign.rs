@@ -63,15 +63,15 @@ pub(crate) fn key_hint(key_id: &KeyId) -> String {
 }
 
 /// What happened with the transparency log, for the report.
-struct TlogReport {
-    json: serde_json::Value,
-    human: String,
+pub(crate) struct TlogReport {
+    pub(crate) json: serde_json::Value,
+    pub(crate) human: String,
 }
 
 /// With `--log`: submits (through `submit`), checks the receipt against the bundle, and adds the
 /// entry. A log that refuses, or answers with an entry that does not match, fails the command
 /// before anything is written.
-fn log_bundle(
+pub(crate) fn log_bundle(
     args: &LogArgs,
     bundle: Bundle,
     key: &PublicKey,

@@ -17,16 +17,18 @@ use custody_build::ci::{self, CiContext};
 use custody_build::lint::Finding;
 use custody_build::provenance::{self, BuildRecord, Source, Toolchain, TreeDigest};
 use custody_build::{ArtifactGlobs, env};
-use custody_core::bundle::Bundle;
+use custody_core::bundle::{Bundle, BundleContent};
 use custody_core::digest::Sha256Digest;
 use custody_core::keys::SigningKey;
+use custody_core::verify::Artifact;
 use serde_json::json;
 
 use super::Context;
-use super::sign::{default_bundle_path, sign_statement, signing_key};
-use crate::cli::{BuildArgs, OutputFormat};
+use super::sign::{TlogReport, default_bundle_path, log_bundle, sign_statement, signing_key};
+use crate::cli::{BuildArgs, LogArgs, OutputFormat};
 use crate::files;
 use crate::outcome::Outcome;
+use crate::tlog_client;
 use process::RunSpec;
 
 /// A test seam: a shell command run after the artifacts are hashed and before the final
@@ -145,12 +147,23 @@ fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Transparency-log hook: when a log is configured (the Rekor submission issue), the signed
-/// bundle is submitted here and the returned entry added with `Bundle::with_tlog_entry` before
-/// anything is written. Until then every bundle is written without a log entry and the output
-/// says `tlog: none`.
-fn submit_to_log(bundle: Bundle) -> (Bundle, &'static str) {
-    (bundle, "none")
+/// With `--log`: the signed provenance is submitted (dsse 0.0.2) and the entry, checked against
+/// the bundle, goes into it before anything is written; a refusal fails the build's signing.
+fn submit_to_log(
+    args: &LogArgs,
+    bundle: Bundle,
+    key: &SigningKey,
+    first_subject: Sha256Digest,
+) -> anyhow::Result<(Bundle, TlogReport)> {
+    let BundleContent::Dsse(envelope) = &bundle.content else {
+        anyhow::bail!("internal error: the provenance bundle holds no DSSE envelope");
+    };
+    let envelope = envelope.clone();
+    let public = key.public_key();
+    let artifact = Artifact::from_digest(first_subject);
+    log_bundle(args, bundle, &public, &artifact, |target| {
+        tlog_client::submit_dsse(target, &envelope, &public)
+    })
 }
 
 pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
@@ -214,7 +227,11 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         .collect();
     let statement = record.statement(&subjects)?;
     let (bundle, key_id) = sign_statement(&prep.key, &prep.key_path, &statement)?;
-    let (bundle, tlog) = submit_to_log(bundle);
+    let first_subject = artifacts
+        .first()
+        .map(|a| a.digest)
+        .ok_or_else(|| anyhow::anyhow!("no artifacts"))?;
+    let (bundle, tlog) = submit_to_log(&args.log, bundle, &prep.key, first_subject)?;
     let json_bytes = bundle.to_json().into_bytes();
 
     if let Ok(hook) = std::env::var(TEST_HOOK_BEFORE_SIGNING) {
@@ -253,7 +270,7 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
             "ok": true, "artifacts": listed, "invocationId": record.invocation_id,
             "builderId": record.builder_id, "keyId": key_id, "hermetic": args.hermetic,
             "sourceDirty": dirty, "pinningFindings": inputs.pinning.len(),
-            "environmentWithheld": prep.env.withheld, "tlog": tlog,
+            "environmentWithheld": prep.env.withheld, "tlog": tlog.json,
             "sourceTree": { "sha256": inputs.tree.digest.hex(), "files": inputs.tree.files },
             "timingsMs": { "inputs": inputs_ms, "build": build_ms, "artifacts": artifacts_ms, "provenance": sign_ms },
         }),
@@ -272,7 +289,7 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
             if !inputs.pinning.is_empty() {
                 s.push_str(&format!("  pinning {} finding(s): run `custody lint` for details\n", inputs.pinning.len()));
             }
-            s.push_str("  tlog    none (no log configured)\n");
+            s.push_str(&format!("  tlog    {}\n", tlog.human));
             s
         },
     );
