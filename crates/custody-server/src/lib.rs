@@ -16,6 +16,7 @@ pub mod client;
 pub mod entry;
 pub mod fsio;
 pub mod identity;
+pub mod loadgen;
 pub mod monitor;
 mod read_api;
 pub mod request;

@@ -73,6 +73,9 @@ pub enum Command {
     /// Follow, audit and witness transparency logs
     #[command(subcommand)]
     Log(crate::cli_log::LogCommand),
+    /// Load generators (advanced): measure a running log
+    #[command(subcommand)]
+    Bench(crate::cli_log::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -120,6 +120,33 @@ pub struct MonitorArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Submit N pre-signed hashedrekord entries with C concurrent clients, then read tiles
+    Log(BenchLogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLogArgs {
+    /// The log's URL prefix (http://HOST:PORT[/PREFIX])
+    pub url: String,
+    /// Entries to submit (each a distinct artifact, signed before the clock starts)
+    #[arg(long, default_value_t = 100_000)]
+    pub entries: usize,
+    /// Concurrent keep-alive connections, one request in flight each
+    #[arg(long, default_value_t = 2000)]
+    pub concurrency: usize,
+    /// File holding the log's bearer token [default: $CUSTODY_LOG_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// GETs per read phase (checkpoint, tiles, entry bundles); 0 skips reading
+    #[arg(long, default_value_t = 100_000)]
+    pub reads: usize,
+    /// Concurrent keep-alive connections for reading
+    #[arg(long, default_value_t = 64)]
+    pub read_concurrency: usize,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum WitnessCommand {
     /// Serve C2SP tlog-witness `POST /add-checkpoint`
     Serve(WitnessServeArgs),
