@@ -127,7 +127,9 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         let size = tree_size(&target).await?;
         for kind in ["checkpoint", "tile", "bundle"] {
             let paths = read_paths(kind, size);
-            report.reads.push(read_phase(&target, config, kind, paths).await?);
+            report
+                .reads
+                .push(read_phase(&target, config, kind, paths).await?);
         }
         let (n, secs) = report
             .reads
@@ -139,7 +141,11 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
 }
 
 fn rate(n: usize, seconds: f64) -> f64 {
-    if seconds > 0.0 { n as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 async fn open_all(target: &Target, n: usize) -> Result<Vec<Connection>, LoadError> {
@@ -243,7 +249,12 @@ async fn write_worker(
                 }
                 _ => {
                     let body = String::from_utf8_lossy(&answer).into_owned();
-                    return Err(LoadError::Status { method: "POST", path: PATH.into(), status, body });
+                    return Err(LoadError::Status {
+                        method: "POST",
+                        path: PATH.into(),
+                        status,
+                        body,
+                    });
                 }
             }
             break answer;
@@ -265,10 +276,17 @@ fn proof_sample(answer: &[u8]) -> Option<(u64, usize, usize)> {
 
 async fn tree_size(target: &Target) -> Result<u64, LoadError> {
     let mut connection = Connection::open(target).await?;
-    let (status, body) = connection.send(Method::GET, "/checkpoint", None, None).await?;
+    let (status, body) = connection
+        .send(Method::GET, "/checkpoint", None, None)
+        .await?;
     if status != 200 {
         let body = String::from_utf8_lossy(&body).into_owned();
-        return Err(LoadError::Status { method: "GET", path: "/checkpoint".into(), status, body });
+        return Err(LoadError::Status {
+            method: "GET",
+            path: "/checkpoint".into(),
+            status,
+            body,
+        });
     }
     std::str::from_utf8(&body)
         .ok()
@@ -281,7 +299,14 @@ async fn tree_size(target: &Target) -> Result<u64, LoadError> {
 fn read_paths(kind: &str, size: u64) -> Vec<String> {
     let full = size / TILE_WIDTH;
     let partial = u16::try_from(size % TILE_WIDTH).ok().filter(|w| *w > 0);
-    let tile = |level, index, width| TilePath::Tile { level, index, width }.to_path();
+    let tile = |level, index, width| {
+        TilePath::Tile {
+            level,
+            index,
+            width,
+        }
+        .to_path()
+    };
     let mut paths: Vec<String> = match kind {
         "checkpoint" => vec!["checkpoint".to_owned()],
         "tile" => (0..full)
@@ -293,10 +318,17 @@ fn read_paths(kind: &str, size: u64) -> Vec<String> {
             .collect(),
     };
     if paths.is_empty() && partial.is_some() {
-        let id = TileId { level: 0, index: full };
+        let id = TileId {
+            level: 0,
+            index: full,
+        };
         paths.push(match kind {
             "tile" => tile(id.level, id.index, partial),
-            _ => TilePath::Entries { index: full, width: partial }.to_path(),
+            _ => TilePath::Entries {
+                index: full,
+                width: partial,
+            }
+            .to_path(),
         });
     }
     paths.into_iter().map(|p| format!("/{p}")).collect()
@@ -309,7 +341,10 @@ async fn read_phase(
     paths: Vec<String>,
 ) -> Result<ReadReport, LoadError> {
     if paths.is_empty() {
-        return Ok(ReadReport { kind, ..ReadReport::default() });
+        return Ok(ReadReport {
+            kind,
+            ..ReadReport::default()
+        });
     }
     let connections = open_all(target, config.read_concurrency).await?;
     let (paths, next, total) = (Arc::new(paths), Arc::new(AtomicUsize::new(0)), config.reads);
@@ -329,7 +364,12 @@ async fn read_phase(
                     let (status, body) = connection.send(Method::GET, path, None, None).await?;
                     if status != 200 {
                         let body = String::from_utf8_lossy(&body).into_owned();
-                        return Err(LoadError::Status { method: "GET", path: path.clone(), status, body });
+                        return Err(LoadError::Status {
+                            method: "GET",
+                            path: path.clone(),
+                            status,
+                            body,
+                        });
                     }
                     bytes += body.len() as u64;
                 }
@@ -341,5 +381,11 @@ async fn read_phase(
         bytes += worker.await.map_err(|e| LoadError::Task(e.to_string()))??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok(ReadReport { kind, requests: total, seconds, per_second: rate(total, seconds), bytes })
+    Ok(ReadReport {
+        kind,
+        requests: total,
+        seconds,
+        per_second: rate(total, seconds),
+        bytes,
+    })
 }

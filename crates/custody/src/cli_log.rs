@@ -105,6 +105,13 @@ pub struct MonitorArgs {
     /// Never alert on entries signed by this public key (PEM; repeatable)
     #[arg(long, value_name = "PEM")]
     pub allow_key: Vec<PathBuf>,
+    /// Alert on entries whose certificate names this identity (its subject alternative name:
+    /// email or URI, exact; repeatable)
+    #[arg(long, value_name = "SAN")]
+    pub watch_identity: Vec<String>,
+    /// Never alert on entries whose certificate names this identity (repeatable)
+    #[arg(long, value_name = "SAN")]
+    pub allow_identity: Vec<String>,
     /// The last verified tree, kept between runs [default: none: start from the empty tree]
     #[arg(long)]
     pub state: Option<PathBuf>,

@@ -61,7 +61,9 @@ fn writer(id: usize, url: Arc<RwLock<String>>, acks: Acks, stop: Arc<AtomicBool>
                 let a: Value = serde_json::from_str(&text).unwrap();
                 let index = a["logIndex"].as_str().unwrap().parse().unwrap();
                 let logged = base64_decode_any(a["canonicalizedBody"].as_str().unwrap()).unwrap();
-                let note = a["inclusionProof"]["checkpoint"]["envelope"].as_str().unwrap();
+                let note = a["inclusionProof"]["checkpoint"]["envelope"]
+                    .as_str()
+                    .unwrap();
                 acks.lock().unwrap().push((index, logged, note.to_owned()));
                 i += 1;
                 body = hashedrekord(&key, format!("writer {id} artifact {i}").as_bytes());
@@ -100,10 +102,23 @@ fn check(url: &str, verifier: &NoteVerifier, acks: &Acks) -> u64 {
     for (index, body, note) in &acks {
         let signed = SignedCheckpoint::verify(note, std::slice::from_ref(verifier)).unwrap();
         let cp = signed.checkpoint();
-        assert!(cp.size() <= size, "checkpoint {} above served {size}", cp.size());
-        assert_eq!(tree.root_at(cp.size()).unwrap(), *cp.root_hash(), "checkpoint {}", cp.size());
+        assert!(
+            cp.size() <= size,
+            "checkpoint {} above served {size}",
+            cp.size()
+        );
+        assert_eq!(
+            tree.root_at(cp.size()).unwrap(),
+            *cp.root_hash(),
+            "checkpoint {}",
+            cp.size()
+        );
         let served = entries.get(*index as usize);
-        assert_eq!(served, Some(body), "acknowledged entry {index} is not served");
+        assert_eq!(
+            served,
+            Some(body),
+            "acknowledged entry {index} is not served"
+        );
     }
     size
 }
@@ -145,7 +160,10 @@ fn sigkilled_server_keeps_every_acknowledged_entry() {
         *url.write().unwrap() = daemon.url.clone();
         let size = check(&daemon.url, &verifier, &acks);
         println!("cycle {cycle}: {acked} acknowledged before the kill, tree size {size}");
-        assert!(size >= last_size, "the tree shrank from {last_size} to {size}");
+        assert!(
+            size >= last_size,
+            "the tree shrank from {last_size} to {size}"
+        );
         last_size = size;
     }
     // The restarted log still accepts entries: wait for new acknowledgements.
@@ -158,8 +176,15 @@ fn sigkilled_server_keeps_every_acknowledged_entry() {
     for w in writers {
         w.join().unwrap();
     }
-    assert!(acks.lock().unwrap().len() >= before + WRITERS, "no entries accepted after the last restart");
+    assert!(
+        acks.lock().unwrap().len() >= before + WRITERS,
+        "no entries accepted after the last restart"
+    );
     let size = check(&daemon.url, &verifier, &acks);
-    println!("{} acknowledged, tree size {size}, {:?}", acks.lock().unwrap().len(), started.elapsed());
+    println!(
+        "{} acknowledged, tree size {size}, {:?}",
+        acks.lock().unwrap().len(),
+        started.elapsed()
+    );
     daemon.terminate();
 }

@@ -34,12 +34,19 @@ fn two_replicas_on_postgres_share_one_log() {
     let a = Daemon::log(&a_dir, &["--database", &url]);
     copy_key_files(&a_dir, &b_dir);
     let b = Daemon::log(&b_dir, &["--database", &url]);
-    assert!(!a_dir.join("log.db").exists(), "with --database there is no SQLite file");
+    assert!(
+        !a_dir.join("log.db").exists(),
+        "with --database there is no SQLite file"
+    );
 
     let key = std::sync::Arc::new(p256());
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
-            let base = if t % 2 == 0 { a.url.clone() } else { b.url.clone() };
+            let base = if t % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
             let key = key.clone();
             std::thread::spawn(move || {
                 (0..ENTRIES / THREADS)
@@ -54,13 +61,26 @@ fn two_replicas_on_postgres_share_one_log() {
             })
         })
         .collect();
-    let mut indices: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut indices: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     indices.sort_unstable();
-    assert_eq!(indices, (0..ENTRIES as u64).collect::<Vec<_>>(), "each index exactly once");
+    assert_eq!(
+        indices,
+        (0..ENTRIES as u64).collect::<Vec<_>>(),
+        "each index exactly once"
+    );
 
     // Both serve the same checkpoint, tiles and bundles, and both audit clean.
     assert_eq!(logd::checkpoint(&a.url), logd::checkpoint(&b.url));
-    for path in ["tile/0/000", "tile/0/001.p/144", "tile/1/000.p/1", "tile/entries/000", "tile/entries/001.p/144"] {
+    for path in [
+        "tile/0/000",
+        "tile/0/001.p/144",
+        "tile/1/000.p/1",
+        "tile/entries/000",
+        "tile/entries/001.p/144",
+    ] {
         let (sa, _, ta) = get(&format!("{}/{path}", a.url));
         let (sb, _, tb) = get(&format!("{}/{path}", b.url));
         assert_eq!((sa, sb), (200, 200), "{path}");
@@ -77,9 +97,17 @@ fn two_replicas_on_postgres_share_one_log() {
     let token = tmp.path().join("c.token");
     std::fs::write(&token, TOKEN).unwrap();
     let (code, _, err) = logd::custody(&[
-        "serve", "--listen", "127.0.0.1:0", "--origin", "log.test",
-        "--data-dir", c_dir.to_str().unwrap(), "--write-token-file", token.to_str().unwrap(),
-        "--database", &url,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--origin",
+        "log.test",
+        "--data-dir",
+        c_dir.to_str().unwrap(),
+        "--write-token-file",
+        token.to_str().unwrap(),
+        "--database",
+        &url,
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot open the log"), "{err}");

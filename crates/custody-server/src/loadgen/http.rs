@@ -115,9 +115,15 @@ mod tests {
     #[test]
     fn targets() {
         let t = Target::parse("http://127.0.0.1:3000/").unwrap();
-        assert_eq!((t.authority.as_str(), t.prefix.as_str()), ("127.0.0.1:3000", ""));
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str()),
+            ("127.0.0.1:3000", "")
+        );
         let t = Target::parse("http://log.example/a/b").unwrap();
-        assert_eq!((t.authority.as_str(), t.prefix.as_str()), ("log.example:80", "/a/b"));
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str()),
+            ("log.example:80", "/a/b")
+        );
         assert!(Target::parse("https://log.example").is_err());
         assert!(Target::parse("http:///x").is_err());
     }

@@ -47,9 +47,20 @@ fn human(report: &LoadReport) -> String {
             "writes: {} entries in {:.2} s = {:.0} entries/s with {} connections \
              (signed beforehand in {:.1} s)\n  submit→answer p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
              {} created, {} duplicates, {} pushed back (503)\n  tree size {}: inclusion proof {} hashes, answer {} bytes\n",
-            w.entries, w.seconds, w.entries_per_second, w.concurrency, w.sign_seconds,
-            w.p50_ms, w.p99_ms, w.max_ms, w.created, w.duplicates, w.pushed_back,
-            w.tree_size, w.proof_hashes, w.answer_bytes
+            w.entries,
+            w.seconds,
+            w.entries_per_second,
+            w.concurrency,
+            w.sign_seconds,
+            w.p50_ms,
+            w.p99_ms,
+            w.max_ms,
+            w.created,
+            w.duplicates,
+            w.pushed_back,
+            w.tree_size,
+            w.proof_hashes,
+            w.answer_bytes
         );
     }
     for r in &report.reads {
