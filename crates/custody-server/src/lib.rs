@@ -10,6 +10,7 @@
 //! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
 //! (tile paths and bundles); this crate is HTTP plumbing and policy.
 
+mod admit_pool;
 pub mod audit;
 pub mod auth;
 pub mod client;
