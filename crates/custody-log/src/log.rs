@@ -61,6 +61,7 @@ impl Log {
             verifier,
             config,
             cache: TileCache::new(CACHE_TILES),
+            latest: Default::default(),
             counters: Default::default(),
         });
         let empty = shared.sign(0, custody_core::merkle::empty_root())?;
@@ -114,6 +115,10 @@ impl Log {
     /// The latest checkpoint as served at `<prefix>/checkpoint`: the log-signed note followed
     /// by every witness cosignature stored for its tree size.
     pub async fn checkpoint(&self) -> Result<String, LogError> {
+        let generation = match self.shared().latest.get() {
+            Ok(note) => return Ok(note),
+            Err(generation) => generation,
+        };
         let storage = &self.shared().storage;
         let latest = storage
             .latest()
@@ -124,6 +129,7 @@ impl Log {
             note.push_str(&line);
             note.push('\n');
         }
+        self.shared().latest.put(generation, &note);
         Ok(note)
     }
 
@@ -251,7 +257,9 @@ impl Log {
             Some(sig) if lines_added == 1 && sig.name() != self.shared().signer.name() => {}
             _ => return Err(LogError::InvalidCosignature),
         }
-        if !storage.add_cosignature(tree_size, line.to_owned()).await? {
+        let added = storage.add_cosignature(tree_size, line.to_owned()).await;
+        self.shared().latest.invalidate();
+        if !added? {
             return Err(LogError::UnknownCheckpoint { size: tree_size });
         }
         Ok(())

@@ -38,7 +38,49 @@ pub(crate) struct Shared {
     pub(crate) verifier: NoteVerifier,
     pub(crate) config: LogConfig,
     pub(crate) cache: TileCache,
+    pub(crate) latest: LatestCache,
     pub(crate) counters: Counters,
+}
+
+/// The served checkpoint (with cosignatures), kept for a short while so that `/checkpoint`
+/// does not cost two database reads. This process's commits and cosignatures invalidate it at
+/// once; other replicas' commits show after at most [`LATEST_TTL`]. A read that raced with an
+/// invalidation is not cached (generation check), so a receipt's checkpoint is never newer
+/// than what `/checkpoint` serves afterwards from this process.
+#[derive(Default)]
+pub(crate) struct LatestCache {
+    state: std::sync::Mutex<(u64, Option<(Instant, String)>)>,
+}
+
+/// How long a cached checkpoint is served (HTTP caches may keep it for 1 s anyway).
+pub(crate) const LATEST_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl LatestCache {
+    /// The cached note if fresh, else the generation to pass to [`LatestCache::put`].
+    pub(crate) fn get(&self) -> Result<String, u64> {
+        let Ok(state) = self.state.lock() else {
+            return Err(u64::MAX);
+        };
+        match &state.1 {
+            Some((at, note)) if at.elapsed() < LATEST_TTL => Ok(note.clone()),
+            _ => Err(state.0),
+        }
+    }
+
+    pub(crate) fn put(&self, generation: u64, note: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            if state.0 == generation {
+                state.1 = Some((Instant::now(), note.to_owned()));
+            }
+        }
+    }
+
+    pub(crate) fn invalidate(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 = state.0.wrapping_add(1);
+            state.1 = None;
+        }
+    }
 }
 
 /// Running totals for [`crate::LogMetrics`].
@@ -230,7 +272,10 @@ async fn attempt(
             tiles: appended.tiles,
             checkpoint: checkpoint.clone(),
         });
-        shared.storage.commit(batch.clone()).await?;
+        let committed = shared.storage.commit(batch.clone()).await;
+        // Whatever the outcome (an unknown one included), the stored checkpoint may have moved.
+        shared.latest.invalidate();
+        committed?;
         shared.counters.batches.fetch_add(1, Ordering::Relaxed);
         let added = batch.entries.len() as u64;
         shared.counters.entries.fetch_add(added, Ordering::Relaxed);

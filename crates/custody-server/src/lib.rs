@@ -10,12 +10,14 @@
 //! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
 //! (tile paths and bundles); this crate is HTTP plumbing and policy.
 
+mod admit_pool;
 pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod entry;
 pub mod fsio;
 pub mod identity;
+pub mod loadgen;
 pub mod monitor;
 mod read_api;
 pub mod request;

@@ -12,7 +12,8 @@ use std::collections::HashSet;
 use custody_core::encoding::{base64_decode_strict, base64_encode};
 use custody_core::merkle::{CompactTree, Hash, empty_root, leaf_hash};
 use custody_core::note::{NoteVerifier, SignedCheckpoint};
-use custody_core::rekor::RekorBody;
+use custody_core::rekor::{LoggedVerifier, RekorBody};
+use custody_core::x509::SubjectAlternativeName;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ClientError, LogClient};
@@ -29,17 +30,37 @@ pub struct MonitorState {
     pub frontier: Vec<String>,
 }
 
-/// Which signing keys to report: keys in `watch` but not in `allow` (SHA-256 of DER SPKI).
+/// Which signers to report: keys in `watch` but not in `allow` (SHA-256 of DER SPKI), and
+/// certificate identities (the certificate's subject alternative name, compared exactly) in
+/// `watch_identities` but not in `allow_identities`.
 #[derive(Clone, Debug, Default)]
 pub struct Watch {
     pub watch: HashSet<[u8; 32]>,
     pub allow: HashSet<[u8; 32]>,
+    pub watch_identities: HashSet<String>,
+    pub allow_identities: HashSet<String>,
+}
+
+impl Watch {
+    fn key_alerts(&self, key_id: &[u8; 32]) -> bool {
+        self.watch.contains(key_id) && !self.allow.contains(key_id)
+    }
+
+    fn identity_alerts(&self, identity: &str) -> bool {
+        self.watch_identities.contains(identity) && !self.allow_identities.contains(identity)
+    }
+}
+
+/// An entry by a watched signer.
+enum Watched {
+    Key(u64, [u8; 32]),
+    Identity(u64, String),
 }
 
 /// One alert, printed as a JSON line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Alert {
-    /// `fork`, `shrunk`, `invalid-checkpoint`, or `watched-key`.
+    /// `fork`, `shrunk`, `invalid-checkpoint`, `watched-key`, or `watched-identity`.
     pub alert: &'static str,
     pub origin: String,
     pub url: String,
@@ -53,6 +74,9 @@ pub struct Alert {
     /// SHA-256 of the signing key's DER SPKI, hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// The certificate's subject alternative name (`watched-identity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 /// The monitor could not run (the log was not judged).
@@ -120,12 +144,21 @@ pub fn check(
     }
     let alerts = keyed
         .into_iter()
-        .map(|(index, key_id)| {
-            let detail = "an entry signed by a watched key".to_owned();
-            let mut a = alert.make("watched-key", cp.origin(), detail, new);
-            a.index = Some(index);
-            a.key_id = Some(hex::encode(key_id));
-            a
+        .map(|watched| match watched {
+            Watched::Key(index, key_id) => {
+                let detail = "an entry signed by a watched key".to_owned();
+                let mut a = alert.make("watched-key", cp.origin(), detail, new);
+                a.index = Some(index);
+                a.key_id = Some(hex::encode(key_id));
+                a
+            }
+            Watched::Identity(index, identity) => {
+                let detail = "an entry signed with a certificate for a watched identity".to_owned();
+                let mut a = alert.make("watched-identity", cp.origin(), detail, new);
+                a.index = Some(index);
+                a.identity = Some(identity);
+                a
+            }
         })
         .collect();
     let next = MonitorState {
@@ -153,26 +186,41 @@ impl Alerter<'_> {
             new_size: new,
             index: None,
             key_id: None,
+            identity: None,
         }
     }
 }
 
-/// Appends the leaf hashes of entries `[from, to)` to `tree`; returns the (index, key ID) of
-/// entries signed by a watched, not allowed, key.
+/// Appends the leaf hashes of entries `[from, to)` to `tree`; returns the entries signed by a
+/// watched, not allowed, key or certificate identity.
 fn append_entries(
     client: &LogClient,
     tree: &mut CompactTree,
     from: u64,
     to: u64,
     watch: &Watch,
-) -> Result<Vec<(u64, [u8; 32])>, MonitorError> {
+) -> Result<Vec<Watched>, MonitorError> {
     let mut keyed = Vec::new();
     let mut overflow = false;
+    let identities = !watch.watch_identities.is_empty();
     client.for_each_entry(from, to, to, |index, entry| {
         overflow |= tree.append(leaf_hash(entry)).is_err();
-        for key_id in signing_keys(entry) {
-            if watch.watch.contains(&key_id) && !watch.allow.contains(&key_id) {
-                keyed.push((index, key_id));
+        let verifiers = logged_verifiers(entry);
+        for key_id in verifiers
+            .iter()
+            .filter_map(|v| Some(v.public_key().ok()?.key_id().0))
+        {
+            if watch.key_alerts(&key_id) {
+                keyed.push(Watched::Key(index, key_id));
+            }
+        }
+        for identity in verifiers
+            .iter()
+            .filter(|_| identities)
+            .filter_map(certificate_identity)
+        {
+            if watch.identity_alerts(&identity) {
+                keyed.push(Watched::Identity(index, identity));
             }
         }
     })?;
@@ -208,15 +256,38 @@ fn frontier_tree(state: &MonitorState) -> Result<CompactTree, MonitorError> {
 /// SHA-256 of the DER SPKI of every key a Rekor body names as a signer (for a certificate, its
 /// subject key). A body custody cannot parse names no key.
 pub fn signing_keys(body: &[u8]) -> Vec<[u8; 32]> {
+    logged_verifiers(body)
+        .iter()
+        .filter_map(|v| v.public_key().ok())
+        .map(|key| key.key_id().0)
+        .collect()
+}
+
+/// The subject alternative names of the certificates a Rekor body names as signers. A
+/// certificate custody cannot read (no SAN, several, or malformed) names no identity. No trust
+/// is implied: this is what the entry claims, for alerting.
+pub fn signing_identities(body: &[u8]) -> Vec<String> {
+    logged_verifiers(body)
+        .iter()
+        .filter_map(certificate_identity)
+        .collect()
+}
+
+fn certificate_identity(verifier: &LoggedVerifier) -> Option<String> {
+    match verifier {
+        LoggedVerifier::Certificate(der) => SubjectAlternativeName::from_certificate_der(der)
+            .ok()
+            .map(|san| san.as_str().to_owned()),
+        LoggedVerifier::PublicKey(_) => None,
+    }
+}
+
+fn logged_verifiers(body: &[u8]) -> Vec<LoggedVerifier> {
     let signatures = match RekorBody::parse(body) {
         Ok(RekorBody::HashedRekordV002(h) | RekorBody::HashedRekordV001(h)) => vec![h.signature],
         Ok(RekorBody::DsseV002(d) | RekorBody::DsseV001(d)) => d.signatures,
         Ok(RekorBody::IntotoV002(i)) => i.signatures,
         Ok(_) | Err(_) => Vec::new(),
     };
-    signatures
-        .iter()
-        .filter_map(|s| s.verifier.public_key().ok())
-        .map(|key| key.key_id().0)
-        .collect()
+    signatures.into_iter().map(|s| s.verifier).collect()
 }

@@ -10,7 +10,11 @@ use custody_core::note::CosignatureVerifier;
 use custody_log::Log;
 use tokio::net::TcpListener;
 
+use crate::admit_pool::AdmitPool;
 use crate::auth::WriteAuth;
+
+/// Write requests waiting for a signature check before the server answers 503.
+const ADMIT_QUEUE: usize = 16_384;
 use crate::identity::LogIdentity;
 use crate::{read_api, witness_push, write_api};
 
@@ -44,6 +48,7 @@ pub struct ServerConfig {
 
 pub(crate) struct AppState {
     pub log: Log,
+    pub admit: AdmitPool,
     pub identity: LogIdentity,
     pub base_url: String,
     pub auth: WriteAuth,
@@ -57,8 +62,10 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let state = Arc::new(AppState {
         log: config.log.clone(),
+        admit: AdmitPool::start(threads, ADMIT_QUEUE)?,
         identity: config.identity,
         base_url: config.base_url,
         auth: config.auth,

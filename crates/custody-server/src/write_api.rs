@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use custody_log::SubmitError;
 use serde_json::json;
 
-use crate::entry::transparency_log_entry;
-use crate::request;
+use crate::admit_pool::PoolError;
+use crate::entry::transparency_log_entry_json;
 use crate::server::AppState;
 
 /// Seconds a client is asked to wait when the log pushes back.
@@ -41,10 +41,11 @@ pub(crate) async fn create_entry(
         );
         return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
     };
-    // Parse and verify on a blocking thread: signature checks are CPU work.
-    let admitted = match tokio::task::spawn_blocking(move || request::admit(&bytes)).await {
+    // Parse and verify on the admission threads: signature checks are CPU work.
+    let admitted = match state.admit.admit(bytes).await {
         Ok(Ok(admitted)) => admitted,
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ PoolError::Full) => return push_back(&e.to_string()),
         Err(e) => return crate::read_api::internal(&e),
     };
     let receipt = match state.log.submit(admitted.body.clone()).await {
@@ -62,8 +63,8 @@ pub(crate) async fn create_entry(
         duplicate = receipt.duplicate,
         "entry logged"
     );
-    let entry = transparency_log_entry(&state.identity, &admitted, &receipt);
-    (status, Json(entry)).into_response()
+    let entry = transparency_log_entry_json(&state.identity, &admitted, &receipt);
+    (status, [(header::CONTENT_TYPE, "application/json")], entry).into_response()
 }
 
 fn submit_error(e: &SubmitError) -> Response {
@@ -74,16 +75,19 @@ fn submit_error(e: &SubmitError) -> Response {
                 "the entry body is {size} bytes, above the limit of {limit} bytes (server option --max-entry-bytes)"
             ),
         ),
-        SubmitError::Overloaded => {
-            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
-            );
-            response
-        }
+        SubmitError::Overloaded => push_back(&e.to_string()),
         _ => crate::read_api::internal(e),
     }
+}
+
+/// 503 with `Retry-After`: resubmitting later is safe.
+fn push_back(message: &str) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
 }
 
 /// An error body in the shape grpc-gateway (rekor-tiles) uses: `{"code", "message"}`, with the

@@ -88,6 +88,9 @@ pub enum Command {
     /// in-toto layouts and links (python in-toto 3.x compatible)
     #[command(subcommand)]
     Intoto(IntotoCommand),
+    /// Load generators (advanced): measure a running log
+    #[command(subcommand)]
+    Bench(crate::cli_log::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]

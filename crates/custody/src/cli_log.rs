@@ -105,6 +105,13 @@ pub struct MonitorArgs {
     /// Never alert on entries signed by this public key (PEM; repeatable)
     #[arg(long, value_name = "PEM")]
     pub allow_key: Vec<PathBuf>,
+    /// Alert on entries whose certificate names this identity (its subject alternative name:
+    /// email or URI, exact; repeatable)
+    #[arg(long, value_name = "SAN")]
+    pub watch_identity: Vec<String>,
+    /// Never alert on entries whose certificate names this identity (repeatable)
+    #[arg(long, value_name = "SAN")]
+    pub allow_identity: Vec<String>,
     /// The last verified tree, kept between runs [default: none: start from the empty tree]
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -117,6 +124,33 @@ pub struct MonitorArgs {
     /// Seconds between checks
     #[arg(long, default_value_t = 10)]
     pub interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Submit N pre-signed hashedrekord entries with C concurrent clients, then read tiles
+    Log(BenchLogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLogArgs {
+    /// The log's URL prefix (http://HOST:PORT[/PREFIX])
+    pub url: String,
+    /// Entries to submit (each a distinct artifact, signed before the clock starts)
+    #[arg(long, default_value_t = 100_000)]
+    pub entries: usize,
+    /// Concurrent keep-alive connections, one request in flight each
+    #[arg(long, default_value_t = 2000)]
+    pub concurrency: usize,
+    /// File holding the log's bearer token [default: $CUSTODY_LOG_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// GETs per read phase (checkpoint, tiles, entry bundles); 0 skips reading
+    #[arg(long, default_value_t = 100_000)]
+    pub reads: usize,
+    /// Concurrent keep-alive connections for reading
+    #[arg(long, default_value_t = 64)]
+    pub read_concurrency: usize,
 }
 
 #[derive(Debug, Subcommand)]

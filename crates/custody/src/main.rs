@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, IntotoCommand, KeyCommand, OutputFormat, TrustRootCommand};
-use crate::cli_log::{LogCommand, WitnessCommand};
+use crate::cli_log::{BenchCommand, LogCommand, WitnessCommand};
 use crate::config::Config;
 use crate::outcome::{Denied, ExitWith, Outcome};
 
@@ -81,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Log(LogCommand::Verify(args)) => cmd::log::verify(&ctx, args),
         Command::Log(LogCommand::VerifyCheckpoint(args)) => cmd::log::verify_checkpoint(&ctx, args),
         Command::Log(LogCommand::Monitor(args)) => cmd::log::monitor(&ctx, args),
+        Command::Bench(BenchCommand::Log(args)) => cmd::bench::log(&ctx, args),
         Command::Log(LogCommand::Witness(WitnessCommand::Serve(args))) => {
             cmd::witness::serve(&ctx, args)
         }

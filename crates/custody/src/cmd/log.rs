@@ -177,6 +177,8 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> anyhow::Result<Outcome> {
     let watch = Watch {
         watch: key_ids(&args.watch_key)?,
         allow: key_ids(&args.allow_key)?,
+        watch_identities: args.watch_identity.iter().cloned().collect(),
+        allow_identities: args.allow_identity.iter().cloned().collect(),
     };
     let client = LogClient::new(&args.url);
     let mut state = load_state(args.state.as_deref())?;

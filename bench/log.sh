@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The transparency log over HTTP: starts `custody serve` (SQLite, or a private PostgreSQL with
+# fsync on), runs `custody bench log` against it, and stops everything by PID.
+#
+#   bench/log.sh [sqlite|postgres] [ENTRIES...]
+#
+# Each ENTRIES is one run of the load generator against the same growing log, so
+# `bench/log.sh sqlite 10000 90000 900000` measures at tree sizes 10^4, 10^5 and 10^6.
+# Environment: BENCH_CONCURRENCY (2000), BENCH_READS (100000 per read phase, after the last
+# run only), BENCH_READ_CONCURRENCY (64), BENCH_JSON=1 (machine output), BENCH_NO_BUILD=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-sqlite}
+shift || true
+runs=("$@")
+[ ${#runs[@]} -eq 0 ] && runs=(100000)
+concurrency=${BENCH_CONCURRENCY:-2000}
+reads=${BENCH_READS:-100000}
+read_concurrency=${BENCH_READ_CONCURRENCY:-64}
+
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p custody
+bin=$PWD/target/release/custody
+work=$(mktemp -d /tmp/custody-bench.XXXXXX)
+chmod 755 "$work"
+server_pid=
+pg_bin=
+
+stop_all() {
+    if [ -n "$server_pid" ]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [ -n "$pg_bin" ] && [ -f "$work/pg/postmaster.pid" ]; then
+        pg_pid=$(head -1 "$work/pg/postmaster.pid")
+        kill -INT "$pg_pid" 2>/dev/null || true   # PostgreSQL "fast" shutdown
+        while kill -0 "$pg_pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -rf "$work"
+}
+trap stop_all EXIT
+
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+db_args=()
+if [ "$backend" = postgres ]; then
+    pg_bin=$(pg_config --bindir 2>/dev/null || true)
+    [ -x "$pg_bin/initdb" ] || pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    [ "$(id -u)" = 0 ] && chown postgres "$work"
+    as_pg "$pg_bin/initdb" -A trust -U postgres -E UTF8 --no-sync -D "$work/pg" >/dev/null
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    as_pg "$pg_bin/pg_ctl" start -w -D "$work/pg" -l "$work/pg.log" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$work -c max_connections=200 -c fsync=on" >/dev/null
+    "$pg_bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -c 'CREATE DATABASE bench'
+    db_args=(--database "postgres://postgres@127.0.0.1:$port/bench")
+elif [ "$backend" != sqlite ]; then
+    echo "usage: bench/log.sh [sqlite|postgres] [ENTRIES...]" >&2
+    exit 2
+fi
+
+echo bench-token > "$work/token"
+"$bin" serve --listen 127.0.0.1:0 --origin bench.log --data-dir "$work/data" \
+    --write-token-file "$work/token" "${db_args[@]}" > "$work/serve.out" 2> "$work/serve.err" &
+server_pid=$!
+for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(awk '/listening on/ {print $NF}' "$work/serve.out")
+[ -n "$url" ] || { cat "$work/serve.err" >&2; exit 2; }
+echo "# backend $backend, server $url (pid $server_pid), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+output=()
+[ -n "${BENCH_JSON:-}" ] && output=(-o json)
+last=$(( ${#runs[@]} - 1 ))
+for i in "${!runs[@]}"; do
+    r=0
+    [ "$i" = "$last" ] && r=$reads
+    "$bin" bench log "$url" --entries "${runs[$i]}" --concurrency "$concurrency" \
+        --token-file "$work/token" --reads "$r" --read-concurrency "$read_concurrency" "${output[@]}"
+done

@@ -1,0 +1,391 @@
+//! A load generator for any log that speaks the Rekor v2 write API and C2SP tlog-tiles
+//! (`custody bench log`).
+//!
+//! Writes: `entries` distinct hashedrekord requests (ECDSA P-256) are signed *before* the
+//! clock starts, then `concurrency` keep-alive connections submit them, one request in flight
+//! each. Latency is submit → answer; a log that answers only after the batch's durable commit
+//! and the signed checkpoint (custody does) makes that submit → signed checkpoint. A 503 is
+//! retried after 10 ms and counted; the latency then runs from the first attempt.
+//!
+//! Reads: three phases of `reads` GETs each over `read_concurrency` keep-alive connections:
+//! `/checkpoint`, hash tiles (levels 0 and 1, what a client fetches to build a proof), and
+//! entry bundles.
+
+mod http;
+mod requests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::Method;
+use custody_log::layout::{TILE_WIDTH, TileId, TilePath};
+use serde::Serialize;
+
+use http::{Connection, Target};
+pub use requests::presign;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// The log's URL prefix (`http://HOST:PORT[/PREFIX]`).
+    pub url: String,
+    pub entries: usize,
+    pub concurrency: usize,
+    pub token: Option<String>,
+    /// GETs per read phase (0: no read phases).
+    pub reads: usize,
+    pub read_concurrency: usize,
+}
+
+/// The load generator could not run (the log's answers are counted, not errors, except a
+/// transport failure or an unexpected status, which stop the run).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("{0:?} is not an http://HOST:PORT[/PREFIX] URL")]
+    Url(String),
+    #[error("cannot sign the requests: {0}")]
+    Sign(#[from] custody_core::keys::KeyError),
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP: {0}")]
+    Http(#[source] hyper::Error),
+    #[error("{method} {path}: HTTP {status}: {body}")]
+    Status {
+        method: &'static str,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    #[error("the checkpoint is not a C2SP checkpoint")]
+    Checkpoint,
+    #[error("a worker task failed: {0}")]
+    Task(String),
+}
+
+/// Write-phase figures.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteReport {
+    pub entries: usize,
+    pub concurrency: usize,
+    pub sign_seconds: f64,
+    pub seconds: f64,
+    pub entries_per_second: f64,
+    pub created: usize,
+    pub duplicates: usize,
+    /// 503 answers (each retried).
+    pub pushed_back: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Tree size and inclusion-proof length of the last answer sampled.
+    pub tree_size: u64,
+    pub proof_hashes: usize,
+    /// Bytes of one answer (sampled).
+    pub answer_bytes: usize,
+}
+
+/// One read phase.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadReport {
+    pub kind: &'static str,
+    pub requests: usize,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    pub url: String,
+    pub write: Option<WriteReport>,
+    pub reads: Vec<ReadReport>,
+    /// All read phases together.
+    pub reads_per_second: f64,
+}
+
+/// Runs the write phase (if `entries > 0`), then the read phases (if `reads > 0`).
+pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
+    let target = Target::parse(&config.url)?;
+    let mut report = LoadReport {
+        url: config.url.clone(),
+        ..LoadReport::default()
+    };
+    if config.entries > 0 {
+        report.write = Some(write_phase(&target, config).await?);
+    }
+    if config.reads > 0 {
+        let size = tree_size(&target).await?;
+        for kind in ["checkpoint", "tile", "bundle"] {
+            let paths = read_paths(kind, size);
+            report
+                .reads
+                .push(read_phase(&target, config, kind, paths).await?);
+        }
+        let (n, secs) = report
+            .reads
+            .iter()
+            .fold((0, 0.0), |(n, s), r| (n + r.requests, s + r.seconds));
+        report.reads_per_second = rate(n, secs);
+    }
+    Ok(report)
+}
+
+fn rate(n: usize, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+async fn open_all(target: &Target, n: usize) -> Result<Vec<Connection>, LoadError> {
+    let mut connections = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        connections.push(Connection::open(target).await?);
+    }
+    Ok(connections)
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    latencies: Vec<Duration>,
+    created: usize,
+    duplicates: usize,
+    pushed_back: usize,
+    sample: Option<(u64, usize, usize)>,
+}
+
+async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport, LoadError> {
+    let signing = Instant::now();
+    let (n, threads) = (config.entries, num_threads());
+    let bodies = tokio::task::spawn_blocking(move || presign(n, threads))
+        .await
+        .map_err(|e| LoadError::Task(e.to_string()))??;
+    let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.into_iter().map(Bytes::from).collect());
+    let sign_seconds = signing.elapsed().as_secs_f64();
+    let connections = open_all(target, config.concurrency).await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = connections
+        .into_iter()
+        .map(|connection| {
+            let (bodies, next, token) = (bodies.clone(), next.clone(), config.token.clone());
+            tokio::spawn(write_worker(connection, bodies, next, token))
+        })
+        .collect();
+    let mut all = WorkerStats::default();
+    for worker in workers {
+        let stats = worker.await.map_err(|e| LoadError::Task(e.to_string()))??;
+        all.latencies.extend(stats.latencies);
+        all.created += stats.created;
+        all.duplicates += stats.duplicates;
+        all.pushed_back += stats.pushed_back;
+        all.sample = all.sample.max(stats.sample);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((all.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
+        all.latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    let (tree_size, proof_hashes, answer_bytes) = all.sample.unwrap_or_default();
+    Ok(WriteReport {
+        entries: n,
+        concurrency: config.concurrency,
+        sign_seconds,
+        seconds,
+        entries_per_second: rate(n, seconds),
+        created: all.created,
+        duplicates: all.duplicates,
+        pushed_back: all.pushed_back,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+        tree_size,
+        proof_hashes,
+        answer_bytes,
+    })
+}
+
+fn num_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+async fn write_worker(
+    mut connection: Connection,
+    bodies: Arc<Vec<Bytes>>,
+    next: Arc<AtomicUsize>,
+    token: Option<String>,
+) -> Result<WorkerStats, LoadError> {
+    const PATH: &str = "/api/v2/log/entries";
+    let mut stats = WorkerStats::default();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(body) = bodies.get(i) else {
+            return Ok(stats);
+        };
+        let begin = Instant::now();
+        let answer = loop {
+            let (status, answer) = connection
+                .send(Method::POST, PATH, Some(body.clone()), token.as_deref())
+                .await?;
+            match status {
+                201 => stats.created += 1,
+                200 => stats.duplicates += 1,
+                503 => {
+                    stats.pushed_back += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                _ => {
+                    let body = String::from_utf8_lossy(&answer).into_owned();
+                    return Err(LoadError::Status {
+                        method: "POST",
+                        path: PATH.into(),
+                        status,
+                        body,
+                    });
+                }
+            }
+            break answer;
+        };
+        stats.latencies.push(begin.elapsed());
+        if i % 101 == 0 {
+            stats.sample = stats.sample.max(proof_sample(&answer));
+        }
+    }
+}
+
+/// (tree size, proof length, answer bytes) of a TransparencyLogEntry answer.
+fn proof_sample(answer: &[u8]) -> Option<(u64, usize, usize)> {
+    let doc: serde_json::Value = serde_json::from_slice(answer).ok()?;
+    let proof = doc.get("inclusionProof")?;
+    let size = proof.get("treeSize")?.as_str()?.parse().ok()?;
+    Some((size, proof.get("hashes")?.as_array()?.len(), answer.len()))
+}
+
+async fn tree_size(target: &Target) -> Result<u64, LoadError> {
+    let mut connection = Connection::open(target).await?;
+    let (status, body) = connection
+        .send(Method::GET, "/checkpoint", None, None)
+        .await?;
+    if status != 200 {
+        let body = String::from_utf8_lossy(&body).into_owned();
+        return Err(LoadError::Status {
+            method: "GET",
+            path: "/checkpoint".into(),
+            status,
+            body,
+        });
+    }
+    std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| text.lines().nth(1)?.parse().ok())
+        .ok_or(LoadError::Checkpoint)
+}
+
+/// The paths a phase cycles through: the checkpoint, every full tile of levels 0 and 1 (else
+/// the partial level-0 tile), or every full entry bundle (else the partial one).
+fn read_paths(kind: &str, size: u64) -> Vec<String> {
+    let full = size / TILE_WIDTH;
+    let partial = u16::try_from(size % TILE_WIDTH).ok().filter(|w| *w > 0);
+    let tile = |level, index, width| {
+        TilePath::Tile {
+            level,
+            index,
+            width,
+        }
+        .to_path()
+    };
+    let mut paths: Vec<String> = match kind {
+        "checkpoint" => vec!["checkpoint".to_owned()],
+        "tile" => (0..full)
+            .map(|i| tile(0, i, None))
+            .chain((0..full / TILE_WIDTH).map(|i| tile(1, i, None)))
+            .collect(),
+        _ => (0..full)
+            .map(|index| TilePath::Entries { index, width: None }.to_path())
+            .collect(),
+    };
+    if paths.is_empty() && partial.is_some() {
+        let id = TileId {
+            level: 0,
+            index: full,
+        };
+        paths.push(match kind {
+            "tile" => tile(id.level, id.index, partial),
+            _ => TilePath::Entries {
+                index: full,
+                width: partial,
+            }
+            .to_path(),
+        });
+    }
+    paths.into_iter().map(|p| format!("/{p}")).collect()
+}
+
+async fn read_phase(
+    target: &Target,
+    config: &LoadConfig,
+    kind: &'static str,
+    paths: Vec<String>,
+) -> Result<ReadReport, LoadError> {
+    if paths.is_empty() {
+        return Ok(ReadReport {
+            kind,
+            ..ReadReport::default()
+        });
+    }
+    let connections = open_all(target, config.read_concurrency).await?;
+    let (paths, next, total) = (Arc::new(paths), Arc::new(AtomicUsize::new(0)), config.reads);
+    let started = Instant::now();
+    let workers: Vec<_> = connections
+        .into_iter()
+        .map(|mut connection| {
+            let (paths, next) = (paths.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut bytes = 0u64;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return Ok::<u64, LoadError>(bytes);
+                    }
+                    let path = &paths[i % paths.len()];
+                    let (status, body) = connection.send(Method::GET, path, None, None).await?;
+                    if status != 200 {
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        return Err(LoadError::Status {
+                            method: "GET",
+                            path: path.clone(),
+                            status,
+                            body,
+                        });
+                    }
+                    bytes += body.len() as u64;
+                }
+            })
+        })
+        .collect();
+    let mut bytes = 0;
+    for worker in workers {
+        bytes += worker.await.map_err(|e| LoadError::Task(e.to_string()))??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ReadReport {
+        kind,
+        requests: total,
+        seconds,
+        per_second: rate(total, seconds),
+        bytes,
+    })
+}
