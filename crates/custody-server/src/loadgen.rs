@@ -85,10 +85,10 @@ pub struct WriteReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    /// Tree size and inclusion-proof length of the last answer sampled.
+    /// Largest tree size, longest inclusion proof and largest answer among the sampled
+    /// answers (every 101st).
     pub tree_size: u64,
     pub proof_hashes: usize,
-    /// Bytes of one answer (sampled).
     pub answer_bytes: usize,
 }
 
@@ -190,7 +190,10 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
         all.created += stats.created;
         all.duplicates += stats.duplicates;
         all.pushed_back += stats.pushed_back;
-        all.sample = all.sample.max(stats.sample);
+        if let Some((size, hashes, bytes)) = stats.sample {
+            let (s, h, b) = all.sample.unwrap_or_default();
+            all.sample = Some((s.max(size), h.max(hashes), b.max(bytes)));
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     all.latencies.sort_unstable();
@@ -261,7 +264,10 @@ async fn write_worker(
         };
         stats.latencies.push(begin.elapsed());
         if i % 101 == 0 {
-            stats.sample = stats.sample.max(proof_sample(&answer));
+            if let Some((size, hashes, bytes)) = proof_sample(&answer) {
+                let (s, h, b) = stats.sample.unwrap_or_default();
+                stats.sample = Some((s.max(size), h.max(hashes), b.max(bytes)));
+            }
         }
     }
 }
