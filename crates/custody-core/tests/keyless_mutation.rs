@@ -153,3 +153,23 @@ proptest! {
         }
     }
 }
+
+/// Regression (found by the property test above): in a Rekor v2 entry nothing but the inclusion
+/// proof authenticates the index, so an entry index that differs from the proof's is refused
+/// rather than reported to the user.
+#[test]
+fn rekor_v2_entry_index_must_match_its_proof() {
+    for case in cases() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&case.bundle_json).unwrap();
+        let entry = &mut doc["verificationMaterial"]["tlogEntries"][0];
+        if entry["kindVersion"]["version"] != "0.0.2" {
+            continue;
+        }
+        assert_eq!(entry["logIndex"], entry["inclusionProof"]["logIndex"], "{}", case.name);
+        entry["logIndex"] = serde_json::Value::String("0".into());
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        assert!(verify(case, &bytes).is_none(), "{}: a forged entry index verified", case.name);
+        return;
+    }
+    panic!("no Rekor v2 case among {CASES:?}");
+}

@@ -104,7 +104,18 @@ pub(super) fn verify(
     };
 
     let checkpoint = match &entry.inclusion_proof {
-        Some(proof) => Some(verify_proof(&ctx, proof, options)?),
+        Some(proof) => {
+            // Rekor v2 (kinds at 0.0.2) has no shards and no signed entry timestamp: the entry's
+            // index is authenticated only through its inclusion proof, so the two must agree.
+            if integrated_time.is_none() && entry.version == "0.0.2" && entry.log_index != proof.log_index {
+                return Err(TlogError::IndexMismatch {
+                    log_id: ctx.id(),
+                    log_index: entry.log_index,
+                    proof_index: proof.log_index,
+                });
+            }
+            Some(verify_proof(&ctx, proof, options)?)
+        }
         None if version >= BundleVersion::V0_2 => {
             return Err(TlogError::MissingProof {
                 log_id: ctx.id(),

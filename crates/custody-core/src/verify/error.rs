@@ -217,7 +217,8 @@ fn tlog_code(e: &TlogError) -> &'static str {
         TlogError::MissingPromise { .. } | TlogError::InvalidPromise { .. } => "tlog.promise",
         TlogError::MissingProof { .. }
         | TlogError::MalformedProof { .. }
-        | TlogError::InvalidProof { .. } => "tlog.inclusion",
+        | TlogError::InvalidProof { .. }
+        | TlogError::IndexMismatch { .. } => "tlog.inclusion",
         TlogError::InvalidCheckpoint { .. }
         | TlogError::CheckpointOrigin { .. }
         | TlogError::CheckpointMismatch { .. } => "tlog.checkpoint",
