@@ -144,6 +144,10 @@ pub struct IntotoVerifyArgs {
     /// Directory holding the links
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub link_dir: std::path::PathBuf,
+    /// A value for the layout's {NAME} parameter (python in-toto's substitution parameters);
+    /// repeat for several. A layout that uses a parameter not given is refused
+    #[arg(long = "param", alias = "layout-params", num_args = 1.., value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -344,3 +344,138 @@ fn key_id_override_names_the_link() {
     assert_eq!(code, 0, "{err}");
     assert!(dir.path().join("package.2f89b927.link").exists());
 }
+
+/// The demo layout with the archive name and the inspection's tool as `{ARCHIVE}` and
+/// `{TOOL}` parameters (in an expected command, artifact rules and an inspection's run), signed
+/// by alice with python `in-toto-sign`.
+fn parameterised_layout(dir: &Path) {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("demo.layout.template")).unwrap()).unwrap();
+    let s = &mut doc["signed"];
+    s["steps"][1]["expected_command"] = serde_json::json!(["tar", "zcvf", "{ARCHIVE}", "foo.py"]);
+    s["steps"][1]["expected_products"] = serde_json::json!([
+        ["REQUIRE", "{ARCHIVE}"],
+        ["CREATE", "{ARCHIVE}"],
+        ["ALLOW", "foo.py"],
+        ["DISALLOW", "*"]
+    ]);
+    s["inspect"][0]["run"] = serde_json::json!(["python", "./scripts/{TOOL}", "xfz", "{ARCHIVE}"]);
+    s["inspect"][0]["expected_materials"] =
+        serde_json::json!([["MATCH", "{ARCHIVE}", "WITH", "PRODUCTS", "FROM", "package"]]);
+    fs::write(dir.join("params.template"), doc.to_string()).unwrap();
+    python_sign(dir, "params.template", "params.layout");
+}
+
+/// python in-toto 3.1.0's `in_toto_verify(..., substitution_parameters=…)`: its CLI lost
+/// `--layout-params` in 2.0, the library still substitutes.
+fn python_verify_with_params(dir: &Path, layout: &str, params: &[&str]) -> (bool, String) {
+    let script = r#"
+import sys
+from in_toto import verifylib
+from in_toto.models.metadata import Metadata
+from in_toto.models._signer import load_public_key_from_file
+key = load_public_key_from_file('alice.pub')
+params = dict(p.split('=', 1) for p in sys.argv[2:])
+try:
+    verifylib.in_toto_verify(Metadata.load(sys.argv[1]), {key['keyid']: key}, '.',
+                             substitution_parameters=params, persist_inspection_links=False)
+except Exception as e:
+    print(type(e).__name__, e)
+    sys.exit(1)
+"#;
+    let mut args = vec!["-c", script, layout];
+    args.extend_from_slice(params);
+    peer(dir, "python", &args)
+}
+
+fn custody_verify_with_params(dir: &Path, layout: &str, params: &[&str]) -> (i32, String, String) {
+    let mut cmd = custody(dir);
+    cmd.args([
+        "intoto",
+        "verify",
+        "--layout",
+        layout,
+        "--layout-key",
+        "alice.pub",
+    ]);
+    for p in params {
+        cmd.args(["--param", p]);
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn layout_parameters_agree_with_python_in_toto() {
+    let dir = working_copy("demo_files");
+    let d = dir.path();
+    parameterised_layout(d);
+
+    // The right values: both verify (the inspection ran `python ./scripts/tar xfz foo.tar.gz`).
+    let good = ["ARCHIVE=foo.tar.gz", "TOOL=tar"];
+    let (ok, text) = python_verify_with_params(d, "params.layout", &good);
+    assert!(ok, "python: {text}");
+    let (code, out, err) = custody_verify_with_params(d, "params.layout", &good);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("differs from expected command"), "{err}");
+    assert!(d.join("foo.py").exists());
+    // python's old spelling, several values after one flag.
+    let (code, _, err) = run(custody(d).args([
+        "intoto",
+        "verify",
+        "-l",
+        "params.layout",
+        "-k",
+        "alice.pub",
+        "--layout-params",
+        "ARCHIVE=foo.tar.gz",
+        "TOOL=tar",
+    ]));
+    assert_eq!(code, 0, "{err}");
+
+    // A value that names another archive: the REQUIRE rule fails in both.
+    let wrong = ["ARCHIVE=bar.tar.gz", "TOOL=tar"];
+    let (ok, text) = python_verify_with_params(d, "params.layout", &wrong);
+    assert!(
+        !ok && text.contains("RuleVerificationError"),
+        "python: {text}"
+    );
+    assert_fails(
+        custody_verify_with_params(d, "params.layout", &wrong),
+        1,
+        &["in-toto verification failed", "REQUIRE bar.tar.gz"],
+    );
+
+    // A parameter not given: python raises KeyError('ARCHIVE'); custody exits 2 naming it.
+    let (ok, text) = python_verify_with_params(d, "params.layout", &["TOOL=tar"]);
+    assert!(!ok && text.contains("KeyError 'ARCHIVE'"), "python: {text}");
+    let (code, out, err) = custody_verify_with_params(d, "params.layout", &["TOOL=tar"]);
+    assert_fails(
+        (code, out, err.clone()),
+        2,
+        &[
+            "uses parameter {ARCHIVE} (step 'package' expected_command)",
+            "pass --param ARCHIVE=VALUE",
+        ],
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = custody_verify_with_params(d, "params.layout", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("parameters {ARCHIVE}, {TOOL}"), "{err}");
+
+    // Malformed --param values are usage errors.
+    for (bad, words) in [
+        ("ARCHIVE", "expected NAME=VALUE"),
+        ("A.B=1", "letters, digits"),
+    ] {
+        assert_fails(
+            custody_verify_with_params(d, "params.layout", &[bad]),
+            2,
+            &[words],
+        );
+    }
+    assert_fails(
+        custody_verify_with_params(d, "params.layout", &["TOOL=tar", "TOOL=gtar"]),
+        2,
+        &["--param TOOL: given twice"],
+    );
+}

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::canonical::CanonicalJsonError;
+use super::params::ParamError;
 use crate::dsse::DsseError;
 
 /// A link or layout that cannot be read.
@@ -86,6 +87,8 @@ pub enum VerifyError {
         #[source]
         source: MetadataError,
     },
+    #[error("{0}")]
+    Parameters(#[source] ParamError),
     #[error("sublayout of step '{step}': {source}")]
     Sublayout {
         step: String,
@@ -110,6 +113,7 @@ impl VerifyError {
     pub fn is_operational(&self) -> bool {
         match self {
             Self::Io { .. } | Self::InspectionRun { .. } => true,
+            Self::Parameters(e) => e.is_operational(),
             Self::Sublayout { source, .. } => source.is_operational(),
             _ => false,
         }
