@@ -479,3 +479,126 @@ fn layout_parameters_agree_with_python_in_toto() {
         &["--param TOOL: given twice"],
     );
 }
+
+/// python in-toto's GPG demo (`demo_files_gpg`: links signed with GPG keys, a layout whose
+/// functionary keys are GPG keys) and a writable copy of its RSA GPG keyring in `gh`.
+fn gpg_working_copy() -> tempfile::TempDir {
+    let dir = tempdir();
+    let d = dir.path();
+    for entry in fs::read_dir(testdata("in-toto-python/demo_files_gpg")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), d.join(entry.file_name())).unwrap();
+    }
+    for name in ["alice", "alice.pub"] {
+        let from = testdata(&format!("in-toto-python/demo_files/{name}"));
+        fs::copy(from, d.join(name)).unwrap();
+    }
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(testdata("in-toto-python/gpg_keyrings/rsa"))
+        .arg(d.join("gh"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let ok = Command::new("chmod")
+        .args(["-R", "u+w,go-rwx"])
+        .arg(d.join("gh"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join("demo.layout.template")).unwrap()).unwrap();
+    doc["signed"]["expires"] = serde_json::json!("2099-01-01T00:00:00Z");
+    fs::write(d.join("gpg.template"), doc.to_string()).unwrap();
+    dir
+}
+
+/// Stops the gpg-agent that signing started for the test keyring.
+struct AgentGuard(PathBuf);
+impl Drop for AgentGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.0)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+#[test]
+fn gpg_keys_and_signatures_are_refused_by_name() {
+    const LAYOUT_GPG: &str = "8465A1E2E0FB2B40ADB2478E18FB3F537E0C8A17";
+    const SIGNING_SUBKEY: &str = "c5a0abe6ec19d0d65f85e2c39be9df5131d924e9";
+    const PACKAGE_GPG: &str = "7b3abb26b97b655ab9296bd15b0bd02e1c768c43";
+    let dir = gpg_working_copy();
+    let d = dir.path();
+    let _agent = AgentGuard(d.join("gh"));
+    let gpg_available = Command::new("gpg").arg("--version").output();
+    assert!(
+        gpg_available.is_ok_and(|o| o.status.success()),
+        "gpg missing (Debian gnupg; scripts/install-deps.sh installs it)"
+    );
+
+    // A layout signed with GPG by python in-toto, which python verifies.
+    let (ok, text) = peer(
+        d,
+        "in-toto-sign",
+        &[
+            "-f",
+            "gpg.template",
+            "--gpg",
+            LAYOUT_GPG,
+            "--gpg-home",
+            "gh",
+            "-o",
+            "gpg.layout",
+        ],
+    );
+    assert!(ok, "in-toto-sign --gpg: {text}");
+    let (ok, text) = peer(
+        d,
+        "in-toto-verify",
+        &["-l", "gpg.layout", "--gpg", LAYOUT_GPG, "--gpg-home", "gh"],
+    );
+    assert!(ok, "python in-toto-verify --gpg: {text}");
+
+    // custody: exit 2 (it cannot check it), one line naming the signing key.
+    let (code, out, err) = verify(d, "gpg.layout", "alice.pub");
+    assert_fails(
+        (code, out, err),
+        2,
+        &[SIGNING_SUBKEY, "is GPG (OpenPGP)", "does not support GPG"],
+    );
+
+    // A layout signed with alice's key whose functionaries are GPG keys.
+    python_sign(d, "gpg.template", "functionaries.layout");
+    assert_fails(
+        verify(d, "functionaries.layout", "alice.pub"),
+        2,
+        &[
+            &format!("key {PACKAGE_GPG} is GPG (OpenPGP)"),
+            "does not support GPG",
+        ],
+    );
+
+    // A GPG public key given as the layout key.
+    let export = Command::new("gpg")
+        .arg("--homedir")
+        .arg(d.join("gh"))
+        .args(["--armor", "--export", LAYOUT_GPG])
+        .output()
+        .unwrap();
+    assert!(export.status.success());
+    fs::write(d.join("layout-gpg.asc"), export.stdout).unwrap();
+    assert_fails(
+        verify(d, "gpg.layout", "layout-gpg.asc"),
+        2,
+        &[
+            "layout key layout-gpg.asc",
+            "GPG (OpenPGP)",
+            "does not support GPG",
+        ],
+    );
+}

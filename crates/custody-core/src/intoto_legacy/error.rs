@@ -34,6 +34,12 @@ pub enum MetadataError {
     Key { keyid: String, reason: String },
     #[error("malformed artifact rule {rule:?}: {reason}")]
     Rule { rule: Vec<String>, reason: String },
+    /// python in-toto's `gpg` keys and signatures (`keyid` + `signature` + `other_headers`):
+    /// not verified by custody, refused by name.
+    #[error(
+        "{what} {keyid} is GPG (OpenPGP): custody does not support GPG keys or signatures in in-toto metadata; verify with python in-toto (in-toto-verify --gpg) or sign with an ed25519, ecdsa or rsa key"
+    )]
+    Gpg { what: &'static str, keyid: String },
 }
 
 /// Why a supply chain did not verify, in the words python in-toto uses where it has them.
@@ -114,6 +120,11 @@ impl VerifyError {
         match self {
             Self::Io { .. } | Self::InspectionRun { .. } => true,
             Self::Parameters(e) => e.is_operational(),
+            // custody cannot check GPG at all: neither verified nor refused on the evidence.
+            Self::Malformed {
+                source: MetadataError::Gpg { .. },
+                ..
+            } => true,
             Self::Sublayout { source, .. } => source.is_operational(),
             _ => false,
         }

@@ -521,3 +521,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn gpg_keys_and_signatures_are_refused_by_name() {
+    // A layout whose functionary keys are GPG keys (python in-toto's demo_files_gpg).
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(demo("demo_files_gpg/demo.layout.template")).unwrap(),
+    )
+    .unwrap();
+    let mut signed = doc["signed"].clone();
+    signed["expires"] = json!(in_a_year());
+    let layout = sign_metablock(&signed, &alice_signing(), ALICE_MODERN).unwrap();
+    let err = verify_dir(&layout, &demo("demo_files_gpg"), &[alice_key()]).unwrap_err();
+    assert!(err.is_operational(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("key 7b3abb26b97b655ab9296bd15b0bd02e1c768c43 is GPG (OpenPGP)")
+            && text.contains("does not support GPG"),
+        "{text}"
+    );
+    // The securesystemslib 1.x shape (`keytype`/`scheme` with a `pgp+` scheme) too.
+    let key = json!({"keytype": "rsa", "scheme": "pgp+rsa-pkcsv1.5",
+                     "keyval": {"public": "-----BEGIN PGP PUBLIC KEY BLOCK-----"}});
+    let err = SslibKey::from_layout("abcd", &key).unwrap_err();
+    assert!(matches!(err, MetadataError::Gpg { .. }), "{err}");
+
+    // A GPG-signed link parses (it is named, not misread as malformed) and never verifies.
+    let bytes = std::fs::read(demo("demo_files_gpg/package.7b3abb26.link")).unwrap();
+    let link = Metadata::from_json(&bytes).unwrap();
+    let err = link
+        .verify(&alice_key(), &[ALICE_MODERN.into()])
+        .unwrap_err();
+    assert!(err.is_operational());
+    assert!(
+        err.to_string()
+            .contains("the signature by key 7b3abb26b97b655ab9296bd15b0bd02e1c768c43 is GPG"),
+        "{err}"
+    );
+}

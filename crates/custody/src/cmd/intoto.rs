@@ -150,6 +150,13 @@ pub fn verify(ctx: &Context, args: IntotoVerifyArgs) -> anyhow::Result<Outcome> 
         .layout_keys
         .iter()
         .map(|path| {
+            let bytes = files::read(path, "layout key")?;
+            if bytes.starts_with(b"-----BEGIN PGP") {
+                anyhow::bail!(
+                    "layout key {}: a GPG (OpenPGP) key: custody does not support GPG keys in in-toto; verify with python in-toto (in-toto-verify --gpg) or sign the layout with an ed25519, ecdsa or rsa key",
+                    path.display()
+                );
+            }
             let public = load_public_key(path)?;
             SslibKey::from_public_key(&public)
                 .with_context(|| format!("layout key {}", path.display()))
