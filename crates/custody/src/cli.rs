@@ -355,6 +355,10 @@ pub struct RebuildArgs {
     /// Where to write the rebuild attestation [default: rebuild.intoto.sigstore.json]
     #[arg(long, value_name = "FILE")]
     pub attestation: Option<PathBuf>,
+    /// Directory holding the originally built artifacts (subject names relative to it): a
+    /// subject that differs is compared with its original by diffoscope (when installed)
+    #[arg(long, value_name = "DIR")]
+    pub compare_with: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
