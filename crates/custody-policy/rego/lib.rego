@@ -1,0 +1,380 @@
+# custody's built-in policy library: data.custody.lib
+#
+# Everything here reads `input` as documented in docs/policy-input.md: the evidence in
+# input.evidence has already passed signature (and, where a trusted root was given, log)
+# verification; policy decides *whose* evidence counts and what it must say.
+#
+# Two ways to use it:
+#   1. Declarative: put settings in data.custody.config (a data.json beside your policy) and
+#      write `deny contains v if some v in lib.violations`.
+#   2. As functions: lib.signed_by_keys(keys, k), lib.provenance_from_builder(patterns), ...
+package custody.lib
+
+slsa_provenance_v1 := "https://slsa.dev/provenance/v1"
+
+custody_rebuild_v1 := "urn:custody:predicate:rebuild:v1"
+
+vsa_v1 := "https://slsa.dev/verification_summary/v1"
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: defaults < data.custody.config < data.custody.config.stages[<stage>]
+
+default_config := {
+	"signers": {"keys": [], "identities": [], "threshold": 1},
+	"provenance": {
+		"required": true,
+		"builders": [],
+		"repositories": [],
+		"refs": [],
+		"clean": false,
+		"hermetic": false,
+		"pinned": false,
+		"max_age_days": 0,
+	},
+	"reproducible": false,
+	"tlog": false,
+	"required_attestations": [],
+	"algorithms": ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-pss-sha256", "rsa-pkcs1-sha256"],
+	"min_rsa_bits": 2048,
+	"deny_rejected": false,
+}
+
+user_config := object.get(data, ["custody", "config"], {})
+
+default stage := ""
+
+stage := s if {
+	s := input.environment.stage
+	is_string(s)
+}
+
+stage_config := object.get(user_config, ["stages", stage], {})
+
+config := object.union(object.union(default_config, user_config), stage_config)
+
+# ---------------------------------------------------------------------------------------------
+# Signers
+
+# A printable name for a verified signer: the key id, or "identity (issuer)" (custody fills
+# signer.label when it builds the input).
+signer_label(s) := s.label
+
+# True when `s` (a verified signer) is one of `keys` (hex key ids).
+key_listed(s, keys) if {
+	s.kind == "key"
+	some k in keys
+	lower(k) == s.key_id
+}
+
+# True when a certificate signer matches `want`: {"identity" | "identity_regexp", "issuer" | "issuer_regexp"}.
+identity_matches(s, want) if {
+	s.kind == "certificate"
+	field_matches(want, "identity", s.identity)
+	field_matches(want, "issuer", s.issuer)
+}
+
+field_matches(want, field, value) if want[field] == value
+
+field_matches(want, field, value) if {
+	re := want[sprintf("%s_regexp", [field])]
+	regex.match(sprintf("^(?:%s)$", [re]), value)
+}
+
+# True when a verified signer is trusted by `signers` ({"keys": [...], "identities": [...]}).
+signer_trusted(s, signers) if key_listed(s, object.get(signers, "keys", []))
+
+signer_trusted(s, signers) if {
+	some want in object.get(signers, "identities", [])
+	identity_matches(s, want)
+}
+
+# Distinct trusted signers over all verified evidence.
+trusted_signers(signers) := {signer_label(e.signer) |
+	some e in input.evidence
+	signer_trusted(e.signer, signers)
+}
+
+# k of n: at least `k` distinct signers among `keys` signed something about this artifact.
+signed_by_keys(key_ids, threshold) := count(trusted_signers({"keys": key_ids})) >= threshold
+
+# k of n: at least `k` distinct certificate identities matching `identities`.
+signed_by_identities(identities, threshold) := count(trusted_signers({"identities": identities})) >= threshold
+
+# Evidence by a trusted signer (config.signers).
+trusted_evidence := [e |
+	some e in input.evidence
+	signer_trusted(e.signer, config.signers)
+]
+
+# ---------------------------------------------------------------------------------------------
+# Attestations and provenance
+
+# Verified attestations of one predicate type, by trusted signers.
+attestations(predicate_type) := [e |
+	some e in trusted_evidence
+	e.kind == "attestation"
+	e.predicate_type == predicate_type
+]
+
+provenance := attestations(slsa_provenance_v1)
+
+builder_id(st) := st.predicate.runDetails.builder.id
+
+# The source repository a provenance names: custody's externalParameters.source, GitHub's
+# externalParameters.workflow, else the first resolved dependency (git+URL@ref).
+source_repository(st) := r if {
+	r := st.predicate.buildDefinition.externalParameters.source.repository
+	is_string(r)
+} else := r if {
+	r := st.predicate.buildDefinition.externalParameters.workflow.repository
+	is_string(r)
+} else := r if {
+	uri := st.predicate.buildDefinition.resolvedDependencies[0].uri
+	r := trim_prefix(split(uri, "@")[0], "git+")
+}
+
+source_ref(st) := r if {
+	r := st.predicate.buildDefinition.externalParameters.source.ref
+	is_string(r)
+} else := r if {
+	r := st.predicate.buildDefinition.externalParameters.workflow.ref
+	is_string(r)
+} else := r if {
+	uri := st.predicate.buildDefinition.resolvedDependencies[0].uri
+	parts := split(uri, "@")
+	count(parts) > 1
+	r := parts[count(parts) - 1]
+}
+
+# A glob (`*` matches anything, `/` included) or exact match against any pattern.
+matches_any(value, patterns) if {
+	some p in patterns
+	glob.match(p, null, value)
+}
+
+provenance_from_builder(patterns) if {
+	some e in provenance
+	matches_any(builder_id(e.statement), patterns)
+}
+
+provenance_from_source(repositories, refs) if {
+	some e in provenance
+	matches_any(source_repository(e.statement), repositories)
+	matches_any(source_ref(e.statement), refs)
+}
+
+# Built from a clean work tree: custody records externalParameters.source.dirty.
+clean_tree(st) if st.predicate.buildDefinition.externalParameters.source.dirty == false
+
+# Built with no network: custody records externalParameters.hermetic.
+hermetic(st) if st.predicate.buildDefinition.externalParameters.hermetic == true
+
+# Pinning findings custody build recorded (unpinned base images, actions, `latest` tags,
+# lockfiles without integrity): 0 when the build had none.
+unpinned_count(st) := n if {
+	n := st.predicate.buildDefinition.internalParameters.pinning.findings
+	is_number(n)
+}
+
+# Days between the build's finish (or start) and input.time.
+age_days(st) := d if {
+	t := object.get(st.predicate.runDetails, ["metadata", "finishedOn"], object.get(st.predicate.runDetails, ["metadata", "startedOn"], null))
+	is_string(t)
+	d := (time.parse_rfc3339_ns(input.time) - time.parse_rfc3339_ns(t)) / 86400000000000
+}
+
+# An independent rebuild (custody rebuild) reproduced the artifact.
+reproduced if {
+	some e in attestations(custody_rebuild_v1)
+	e.statement.predicate.result == "match"
+}
+
+algorithm_allowed(s) if {
+	s.algorithm in config.algorithms
+	not rsa_too_small(s)
+}
+
+rsa_too_small(s) if {
+	startswith(s.algorithm, "rsa")
+	s.key_bits < config.min_rsa_bits
+}
+
+# ---------------------------------------------------------------------------------------------
+# Violations from config: each {code, msg, fix[, signer, evidence]}
+
+violations contains v if {
+	have := count(trusted_signers(config.signers))
+	have < config.signers.threshold
+	v := {
+		"code": "signers-below-threshold",
+		"msg": sprintf("%d trusted signer(s) signed this artifact; %d required (verified signers: %v)", [have, config.signers.threshold, all_signers]),
+		"fix": "sign with a key listed in data.custody.config.signers.keys (custody sign/attest --key), or list the signer's key id or identity there",
+	}
+}
+
+all_signers := sort([signer_label(e.signer) | some e in input.evidence])
+
+violations contains v if {
+	some e in trusted_evidence
+	not algorithm_allowed(e.signer)
+	v := {
+		"code": "signer-algorithm",
+		"msg": sprintf("%s signed with %s (%d bits), not allowed (allowed: %v, RSA at least %d bits)", [e.source, e.signer.algorithm, e.signer.key_bits, config.algorithms, config.min_rsa_bits]),
+		"fix": "re-sign with an allowed algorithm (custody key generate --algorithm ecdsa-p256)",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+	}
+}
+
+violations contains v if {
+	config.provenance.required
+	count(provenance) == 0
+	v := {
+		"code": "provenance-missing",
+		"msg": sprintf("no verified SLSA provenance (%s) signed by a trusted signer", [slsa_provenance_v1]),
+		"fix": "build with `custody build --artifacts ... -- CMD` (it signs provenance) and pass its .intoto.sigstore.json as evidence",
+	}
+}
+
+violations contains v if {
+	count(config.provenance.builders) > 0
+	count(provenance) > 0
+	not provenance_from_builder(config.provenance.builders)
+	v := {
+		"code": "provenance-builder",
+		"msg": sprintf("built by %v, not an allowed builder %v", [[builder_id(e.statement) | some e in provenance], config.provenance.builders]),
+		"fix": "build on an allowed builder, or add its builder.id to data.custody.config.provenance.builders",
+	}
+}
+
+violations contains v if {
+	count(config.provenance.repositories) > 0
+	count(provenance) > 0
+	not any_provenance_repository
+	v := {
+		"code": "provenance-repository",
+		"msg": sprintf("built from %v, not an allowed repository %v", [[source_repository(e.statement) | some e in provenance], config.provenance.repositories]),
+		"fix": "build from an allowed repository, or add it to data.custody.config.provenance.repositories",
+	}
+}
+
+any_provenance_repository if {
+	some e in provenance
+	matches_any(source_repository(e.statement), config.provenance.repositories)
+}
+
+violations contains v if {
+	count(config.provenance.refs) > 0
+	count(provenance) > 0
+	not any_provenance_ref
+	v := {
+		"code": "provenance-ref",
+		"msg": sprintf("built from ref %v, not an allowed branch or tag %v", [[source_ref(e.statement) | some e in provenance], config.provenance.refs]),
+		"fix": "build from an allowed branch or tag (e.g. tag a release), or add the pattern to data.custody.config.provenance.refs",
+	}
+}
+
+any_provenance_ref if {
+	some e in provenance
+	matches_any(source_ref(e.statement), config.provenance.refs)
+}
+
+violations contains v if {
+	config.provenance.clean
+	some e in provenance
+	not clean_tree(e.statement)
+	v := {
+		"code": "provenance-dirty",
+		"msg": sprintf("%s records a build from a work tree with uncommitted changes (or none recorded)", [e.source]),
+		"fix": "commit or stash every change and build again from a clean checkout",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+	}
+}
+
+violations contains v if {
+	config.provenance.hermetic
+	some e in provenance
+	not hermetic(e.statement)
+	v := {
+		"code": "provenance-not-hermetic",
+		"msg": sprintf("%s records a build with network access", [e.source]),
+		"fix": "build with `custody build --hermetic` (no network; fetch dependencies first)",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+	}
+}
+
+violations contains v if {
+	config.provenance.pinned
+	some e in provenance
+	n := object.get(e.statement.predicate, ["buildDefinition", "internalParameters", "pinning", "findings"], -1)
+	n != 0
+	v := {
+		"code": "provenance-unpinned",
+		"msg": sprintf("%s records %v unpinned dependencies (-1: not recorded)", [e.source, n]),
+		"fix": "pin every dependency (`custody lint` lists them: base images by digest, actions by commit, lockfiles with hashes) and rebuild",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+	}
+}
+
+violations contains v if {
+	config.provenance.max_age_days > 0
+	count(provenance) > 0
+	not any_fresh_provenance
+	v := {
+		"code": "provenance-too-old",
+		"msg": sprintf("the newest provenance is older than %d days", [config.provenance.max_age_days]),
+		"fix": "rebuild the artifact (builds older than the limit must be refreshed to pick up fixes)",
+	}
+}
+
+any_fresh_provenance if {
+	some e in provenance
+	age_days(e.statement) <= config.provenance.max_age_days
+}
+
+violations contains v if {
+	config.reproducible
+	not reproduced
+	v := {
+		"code": "not-reproducible",
+		"msg": sprintf("no verified rebuild attestation (%s) with result \"match\"", [custody_rebuild_v1]),
+		"fix": "rebuild independently with `custody rebuild BUNDLE` and pass its attestation as evidence",
+	}
+}
+
+violations contains v if {
+	config.tlog
+	some e in trusted_evidence
+	not e.logged
+	v := {
+		"code": "not-logged",
+		"msg": sprintf("%s has no inclusion proof verified against a trusted log", [e.source]),
+		"fix": "sign with --log URL (custody sign/attest/build) and verify with --trusted-root naming that log",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+	}
+}
+
+violations contains v if {
+	some t in config.required_attestations
+	count(attestations(t)) == 0
+	v := {
+		"code": "attestation-missing",
+		"msg": sprintf("no verified %s attestation from a trusted signer", [t]),
+		"fix": sprintf("attest it with `custody attest FILE --type %s --predicate P.json --key K`", [t]),
+	}
+}
+
+violations contains v if {
+	config.deny_rejected
+	some r in input.rejected
+	v := {
+		"code": "evidence-rejected",
+		"msg": sprintf("%s did not verify [%s]: %s", [r.source, r.code, r.reason]),
+		"fix": "remove or replace the evidence that does not verify (it may have been tampered with)",
+		"evidence": r.source,
+	}
+}

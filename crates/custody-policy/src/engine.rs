@@ -1,0 +1,601 @@
+//! Loading a policy directory into regorus, evaluating it, and running its tests.
+//!
+//! A policy is every `*.rego` file under a directory (recursively, sorted by path) plus the
+//! `data.json` files there (merged into `data` at their directory's path, as `opa` does), plus
+//! custody's built-in library (`data.custody.lib`). Its identity is [`Policy::digest`]: the
+//! SHA-256 over every file's path and bytes and the built-in library's text, so a change to any
+//! rule, datum or to custody's library changes it.
+//!
+//! Everything that can be wrong with a policy is found at load: syntax, a missing
+//! `data.custody.gate.deny`, and evaluation errors (undefined functions, type errors in rule
+//! heads) found by a dry run over every rule with a sample input. An admission never meets a
+//! policy that does not compile.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use custody_core::digest::Sha256Digest;
+use regorus::{CompiledPolicy, Engine, Value};
+use serde_json::{Map, Value as Json};
+
+use crate::PolicyError;
+use crate::verdict::{Finding, Location};
+
+/// The package every gate policy defines: `deny` (required), `warn` and `allow_unpinned`
+/// (optional).
+pub const GATE_PACKAGE: &str = "custody.gate";
+const DENY_RULE: &str = "data.custody.gate.deny";
+const WARN_RULE: &str = "data.custody.gate.warn";
+const UNPINNED_RULE: &str = "data.custody.gate.allow_unpinned";
+
+/// custody's built-in Rego library, `data.custody.lib`.
+pub const LIB_REGO: &str = include_str!("../rego/lib.rego");
+/// The built-in library's own tests.
+pub const LIB_TEST_REGO: &str = include_str!("../rego/lib_test.rego");
+/// The name the built-in library's file has in errors and findings.
+pub const LIB_PATH: &str = "<builtin>/custody/lib.rego";
+const LIB_TEST_PATH: &str = "<builtin>/custody/lib_test.rego";
+
+/// One policy file as loaded.
+#[derive(Debug, Clone)]
+pub struct PolicyFile {
+    /// The path as shown to users (the directory given, joined with the file's relative path).
+    pub path: String,
+    pub text: String,
+}
+
+/// A loaded, compiled policy: cheap to share between threads ([`Arc`] inside).
+#[derive(Clone)]
+pub struct Policy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    digest: Sha256Digest,
+    files: Vec<PolicyFile>,
+    engine: Engine,
+    deny: CompiledPolicy,
+    warn: Option<CompiledPolicy>,
+    allow_unpinned: Option<CompiledPolicy>,
+    /// Every string literal that looks like a code (`kebab-case`) → where it first appears;
+    /// user files first, the built-in library last.
+    code_sites: HashMap<String, Location>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("dir", &self.inner.dir)
+            .field("digest", &self.inner.digest)
+            .finish()
+    }
+}
+
+/// What one evaluation returned, before it is tied to an artifact.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub denies: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl Policy {
+    /// Loads every `*.rego` and `data.json` under `dir`.
+    pub fn load(dir: &Path) -> Result<Policy, PolicyError> {
+        let mut rego = Vec::new();
+        let mut data = Vec::new();
+        collect(dir, dir, &mut rego, &mut data)?;
+        rego.sort();
+        data.sort();
+        if rego.is_empty() {
+            return Err(PolicyError::Empty {
+                dir: dir.display().to_string(),
+            });
+        }
+        let mut files = Vec::new();
+        for path in &rego {
+            let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })?;
+            files.push(PolicyFile {
+                path: path.display().to_string(),
+                text,
+            });
+        }
+        let mut data_docs = Vec::new();
+        for path in &data {
+            let bytes = std::fs::read(path).map_err(|e| PolicyError::Read {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })?;
+            let value: Json = serde_json::from_slice(&bytes).map_err(|e| PolicyError::Data {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })?;
+            let rel = path
+                .parent()
+                .and_then(|p| p.strip_prefix(dir).ok())
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            data_docs.push((path.display().to_string(), rel, bytes, value));
+        }
+        Self::build(dir, files, data_docs)
+    }
+
+    /// A policy from in-memory files (tests, the server's embedded default).
+    pub fn from_files(files: Vec<PolicyFile>, data: Json) -> Result<Policy, PolicyError> {
+        let bytes = serde_json::to_vec(&data).unwrap_or_default();
+        Self::build(
+            Path::new("<memory>"),
+            files,
+            vec![("<memory>/data.json".into(), PathBuf::new(), bytes, data)],
+        )
+    }
+
+    fn build(
+        dir: &Path,
+        files: Vec<PolicyFile>,
+        data_docs: Vec<(String, PathBuf, Vec<u8>, Json)>,
+    ) -> Result<Policy, PolicyError> {
+        let mut hasher = DigestWriter::default();
+        hasher.part(b"custody-policy-v1");
+        hasher.part(LIB_REGO.as_bytes());
+        let mut engine = Engine::new();
+        engine.set_rego_v0(false);
+        engine
+            .add_policy(LIB_PATH.into(), LIB_REGO.into())
+            .map_err(|e| PolicyError::Compile {
+                error: one_line(&e.to_string()),
+            })?;
+        for f in &files {
+            hasher.part(f.path.as_bytes());
+            hasher.part(f.text.as_bytes());
+            engine
+                .add_policy(f.path.clone(), f.text.clone())
+                .map_err(|e| PolicyError::Compile {
+                    error: one_line(&e.to_string()),
+                })?;
+        }
+        for (path, rel, bytes, value) in data_docs {
+            hasher.part(path.as_bytes());
+            hasher.part(&bytes);
+            let mut nested = value;
+            for comp in rel.components().rev() {
+                let mut m = Map::new();
+                m.insert(comp.as_os_str().to_string_lossy().into_owned(), nested);
+                nested = Json::Object(m);
+            }
+            if !nested.is_object() {
+                return Err(PolicyError::Data {
+                    path,
+                    error: "a data document must be a JSON object".into(),
+                });
+            }
+            engine
+                .add_data(Value::from(nested))
+                .map_err(|e| PolicyError::Data {
+                    path,
+                    error: one_line(&e.to_string()),
+                })?;
+        }
+        let compile = |engine: &mut Engine, rule: &str| {
+            engine
+                .compile_with_entrypoint(&rule.into())
+                .map_err(|e| one_line(&e.to_string()))
+        };
+        let declared = |engine: &Engine, rule: &str| {
+            let name = rule.rsplit('.').next().unwrap_or(rule);
+            files.iter().any(|f| {
+                declares_package(&f.text, GATE_PACKAGE) && declares_rule(&f.text, name).is_some()
+            }) && engine.get_packages().is_ok()
+        };
+        if !declared(&engine, DENY_RULE) {
+            return Err(PolicyError::NoDenyRule {
+                dir: dir.display().to_string(),
+            });
+        }
+        let deny =
+            compile(&mut engine, DENY_RULE).map_err(|error| PolicyError::Compile { error })?;
+        let warn = if declared(&engine, WARN_RULE) {
+            Some(compile(&mut engine, WARN_RULE).map_err(|error| PolicyError::Compile { error })?)
+        } else {
+            None
+        };
+        let allow_unpinned = if declared(&engine, UNPINNED_RULE) {
+            Some(
+                compile(&mut engine, UNPINNED_RULE)
+                    .map_err(|error| PolicyError::Compile { error })?,
+            )
+        } else {
+            None
+        };
+        let mut code_sites = HashMap::new();
+        for f in &files {
+            index_codes(&f.path, &f.text, &mut code_sites);
+        }
+        index_codes(LIB_PATH, LIB_REGO, &mut code_sites);
+        let policy = Policy {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                digest: hasher.finish(),
+                files,
+                engine,
+                deny,
+                warn,
+                allow_unpinned,
+                code_sites,
+            }),
+        };
+        policy.dry_run()?;
+        Ok(policy)
+    }
+
+    /// Evaluates every rule once over a sample input: errors that regorus only finds while
+    /// evaluating (an undefined function, a bad builtin call) surface at load.
+    fn dry_run(&self) -> Result<(), PolicyError> {
+        let sample: Json = serde_json::from_str(SAMPLE_INPUT).unwrap_or(Json::Null);
+        let mut engine = self.inner.engine.clone();
+        engine.set_input(Value::from(sample.clone()));
+        engine
+            .eval_modules(false)
+            .map_err(|e| PolicyError::Compile {
+                error: one_line(&e.to_string()),
+            })?;
+        self.evaluate(&sample)
+            .map(|_| ())
+            .map_err(|e| PolicyError::Compile {
+                error: e.to_string(),
+            })
+    }
+
+    /// The policy's identity: `sha256:` over every file and the built-in library.
+    pub fn digest(&self) -> Sha256Digest {
+        self.inner.digest
+    }
+
+    /// The directory the policy was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The policy's files (not the built-in library).
+    pub fn files(&self) -> &[PolicyFile] {
+        &self.inner.files
+    }
+
+    /// Evaluates `deny` and `warn` over an input document.
+    pub fn evaluate(&self, input: &Json) -> Result<Evaluation, PolicyError> {
+        self.evaluate_value(Value::from(input.clone()))
+    }
+
+    /// [`Policy::evaluate`] over an input already converted to a regorus value.
+    pub fn evaluate_value(&self, input: Value) -> Result<Evaluation, PolicyError> {
+        let denies = self
+            .inner
+            .deny
+            .eval_with_input(input.clone())
+            .map_err(|e| PolicyError::Eval {
+                error: one_line(&e.to_string()),
+            })?;
+        let warnings = match &self.inner.warn {
+            Some(w) => w.eval_with_input(input).map_err(|e| PolicyError::Eval {
+                error: one_line(&e.to_string()),
+            })?,
+            None => Value::Undefined,
+        };
+        Ok(Evaluation {
+            denies: self.findings(&denies),
+            warnings: self.findings(&warnings),
+        })
+    }
+
+    /// Whether the policy lets an image that is not pinned by digest through
+    /// (`data.custody.gate.allow_unpinned` true for this input). False when undefined.
+    pub fn allows_unpinned(&self, input: &Json) -> Result<bool, PolicyError> {
+        let Some(rule) = &self.inner.allow_unpinned else {
+            return Ok(false);
+        };
+        let v = rule
+            .eval_with_input(Value::from(input.clone()))
+            .map_err(|e| PolicyError::Eval {
+                error: one_line(&e.to_string()),
+            })?;
+        Ok(v == Value::Bool(true))
+    }
+
+    fn findings(&self, value: &Value) -> Vec<Finding> {
+        let items: Vec<Json> = match serde_json::to_value(value) {
+            Ok(Json::Array(items)) => items,
+            Ok(Json::String(s)) if s == "<undefined>" => Vec::new(),
+            Ok(Json::Null) => Vec::new(),
+            Ok(other) => vec![other],
+            Err(_) => Vec::new(),
+        };
+        let mut findings: Vec<Finding> = items
+            .into_iter()
+            .map(|item| {
+                let mut f = Finding::from_rego(item);
+                f.location = self.inner.code_sites.get(&f.code).cloned();
+                f
+            })
+            .collect();
+        findings.sort_by(|a, b| a.code.cmp(&b.code).then(a.message.cmp(&b.message)));
+        findings
+    }
+
+    /// Runs every `test_*` rule in the policy's files (`opa test`): a test passes when it
+    /// evaluates to `true`. `filter` keeps tests whose full name contains it.
+    pub fn run_tests(&self, filter: Option<&str>) -> Vec<TestResult> {
+        run_tests_in(&self.inner.engine, &self.inner.files, filter)
+    }
+
+    /// Runs the built-in library's own tests.
+    pub fn run_library_tests() -> Result<Vec<TestResult>, PolicyError> {
+        let mut engine = Engine::new();
+        engine.set_rego_v0(false);
+        for (path, text) in [(LIB_PATH, LIB_REGO), (LIB_TEST_PATH, LIB_TEST_REGO)] {
+            engine
+                .add_policy(path.into(), text.into())
+                .map_err(|e| PolicyError::Compile {
+                    error: one_line(&e.to_string()),
+                })?;
+        }
+        let files = vec![PolicyFile {
+            path: LIB_TEST_PATH.into(),
+            text: LIB_TEST_REGO.into(),
+        }];
+        Ok(run_tests_in(&engine, &files, None))
+    }
+}
+
+/// How one `test_` rule went.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    /// `data.<package>.<rule>`
+    pub name: String,
+    pub location: Location,
+    pub outcome: TestOutcome,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestOutcome {
+    Pass,
+    /// Evaluated to false or undefined.
+    Fail,
+    /// Evaluation raised an error.
+    Error(String),
+}
+
+fn run_tests_in(engine: &Engine, files: &[PolicyFile], filter: Option<&str>) -> Vec<TestResult> {
+    let mut results = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for f in files {
+        let Some(package) = package_of(&f.text) else {
+            continue;
+        };
+        for (line, rule) in test_rules(&f.text) {
+            let name = format!("data.{package}.{rule}");
+            if filter.is_some_and(|flt| !name.contains(flt)) || !seen.insert(name.clone()) {
+                continue;
+            }
+            let mut e = engine.clone();
+            let started = Instant::now();
+            let outcome = match e.eval_rule(name.clone()) {
+                Ok(Value::Bool(true)) => TestOutcome::Pass,
+                Ok(_) => TestOutcome::Fail,
+                Err(err) => TestOutcome::Error(one_line(&err.to_string())),
+            };
+            results.push(TestResult {
+                name,
+                location: Location {
+                    file: f.path.clone(),
+                    line,
+                },
+                outcome,
+                duration: started.elapsed(),
+            });
+        }
+    }
+    results
+}
+
+/// A representative input for the load-time dry run (see `docs/policy-input.md`).
+const SAMPLE_INPUT: &str = r#"{
+  "artifact": {"digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "name": "sample", "image": null},
+  "environment": {"name": "sample", "stage": "production"},
+  "time": "2026-01-01T00:00:00Z",
+  "evidence": [{
+    "source": "sample.sigstore.json",
+    "bundle_digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    "kind": "attestation",
+    "predicate_type": "https://slsa.dev/provenance/v1",
+    "statement": {"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "https://slsa.dev/provenance/v1",
+      "predicate": {"buildDefinition": {"buildType": "x", "externalParameters": {}, "resolvedDependencies": []},
+                    "runDetails": {"builder": {"id": "x"}, "metadata": {"finishedOn": "2026-01-01T00:00:00Z"}}}},
+    "signer": {"kind": "key", "label": "00", "key_id": "00", "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}},
+    "tlog": [{"log_id": "00", "log_index": 0, "integrated_time": null}],
+    "logged": true,
+    "times": []
+  }],
+  "rejected": [{"source": "bad.sigstore.json", "code": "signature-invalid", "reason": "sample"}]
+}"#;
+
+#[derive(Default)]
+struct DigestWriter {
+    bytes: Vec<u8>,
+}
+
+impl DigestWriter {
+    fn part(&mut self, data: &[u8]) {
+        self.bytes
+            .extend_from_slice(&(data.len() as u64).to_be_bytes());
+        self.bytes.extend_from_slice(data);
+    }
+    fn finish(self) -> Sha256Digest {
+        Sha256Digest::of(&self.bytes)
+    }
+}
+
+fn collect(
+    root: &Path,
+    dir: &Path,
+    rego: &mut Vec<PathBuf>,
+    data: &mut Vec<PathBuf>,
+) -> Result<(), PolicyError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| PolicyError::Read {
+        path: dir.display().to_string(),
+        error: e.to_string(),
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|e| PolicyError::Read {
+            path: dir.display().to_string(),
+            error: e.to_string(),
+        })?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let meta = std::fs::metadata(&path).map_err(|e| PolicyError::Read {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
+        if meta.is_dir() {
+            collect(root, &path, rego, data)?;
+        } else if name.ends_with(".rego") {
+            rego.push(path);
+        } else if name == "data.json" {
+            data.push(path);
+        }
+    }
+    let _ = root;
+    Ok(())
+}
+
+/// regorus errors span several lines (`--> file:line:col`, the source line, the message):
+/// fold them into one.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(loc) = line.strip_prefix("--> ") {
+            parts.push(loc.to_string());
+        } else if is_source_echo(line) {
+            continue;
+        } else {
+            parts.push(line.to_string());
+        }
+    }
+    parts.join(": ")
+}
+
+/// The source line and caret marker regorus echoes under an error location.
+fn is_source_echo(line: &str) -> bool {
+    let numbered = line.contains(" | ")
+        && line
+            .split(" | ")
+            .next()
+            .is_some_and(|n| n.trim().chars().all(|c| c.is_ascii_digit()));
+    numbered || line.chars().all(|c| c == '^' || c == ' ' || c == '|')
+}
+
+fn package_of(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix("package ")
+            .map(|p| p.split_whitespace().next().unwrap_or("").to_string())
+    })
+}
+
+fn declares_package(text: &str, package: &str) -> bool {
+    package_of(text).as_deref() == Some(package)
+}
+
+/// The line (1-based) where a top-level rule `name` is declared.
+fn declares_rule(text: &str, name: &str) -> Option<u32> {
+    text.lines().enumerate().find_map(|(i, l)| {
+        let rest = l.strip_prefix(name)?;
+        let next = rest.chars().next()?;
+        (next == ' ' || next == '[' || next == '(' || next == '{' || next == ':' || next == '=')
+            .then_some(i as u32 + 1)
+    })
+}
+
+/// Top-level `test_*` rules and their lines.
+fn test_rules(text: &str) -> Vec<(u32, String)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            if !l.starts_with("test_") {
+                return None;
+            }
+            let name: String = l
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            Some((i as u32 + 1, name))
+        })
+        .collect()
+}
+
+fn index_codes(path: &str, text: &str, sites: &mut HashMap<String, Location>) {
+    for (i, line) in text.lines().enumerate() {
+        let code_part = line.split('#').next().unwrap_or("");
+        let mut rest = code_part;
+        while let Some(start) = rest.find('"') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('"') else { break };
+            let lit = &after[..end];
+            let looks_like_code = lit.len() >= 3
+                && lit.contains('-')
+                && lit
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && lit.starts_with(|c: char| c.is_ascii_lowercase());
+            if looks_like_code {
+                sites.entry(lit.to_string()).or_insert(Location {
+                    file: path.to_string(),
+                    line: i as u32 + 1,
+                });
+            }
+            rest = &after[end + 1..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_folds_regorus_errors() {
+        let e = "\n--> bad.rego:5:1\n5 | }\n  | ^\nerror: expecting expression";
+        assert_eq!(one_line(e), "bad.rego:5:1: error: expecting expression");
+    }
+
+    #[test]
+    fn finds_tests_and_rules() {
+        let text = "package a.b\n\ntest_one if true\n  test_indented if true\ntest_two if {\n}\n";
+        assert_eq!(package_of(text).as_deref(), Some("a.b"));
+        let t = test_rules(text);
+        assert_eq!(t, vec![(3, "test_one".into()), (5, "test_two".into())]);
+        assert_eq!(declares_rule(text, "test_two"), Some(5));
+        assert_eq!(declares_rule(text, "test_tw"), None);
+    }
+
+    #[test]
+    fn codes_are_indexed_at_their_first_line() {
+        let mut sites = HashMap::new();
+        index_codes(
+            "p.rego",
+            "x := 1\ny := {\"code\": \"not-signed\"} # \"ignored-code\"\n",
+            &mut sites,
+        );
+        assert_eq!(sites.get("not-signed").map(|l| l.line), Some(2));
+        assert!(!sites.contains_key("ignored-code"));
+        assert!(!sites.contains_key("code"));
+    }
+}

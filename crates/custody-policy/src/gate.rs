@@ -1,0 +1,112 @@
+//! The gate: verify the evidence, build the input, evaluate, and say why.
+
+use chrono::{DateTime, Utc};
+use custody_core::verify::Artifact;
+
+use crate::Policy;
+use crate::PolicyError;
+use crate::input::{self, Candidate, EnvironmentRef, TrustSet};
+use crate::verdict::{ArtifactRef, Finding, Verdict};
+
+/// A policy and what evidence is verified against.
+#[derive(Debug)]
+pub struct Gate {
+    pub policy: Policy,
+    pub trust: TrustSet,
+}
+
+/// One decision request.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub artifact: ArtifactRef,
+    /// The artifact's bytes, when at hand (Ed25519 message signatures need them).
+    pub bytes: Option<&'a [u8]>,
+    pub environment: Option<EnvironmentRef>,
+    pub time: DateTime<Utc>,
+}
+
+impl Gate {
+    /// Verifies `candidates` for the artifact and evaluates the policy over what verified.
+    pub fn decide(
+        &self,
+        request: &Request<'_>,
+        candidates: &[Candidate],
+    ) -> Result<Verdict, PolicyError> {
+        let Some(digest_text) = request.artifact.digest.as_deref() else {
+            return self.decide_unpinned(request);
+        };
+        let digest = digest_text.parse().map_err(|e| PolicyError::Eval {
+            error: format!("artifact digest {digest_text:?}: {e}"),
+        })?;
+        let artifact = Artifact {
+            digest,
+            bytes: request.bytes,
+        };
+        let (evidence, rejected) = input::verify_evidence(&self.trust, artifact, candidates);
+        let doc = input::input_document(
+            &request.artifact,
+            request.environment.as_ref(),
+            request.time,
+            &evidence,
+            &rejected,
+        );
+        let eval = self.policy.evaluate(&doc)?;
+        Ok(Verdict {
+            allowed: eval.denies.is_empty(),
+            artifact: request.artifact.clone(),
+            environment: request.environment.as_ref().map(|e| e.name.clone()),
+            policy_digest: self.policy.digest().to_string(),
+            trust_root_digest: self.trust.root_digest.map(|d| d.to_string()),
+            denies: eval.denies,
+            warnings: eval.warnings,
+            evidence: evidence.iter().map(|e| e.summary()).collect(),
+            rejected,
+            verified_levels: vec![input::build_level(&evidence)],
+            evaluated_at: request.time,
+        })
+    }
+
+    /// An image reference without a digest: denied unless the policy's `allow_unpinned` says
+    /// otherwise for this input.
+    fn decide_unpinned(&self, request: &Request<'_>) -> Result<Verdict, PolicyError> {
+        let doc = input::input_document(
+            &request.artifact,
+            request.environment.as_ref(),
+            request.time,
+            &[],
+            &[],
+        );
+        let allowed = self.policy.allows_unpinned(&doc)?;
+        let denies = if allowed {
+            Vec::new()
+        } else {
+            let shown = request.artifact.image.as_deref().unwrap_or("(unnamed)");
+            vec![Finding {
+                code: "image-not-pinned".into(),
+                message: format!(
+                    "image {shown} is not pinned by digest, so what runs is not what was verified"
+                ),
+                fix: Some(format!(
+                    "deploy {shown}@sha256:<digest> (e.g. from `crane digest {shown}`), or allow it in policy with data.custody.gate.allow_unpinned"
+                )),
+                signer: None,
+                evidence: None,
+                location: None,
+                details: Default::default(),
+            }]
+        };
+        Ok(Verdict {
+            allowed,
+            artifact: request.artifact.clone(),
+            environment: request.environment.as_ref().map(|e| e.name.clone()),
+            policy_digest: self.policy.digest().to_string(),
+            trust_root_digest: self.trust.root_digest.map(|d| d.to_string()),
+            denies,
+            warnings: Vec::new(),
+            evidence: Vec::new(),
+            rejected: Vec::new(),
+            verified_levels: Vec::new(),
+            evaluated_at: request.time,
+        })
+    }
+}

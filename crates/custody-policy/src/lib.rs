@@ -1,0 +1,44 @@
+//! custody's policy gate: Rego (regorus) policies evaluated over *verified* evidence.
+//!
+//! ```text
+//!  candidates (bundles) ─► input::verify_evidence ─► Evidence / Rejected
+//!                                                      │
+//!  artifact, environment, time ─► input::input_document ─► Policy::evaluate (regorus)
+//!                                                      │
+//!                         gate::Gate::decide ─► Verdict (findings with codes, fixes, locations)
+//!                                                      │ allowed
+//!                                    vsa::summary ─► SLSA Verification Summary Attestation
+//! ```
+
+pub mod engine;
+pub mod gate;
+pub mod input;
+pub mod verdict;
+pub mod vsa;
+
+pub use engine::{Evaluation, Policy, PolicyFile, TestOutcome, TestResult};
+pub use gate::Gate;
+pub use input::{Candidate, Evidence, Rejected, TrustSet};
+pub use verdict::{ArtifactRef, Finding, Location, Verdict};
+
+/// Why a policy could not be loaded or evaluated. Loading errors name the file (and line when
+/// regorus gives one).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy {path}: cannot read: {error}")]
+    Read { path: String, error: String },
+    #[error(
+        "policy directory {dir} holds no .rego files: write a package custody.gate with deny rules (see `custody policy init`)"
+    )]
+    Empty { dir: String },
+    #[error("policy {path}: bad data document: {error}")]
+    Data { path: String, error: String },
+    #[error("policy does not compile: {error}")]
+    Compile { error: String },
+    #[error(
+        "policy {dir} defines no `deny` rule in package custody.gate: the gate evaluates data.custody.gate.deny (see docs/policy-input.md)"
+    )]
+    NoDenyRule { dir: String },
+    #[error("policy evaluation failed: {error}")]
+    Eval { error: String },
+}
