@@ -266,6 +266,10 @@ pub struct IntotoVerifyArgs {
     /// Directory holding the links
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub link_dir: std::path::PathBuf,
+    /// A value for the layout's {NAME} parameter (python in-toto's substitution parameters);
+    /// repeat for several. A layout that uses a parameter not given is refused
+    #[arg(long = "param", alias = "layout-params", num_args = 1.., value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -477,6 +481,10 @@ pub struct RebuildArgs {
     /// Where to write the rebuild attestation [default: rebuild.intoto.sigstore.json]
     #[arg(long, value_name = "FILE")]
     pub attestation: Option<PathBuf>,
+    /// Directory holding the originally built artifacts (subject names relative to it): a
+    /// subject that differs is compared with its original by diffoscope (when installed)
+    #[arg(long, value_name = "DIR")]
+    pub compare_with: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
