@@ -181,6 +181,7 @@ impl Policy {
                     error: one_line(&e.to_string()),
                 })?;
         }
+        resolve_config(&mut engine)?;
         let compile = |engine: &mut Engine, rule: &str| {
             engine
                 .compile_with_entrypoint(&rule.into())
@@ -402,6 +403,53 @@ fn run_tests_in(engine: &Engine, files: &[PolicyFile], filter: Option<&str>) -> 
         }
     }
     results
+}
+
+fn compile_error(e: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Compile {
+        error: one_line(&e.to_string()),
+    }
+}
+
+/// Precomputes `data.custody.lib.merged_config` for the base and for every stage named in
+/// `data.custody.config.stages` into `data.custody.resolved`, so an evaluation reads the
+/// merged configuration instead of deep-merging three objects every time.
+fn resolve_config(engine: &mut Engine) -> Result<(), PolicyError> {
+    let mut probe = engine.clone();
+    let user = probe
+        .eval_rule("data.custody.lib.user_config".into())
+        .map_err(compile_error)?;
+    let user_json = serde_json::to_value(&user).unwrap_or(Json::Null);
+    let mut stages: Vec<String> = user_json
+        .get("stages")
+        .and_then(Json::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    stages.sort();
+    let merged = |stage: &str| -> Result<Value, PolicyError> {
+        let mut e = engine.clone();
+        e.set_input(Value::from(
+            serde_json::json!({"environment": {"stage": stage}}),
+        ));
+        e.eval_rule("data.custody.lib.merged_config".into())
+            .map_err(compile_error)
+    };
+    let base = merged("")?;
+    let mut per_stage = serde_json::Map::new();
+    for stage in &stages {
+        per_stage.insert(
+            stage.clone(),
+            serde_json::to_value(merged(stage)?).unwrap_or(Json::Null),
+        );
+    }
+    let resolved = serde_json::json!({"custody": {"resolved": {
+        "source": user_json,
+        "base": serde_json::to_value(&base).unwrap_or(Json::Null),
+        "stages": per_stage,
+    }}});
+    engine
+        .add_data(Value::from(resolved))
+        .map_err(compile_error)
 }
 
 /// A representative input for the load-time dry run (see `docs/policy-input.md`).
