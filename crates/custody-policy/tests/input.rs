@@ -65,7 +65,7 @@ fn check(schema: &Value, root: &Value, v: &Value, path: &str) -> Result<(), Stri
             Value::Array(_) => "array",
             Value::Object(_) => "object",
         };
-        if !types.contains(&actual) && !(actual == "integer" && types.contains(&"number")) {
+        if !(types.contains(&actual) || actual == "integer" && types.contains(&"number")) {
             return Err(format!("{path}: {actual} is not {types:?}"));
         }
     }
