@@ -105,6 +105,20 @@ fn main() {
             .collect::<Vec<_>>()
     };
     let value = regorus::Value::from(doc.clone());
+    println!(
+        "engine: {}",
+        if policy.uses_vm() {
+            "regorus RVM (compiled)"
+        } else {
+            "regorus interpreter"
+        }
+    );
+    report(
+        "allow, interpreter",
+        time(&|| {
+            policy.eval_interpreter(value.clone()).unwrap();
+        }),
+    );
     report(
         "allow, input pre-converted",
         time(&|| {
@@ -121,6 +135,32 @@ fn main() {
         "deny (4 findings), from JSON",
         time(&|| {
             policy.evaluate(&denied).unwrap();
+        }),
+    );
+    // The starter policy `custody policy init` writes: trusted signer, provenance, clean tree.
+    let starter = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text:
+                "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
+                    .into(),
+        }],
+        json!({"custody": {"config": {"signers": {"keys": [KEY], "threshold": 1},
+            "provenance": {"required": true, "clean": true},
+            "stages": {"production": {"provenance": {"max_age_days": 90}}}}}}),
+    )
+    .unwrap();
+    assert!(starter.evaluate(&doc).unwrap().denies.is_empty());
+    report(
+        "starter policy, allow",
+        time(&|| {
+            starter.evaluate_value(value.clone()).unwrap();
+        }),
+    );
+    report(
+        "starter policy, deny",
+        time(&|| {
+            starter.evaluate(&denied).unwrap();
         }),
     );
     if std::env::var_os("CUSTODY_BENCH_PARTS").is_some() {

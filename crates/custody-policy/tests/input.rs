@@ -265,3 +265,79 @@ proptest! {
         prop_assert_eq!(v.allowed, v.rejected.is_empty() && v.evidence.len() == 1);
     }
 }
+
+/// regorus's compiled VM and its interpreter agree on every decision the gate makes for
+/// real, verified inputs (the VM is the fast path; the interpreter is the reference).
+#[test]
+fn the_compiled_vm_agrees_with_the_interpreter() {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+    let g = gate(&key);
+    assert!(
+        g.policy.uses_vm(),
+        "the built-in library should compile for the VM"
+    );
+    let artifact = Sha256Digest::of(b"app");
+    let good = signed_provenance(&key, &artifact);
+    let other = signed_provenance(
+        &SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap(),
+        &artifact,
+    );
+    let trust = TrustSet {
+        keys: vec![key.public_key()],
+        root: None,
+        root_digest: None,
+    };
+    for cands in [
+        vec![],
+        vec![good.clone()],
+        vec![other.clone()],
+        vec![good, other, b"junk".to_vec()],
+    ] {
+        let cands: Vec<Candidate> = cands
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| Candidate {
+                source: format!("b{i}"),
+                bytes,
+            })
+            .collect();
+        let (evidence, rejected) =
+            input::verify_evidence(&trust, Artifact::from_digest(artifact), &cands);
+        for env in [
+            None,
+            Some(EnvironmentRef {
+                name: "prod".into(),
+                stage: Some("production".into()),
+            }),
+        ] {
+            let doc = input::input_document(
+                &ArtifactRef {
+                    digest: Some(artifact.to_string()),
+                    name: None,
+                    image: None,
+                },
+                env.as_ref(),
+                Utc::now(),
+                &evidence,
+                &rejected,
+            );
+            let value = regorus::Value::from(doc.clone());
+            let interpreted = g.policy.eval_interpreter(value.clone()).unwrap();
+            let vm = g.policy.evaluate_value(value).unwrap();
+            let codes = |v: &regorus::Value| {
+                let mut c: Vec<String> = serde_json::to_value(v)
+                    .unwrap()
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| f["code"].as_str().unwrap_or("").to_string())
+                    .collect();
+                c.sort();
+                c
+            };
+            let vm_codes: Vec<String> = vm.denies.iter().map(|f| f.code.clone()).collect();
+            assert_eq!(codes(&interpreted.0), vm_codes, "{doc}");
+        }
+    }
+}
