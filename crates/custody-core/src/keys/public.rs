@@ -28,6 +28,11 @@ pub struct PublicKey {
     raw: Arc<[u8]>,
     rsa_bits: Option<u32>,
     key_id: KeyId,
+    /// `raw` parsed once by aws-lc-rs for the algorithm's primary verifier (ECDSA: ASN.1 DER
+    /// signatures; Ed25519; RSA: the padding `algorithm` names), so that verifying does not
+    /// parse and validate the key again. `None` after switching to an algorithm it was not
+    /// parsed for (then `raw` is parsed per verification, as before).
+    parsed: Option<Arc<ParsedPublicKey>>,
 }
 
 impl fmt::Debug for PublicKey {
@@ -79,13 +84,14 @@ impl PublicKey {
                 reason: "the public key BIT STRING has unused bits",
             })?;
         let algorithm = spki_algorithm(spki.algorithm.oid, spki.algorithm.parameters)?;
-        let rsa_bits = check_key_material(algorithm, raw)?;
+        let (rsa_bits, parsed) = check_key_material(algorithm, raw)?;
         Ok(Self {
             algorithm,
             spki: der.into(),
             raw: raw.into(),
             rsa_bits,
             key_id: KeyId(Sha256Digest::of(der).0),
+            parsed: Some(Arc::new(parsed)),
         })
     }
 
@@ -156,6 +162,9 @@ impl PublicKey {
                 requested: algorithm,
             });
         }
+        if algorithm != self.algorithm {
+            self.parsed = None; // parsed for the other RSA padding
+        }
         self.algorithm = algorithm;
         Ok(self)
     }
@@ -191,7 +200,7 @@ impl PublicKey {
                         "an Ed25519 signature is 64 bytes",
                     ));
                 }
-                return self.check(&lc::ED25519, data, signature);
+                return self.check(&lc::ED25519, true, data, signature);
             }
             KeyAlgorithm::RsaPkcs1Sha256 | KeyAlgorithm::RsaPssSha256 => {
                 let modulus_len = self.rsa_bits.unwrap_or(0).div_ceil(8) as usize;
@@ -202,12 +211,12 @@ impl PublicKey {
                         "an RSA signature is as long as the key's modulus",
                     ));
                 }
-                let result = self.check(rsa_params(alg), data, signature);
+                let result = self.check(rsa_params(alg), true, data, signature);
                 if alg == KeyAlgorithm::RsaPssSha256 && result.is_err() {
                     // RFC 8017 §9.1: the salt length is the signer's choice. Signers use the
                     // digest length (aws-lc, securesystemslib) or the maximum (Go's and older
                     // pyca defaults); securesystemslib verifies with PSS.AUTO, so accept both.
-                    return self.check(&RSA_PSS_MAX_SALT, data, signature);
+                    return self.check(&RSA_PSS_MAX_SALT, false, data, signature);
                 }
                 return result;
             }
@@ -221,13 +230,13 @@ impl PublicKey {
             ));
         }
         if is_der {
-            match self.check(der_alg, data, signature) {
+            match self.check(der_alg, true, data, signature) {
                 Err(SignatureError::Invalid) => {}
                 result => return result,
             }
         }
         if signature.len() == fixed_len {
-            return self.check(fixed_alg, data, signature);
+            return self.check(fixed_alg, false, data, signature);
         }
         Err(SignatureError::Invalid)
     }
@@ -250,12 +259,25 @@ impl PublicKey {
             .map_err(|_| SignatureError::Invalid)
     }
 
+    /// `primary`: `verifier` is the algorithm's primary verifier, the one `parsed` is for.
     fn check(
         &self,
         verifier: &'static dyn VerificationAlgorithm,
+        primary: bool,
         data: SignedData<'_>,
         signature: &[u8],
     ) -> Result<(), SignatureError> {
+        // The key parsed at load time if `verifier` is the one it was parsed for; otherwise
+        // parse `raw` now.
+        if let (true, Some(parsed)) = (primary, &self.parsed) {
+            let result = match data {
+                SignedData::Message(message) => parsed.verify_sig(message, signature),
+                SignedData::Sha256Digest(digest) => {
+                    parsed.verify_digest_sig(&sha256_digest(self.algorithm, digest)?, signature)
+                }
+            };
+            return result.map_err(|_| SignatureError::Invalid);
+        }
         let key = UnparsedPublicKey::new(verifier, &self.raw[..]);
         let result = match data {
             SignedData::Message(message) => key.verify(message, signature),
@@ -368,8 +390,12 @@ pub(crate) fn ec_algorithm(curve: ObjectIdentifier) -> Result<KeyAlgorithm, KeyE
     }
 }
 
-/// Validates the raw key with aws-lc-rs (point on curve, RSA modulus sane); returns RSA bits.
-fn check_key_material(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Option<u32>, KeyError> {
+/// Validates the raw key with aws-lc-rs (point on curve, RSA modulus sane); returns the RSA
+/// bits and the key parsed for the algorithm's primary verifier.
+fn check_key_material(
+    algorithm: KeyAlgorithm,
+    raw: &[u8],
+) -> Result<(Option<u32>, ParsedPublicKey), KeyError> {
     let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::KeyRejected {
         what: "public key",
         reason: e.description_(),
@@ -387,8 +413,8 @@ fn check_key_material(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Option<u32>
             if !(2048..=8192).contains(&bits) {
                 return Err(KeyError::RsaKeySize { bits });
             }
-            ParsedPublicKey::new(rsa_params(algorithm), raw).map_err(rejected)?;
-            return Ok(Some(bits));
+            let parsed = ParsedPublicKey::new(rsa_params(algorithm), raw).map_err(rejected)?;
+            return Ok((Some(bits), parsed));
         }
     };
     // Uncompressed points only (0x04 ‖ X ‖ Y), as Go's x509 requires: one encoding per key,
@@ -400,6 +426,6 @@ fn check_key_material(algorithm: KeyAlgorithm, raw: &[u8]) -> Result<Option<u32>
             reason: "wrong length or compressed point",
         });
     }
-    ParsedPublicKey::new(verifier, raw).map_err(rejected)?;
-    Ok(None)
+    let parsed = ParsedPublicKey::new(verifier, raw).map_err(rejected)?;
+    Ok((None, parsed))
 }
