@@ -87,7 +87,9 @@ impl Log {
     /// is stored (published). Submitting an entry that is already logged (same bytes, so same
     /// leaf hash) adds nothing: the receipt has the existing index, `duplicate: true`, and a
     /// fresh inclusion proof to the latest checkpoint.
-    pub async fn submit(&self, entry: Vec<u8>) -> Result<Receipt, SubmitError> {
+    /// `entry` may be shared (`Arc<[u8]>`: not copied) or owned (`Vec<u8>`).
+    pub async fn submit(&self, entry: impl Into<Arc<[u8]>>) -> Result<Receipt, SubmitError> {
+        let entry: Arc<[u8]> = entry.into();
         let limit = self.shared().config.max_entry_bytes;
         if entry.len() > limit {
             return Err(SubmitError::TooLarge {
@@ -98,7 +100,7 @@ impl Log {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             leaf_hash: leaf_hash(&entry),
-            entry: entry.into(),
+            entry,
             enqueued: Instant::now(),
             reply,
         };

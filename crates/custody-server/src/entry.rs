@@ -18,6 +18,11 @@ pub fn transparency_log_entry_json(
     admitted: &Admitted,
     receipt: &Receipt,
 ) -> String {
+    entry_json(&base64_encode(&identity.log_id()), admitted, receipt)
+}
+
+/// [`transparency_log_entry_json`] with the log ID already in base64 (the server keeps it).
+pub(crate) fn entry_json(log_id: &str, admitted: &Admitted, receipt: &Receipt) -> String {
     use std::fmt::Write as _;
     let index = receipt.index;
     let note = serde_json::to_string(&receipt.checkpoint).unwrap_or_else(|_| "\"\"".to_owned());
@@ -31,7 +36,7 @@ pub fn transparency_log_entry_json(
             r#""inclusionProof":{{"logIndex":"{index}","rootHash":"{root}","treeSize":"{size}","hashes":["#
         ),
         index = index,
-        log_id = base64_encode(&identity.log_id()),
+        log_id = log_id,
         kind = admitted.kind,
         version = admitted.version,
         root = base64_encode(&receipt.root_hash),
@@ -86,7 +91,7 @@ mod tests {
         let admitted = Admitted {
             kind: "hashedrekord",
             version: "0.0.2",
-            body: b"{\"a\":1}".to_vec(),
+            body: b"{\"a\":1}".as_slice().into(),
         };
         for proof in [
             vec![],

@@ -17,6 +17,12 @@ use custody_core::keys::{KeyAlgorithm, PublicKey, SignatureError, SignedData};
 use custody_core::rekor::{
     BodyError, BuildError, LoggedDigest, LoggedVerifier, dsse_v002, hashed_rekord_v002,
 };
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use custody_core::encoding::base64_encode;
 use serde::Deserialize;
 
 /// Why a request was refused (HTTP 400); nothing was logged.
@@ -58,52 +64,58 @@ pub enum RequestError {
     Build(#[from] BuildError),
 }
 
+// The strings borrow from the request where they have no JSON escapes (base64 never does).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateEntryRequest {
-    #[serde(alias = "hashed_rekord_request_v002")]
-    hashed_rekord_request_v002: Option<HashedRekordRequest>,
-    #[serde(alias = "dsse_request_v002")]
-    dsse_request_v002: Option<DsseRequest>,
+struct CreateEntryRequest<'a> {
+    #[serde(alias = "hashed_rekord_request_v002", borrow)]
+    hashed_rekord_request_v002: Option<HashedRekordRequest<'a>>,
+    #[serde(alias = "dsse_request_v002", borrow)]
+    dsse_request_v002: Option<DsseRequest<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct HashedRekordRequest {
-    digest: String,
-    signature: SignatureWire,
+struct HashedRekordRequest<'a> {
+    #[serde(borrow)]
+    digest: Cow<'a, str>,
+    #[serde(borrow)]
+    signature: SignatureWire<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SignatureWire {
-    content: String,
-    verifier: VerifierWire,
+struct SignatureWire<'a> {
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+    #[serde(borrow)]
+    verifier: VerifierWire<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct VerifierWire {
-    #[serde(alias = "public_key")]
-    public_key: Option<RawBytes>,
-    #[serde(alias = "x509_certificate")]
-    x509_certificate: Option<RawBytes>,
-    #[serde(alias = "key_details")]
-    key_details: String,
+struct VerifierWire<'a> {
+    #[serde(alias = "public_key", borrow)]
+    public_key: Option<RawBytes<'a>>,
+    #[serde(alias = "x509_certificate", borrow)]
+    x509_certificate: Option<RawBytes<'a>>,
+    #[serde(alias = "key_details", borrow)]
+    key_details: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawBytes {
-    #[serde(alias = "raw_bytes")]
-    raw_bytes: String,
+struct RawBytes<'a> {
+    #[serde(alias = "raw_bytes", borrow)]
+    raw_bytes: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct DsseRequest {
+struct DsseRequest<'a> {
     envelope: serde_json::Value,
-    verifiers: Vec<VerifierWire>,
+    #[serde(borrow)]
+    verifiers: Vec<VerifierWire<'a>>,
 }
 
 /// A verifier from a request, with its key parsed and checked against its key details.
@@ -124,8 +136,9 @@ pub struct Admitted {
     pub kind: &'static str,
     /// `0.0.2`.
     pub version: &'static str,
-    /// The canonical entry body (RFC 8785 JSON), the leaf the log hashes.
-    pub body: Vec<u8>,
+    /// The canonical entry body (RFC 8785 JSON), the leaf the log hashes (shared with the
+    /// log's queue, not copied).
+    pub body: Arc<[u8]>,
 }
 
 /// Parses a request, verifies every signature in it, and builds the entry body.
@@ -141,7 +154,7 @@ pub fn admit(json: &[u8]) -> Result<Admitted, RequestError> {
     }
 }
 
-fn admit_hashed_rekord(request: HashedRekordRequest) -> Result<Admitted, RequestError> {
+fn admit_hashed_rekord(request: HashedRekordRequest<'_>) -> Result<Admitted, RequestError> {
     let digest = decode(&request.digest, "hashedRekordRequestV002.digest")?;
     let digest: [u8; 32] = digest
         .as_slice()
@@ -151,30 +164,136 @@ fn admit_hashed_rekord(request: HashedRekordRequest) -> Result<Admitted, Request
         &request.signature.content,
         "hashedRekordRequestV002.signature.content",
     )?;
-    let verifier = verifier(&request.signature.verifier, 0)?;
-    // Verify before anything is logged: the digest is signed directly (prehashed).
+    let verifier = cached_verifier(&request.signature.verifier, 0)?;
+    // Verify before anything is logged: the digest is signed directly (prehashed). Always:
+    // only the parsed key is cached, never a verdict.
     verifier
+        .verifier
         .key
         .verify(SignedData::Sha256Digest(&digest), &signature)
         .map_err(RequestError::Signature)?;
-    let logged = LoggedDigest {
-        algorithm: HashAlgorithm::Sha2_256,
-        value: digest.to_vec(),
-    };
-    let body = hashed_rekord_v002(
-        &logged,
-        &signature,
-        &verifier.material,
-        &verifier.key_details,
-    )?;
+    let body = hashed_rekord_body(&digest, &signature, &verifier)?;
     Ok(Admitted {
         kind: "hashedrekord",
         version: "0.0.2",
-        body,
+        body: body.into(),
     })
 }
 
-fn admit_dsse(request: DsseRequest) -> Result<Admitted, RequestError> {
+/// The `hashedrekord` 0.0.2 body, written directly in its RFC 8785 form (keys sorted, no
+/// whitespace; every value is base64 or a `PublicKeyDetails` name, which need no escaping):
+/// byte for byte what [`hashed_rekord_v002`] builds (a test compares them), without parsing the
+/// key again or building a JSON tree. Anything unusual goes through the builder.
+fn hashed_rekord_body(
+    digest: &[u8; 32],
+    signature: &[u8],
+    verifier: &CachedVerifier,
+) -> Result<Vec<u8>, RequestError> {
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if signature.is_empty() || !plain(&verifier.verifier.key_details) {
+        let logged = LoggedDigest {
+            algorithm: HashAlgorithm::Sha2_256,
+            value: digest.to_vec(),
+        };
+        let v = &verifier.verifier;
+        return Ok(hashed_rekord_v002(
+            &logged,
+            signature,
+            &v.material,
+            &v.key_details,
+        )?);
+    }
+    let material = match verifier.verifier.material {
+        LoggedVerifier::PublicKey(_) => "publicKey",
+        LoggedVerifier::Certificate(_) => "x509Certificate",
+    };
+    let digest = base64_encode(digest);
+    let signature = base64_encode(signature);
+    let parts: [&str; 11] = [
+        r#"{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":{"algorithm":"SHA2_256","digest":""#,
+        &digest,
+        r#""},"signature":{"content":""#,
+        &signature,
+        r#"","verifier":{"keyDetails":""#,
+        &verifier.verifier.key_details,
+        r#"",""#,
+        material,
+        r#"":{"rawBytes":""#,
+        &verifier.material_base64,
+        r#""}}}}}}"#,
+    ];
+    let mut body = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        body.extend_from_slice(part.as_bytes());
+    }
+    Ok(body)
+}
+
+/// A verifier parsed from a request, kept for the next request naming the same key.
+struct CachedVerifier {
+    /// Whether the material was sent as `x509Certificate` (else `publicKey`).
+    certificate: bool,
+    verifier: Verifier,
+    /// The material as the body logs it: standard padded base64 of the DER.
+    material_base64: String,
+}
+
+/// Parsed verifiers kept per admission thread (no lock). Repeated signers are the common case,
+/// and parsing a key (DER, then point validation in aws-lc) is work every request would
+/// repeat. A hit must match everything the parse reads: the material's base64 text exactly as
+/// sent (the map key), its kind and the key details; so it is the verifier the parse would
+/// give. No verification result is ever cached. Bounded: emptied when full.
+const VERIFIER_CACHE_ENTRIES: usize = 1024;
+
+thread_local! {
+    static VERIFIERS: RefCell<HashMap<String, Arc<CachedVerifier>>> =
+        RefCell::new(HashMap::new());
+}
+
+fn cached_verifier(
+    wire: &VerifierWire<'_>,
+    index: usize,
+) -> Result<Arc<CachedVerifier>, RequestError> {
+    let cache_key = match (&wire.public_key, &wire.x509_certificate) {
+        (Some(key), None) => Some((false, &*key.raw_bytes)),
+        (None, Some(cert)) => Some((true, &*cert.raw_bytes)),
+        _ => None,
+    };
+    if let Some((certificate, text)) = cache_key {
+        let hit = VERIFIERS.with(|c| {
+            c.borrow()
+                .get(text)
+                .filter(|v| {
+                    v.certificate == certificate && v.verifier.key_details == wire.key_details
+                })
+                .cloned()
+        });
+        if let Some(hit) = hit {
+            return Ok(hit);
+        }
+    }
+    let verifier = verifier(wire, index)?;
+    let material_base64 = match &verifier.material {
+        LoggedVerifier::PublicKey(der) | LoggedVerifier::Certificate(der) => base64_encode(der),
+    };
+    let parsed = Arc::new(CachedVerifier {
+        certificate: matches!(verifier.material, LoggedVerifier::Certificate(_)),
+        verifier,
+        material_base64,
+    });
+    if let Some((_, text)) = cache_key {
+        VERIFIERS.with(|c| {
+            let mut cache = c.borrow_mut();
+            if cache.len() >= VERIFIER_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), parsed.clone());
+        });
+    }
+    Ok(parsed)
+}
+
+fn admit_dsse(request: DsseRequest<'_>) -> Result<Admitted, RequestError> {
     let envelope = Envelope::from_json(&serde_json::to_vec(&request.envelope)?)?;
     if envelope.signatures.is_empty() {
         return Err(RequestError::Empty {
@@ -201,16 +320,16 @@ fn admit_dsse(request: DsseRequest) -> Result<Admitted, RequestError> {
     Ok(Admitted {
         kind: "dsse",
         version: "0.0.2",
-        body: dsse_v002(&envelope, &verifiers)?,
+        body: dsse_v002(&envelope, &verifiers)?.into(),
     })
 }
 
-fn verifier(wire: &VerifierWire, index: usize) -> Result<Verifier, RequestError> {
+fn verifier(wire: &VerifierWire<'_>, index: usize) -> Result<Verifier, RequestError> {
     let algorithm =
         KeyAlgorithm::from_sigstore_key_details(&wire.key_details).ok_or_else(|| {
             RequestError::KeyDetails {
                 index,
-                name: wire.key_details.clone(),
+                name: wire.key_details.to_string(),
             }
         })?;
     let material = match (&wire.public_key, &wire.x509_certificate) {
@@ -231,12 +350,12 @@ fn verifier(wire: &VerifierWire, index: usize) -> Result<Verifier, RequestError>
         .with_algorithm(algorithm)
         .map_err(|_| RequestError::KeyMismatch {
             index,
-            name: wire.key_details.clone(),
+            name: wire.key_details.to_string(),
             algorithm: found,
         })?;
     Ok(Verifier {
         material,
-        key_details: wire.key_details.clone(),
+        key_details: wire.key_details.to_string(),
         key,
     })
 }
@@ -247,4 +366,134 @@ fn decode(text: &str, field: &'static str) -> Result<Vec<u8>, RequestError> {
         return Err(RequestError::Empty { field });
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use custody_core::digest::Sha256Digest;
+    use custody_core::keys::SigningKey;
+
+    use super::*;
+
+    fn request(
+        digest: &[u8],
+        signature: &[u8],
+        material: &str,
+        b64: &str,
+        details: &str,
+    ) -> String {
+        format!(
+            r#"{{"hashedRekordRequestV002":{{"digest":"{}","signature":{{"content":"{}","verifier":{{"{material}":{{"rawBytes":"{b64}"}},"keyDetails":"{details}"}}}}}}}}"#,
+            base64_encode(digest),
+            base64_encode(signature),
+        )
+    }
+
+    /// What the body was before it was written directly: the rekor-tiles builder's bytes.
+    fn built(
+        digest: &[u8; 32],
+        signature: &[u8],
+        material: LoggedVerifier,
+        details: &str,
+    ) -> Vec<u8> {
+        let logged = LoggedDigest {
+            algorithm: HashAlgorithm::Sha2_256,
+            value: digest.to_vec(),
+        };
+        hashed_rekord_v002(&logged, signature, &material, details).unwrap()
+    }
+
+    #[test]
+    fn written_body_equals_the_builders_for_every_key_kind() {
+        for algorithm in [
+            KeyAlgorithm::EcdsaP256Sha256,
+            KeyAlgorithm::RsaPkcs1Sha256,
+            KeyAlgorithm::RsaPssSha256,
+        ] {
+            let key = SigningKey::generate(algorithm).unwrap();
+            let spki = key.public_key().spki_der().to_vec();
+            let details = key.public_key().sigstore_key_details().unwrap();
+            for i in 0..3u8 {
+                let digest = Sha256Digest::of(&[i]).0;
+                let signature = key.sign(SignedData::Sha256Digest(&digest)).unwrap();
+                let json = request(
+                    &digest,
+                    &signature,
+                    "publicKey",
+                    &base64_encode(&spki),
+                    details,
+                );
+                let admitted = admit(json.as_bytes()).unwrap();
+                let want = built(
+                    &digest,
+                    &signature,
+                    LoggedVerifier::PublicKey(spki.clone()),
+                    details,
+                );
+                assert_eq!(&*admitted.body, want.as_slice(), "{algorithm}");
+            }
+        }
+        // A certificate verifier: the builder's body, with the certificate's bytes.
+        let cert =
+            include_bytes!("../../custody-core/tests/fixtures/x509/san-dns-name.der").to_vec();
+        let material = LoggedVerifier::Certificate(cert.clone());
+        let details = material
+            .public_key()
+            .unwrap()
+            .sigstore_key_details()
+            .unwrap();
+        let verifier = CachedVerifier {
+            certificate: true,
+            verifier: Verifier {
+                key: material.public_key().unwrap(),
+                material: material.clone(),
+                key_details: details.to_owned(),
+            },
+            material_base64: base64_encode(&cert),
+        };
+        let digest = [7u8; 32];
+        let written = hashed_rekord_body(&digest, b"sig", &verifier).unwrap();
+        assert_eq!(written, built(&digest, b"sig", material, details));
+    }
+
+    #[test]
+    fn a_cached_key_still_verifies_every_signature() {
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+        let spki = base64_encode(key.public_key().spki_der());
+        let details = "PKIX_ECDSA_P256_SHA_256";
+        let digest = Sha256Digest::of(b"a").0;
+        let signature = key.sign(SignedData::Sha256Digest(&digest)).unwrap();
+        let good = request(&digest, &signature, "publicKey", &spki, details);
+        admit(good.as_bytes()).unwrap(); // the key is now cached on this thread
+        // Same key, another digest: the signature does not verify.
+        let other = Sha256Digest::of(b"b").0;
+        let forged = request(&other, &signature, "publicKey", &spki, details);
+        assert!(matches!(
+            admit(forged.as_bytes()),
+            Err(RequestError::Signature(_))
+        ));
+        // Same key text, other key details or material kind: parsed (and refused) again.
+        let p384 = request(
+            &digest,
+            &signature,
+            "publicKey",
+            &spki,
+            "PKIX_ECDSA_P384_SHA_384",
+        );
+        assert!(matches!(
+            admit(p384.as_bytes()),
+            Err(RequestError::KeyMismatch { .. })
+        ));
+        let as_cert = request(&digest, &signature, "x509Certificate", &spki, details);
+        assert!(matches!(
+            admit(as_cert.as_bytes()),
+            Err(RequestError::Key { .. })
+        ));
+        // And the good request is still admitted, with the same body.
+        assert_eq!(
+            admit(good.as_bytes()).unwrap().body,
+            admit(good.as_bytes()).unwrap().body
+        );
+    }
 }

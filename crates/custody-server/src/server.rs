@@ -15,6 +15,8 @@ use crate::auth::WriteAuth;
 
 /// Write requests waiting for a signature check before the server answers 503.
 const ADMIT_QUEUE: usize = 16_384;
+/// Bytes of full entry bundles kept in memory (two generations of half this each).
+const BUNDLE_CACHE_BYTES: usize = 64 << 20;
 use crate::identity::LogIdentity;
 use crate::{read_api, witness_push, write_api};
 
@@ -50,6 +52,10 @@ pub(crate) struct AppState {
     pub log: Log,
     pub admit: AdmitPool,
     pub identity: LogIdentity,
+    /// `identity.log_id()` in base64, as every write answer names it.
+    pub log_id_base64: String,
+    /// Full entry bundles served recently (immutable, so never stale).
+    pub bundles: crate::read_api::BundleCache,
     pub base_url: String,
     pub auth: WriteAuth,
     pub max_request_bytes: usize,
@@ -66,6 +72,8 @@ pub async fn serve(
     let state = Arc::new(AppState {
         log: config.log.clone(),
         admit: AdmitPool::start(threads, ADMIT_QUEUE)?,
+        log_id_base64: custody_core::encoding::base64_encode(&config.identity.log_id()),
+        bundles: crate::read_api::BundleCache::new(BUNDLE_CACHE_BYTES),
         identity: config.identity,
         base_url: config.base_url,
         auth: config.auth,

@@ -15,7 +15,7 @@ use custody_log::SubmitError;
 use serde_json::json;
 
 use crate::admit_pool::PoolError;
-use crate::entry::transparency_log_entry_json;
+use crate::entry::entry_json;
 use crate::server::AppState;
 
 /// Seconds a client is asked to wait when the log pushes back.
@@ -63,7 +63,7 @@ pub(crate) async fn create_entry(
         duplicate = receipt.duplicate,
         "entry logged"
     );
-    let entry = transparency_log_entry_json(&state.identity, &admitted, &receipt);
+    let entry = entry_json(&state.log_id_base64, &admitted, &receipt);
     (status, [(header::CONTENT_TYPE, "application/json")], entry).into_response()
 }
 
