@@ -9,6 +9,7 @@ pub mod key;
 pub mod lint;
 pub mod log;
 pub mod serve;
+pub mod serve_gate;
 pub mod sign;
 pub mod trust_root;
 pub mod verify;
