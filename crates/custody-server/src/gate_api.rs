@@ -83,12 +83,8 @@ pub(crate) async fn post_evidence(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = state.auth.check(&headers) {
-        return unauthorized(&e.to_string());
-    }
-    let Some(store) = state.store.clone() else {
-        return no_store();
-    };
+    // The body is read (bounded) before the token is checked, so that a refused request
+    // leaves the connection reusable: clients keep TLS connections alive.
     let bytes = match read_body(
         body,
         state.max_request_bytes,
@@ -98,6 +94,12 @@ pub(crate) async fn post_evidence(
     {
         Ok(b) => b,
         Err(r) => return r,
+    };
+    if let Err(e) = state.auth.check(&headers) {
+        return unauthorized(&e.to_string());
+    }
+    let Some(store) = state.store.clone() else {
+        return no_store();
     };
     let subjects = match store::claimed_digests(&bytes) {
         Ok(s) => s,
@@ -228,15 +230,15 @@ pub(crate) async fn invalidate(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let bytes = match read_body(body, MAX_SMALL_REQUEST_BYTES, "").await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     if let Err(e) = state.auth.check(&headers) {
         return unauthorized(&e.to_string());
     }
     let Some(gate) = state.gate.clone() else {
         return no_policy();
-    };
-    let bytes = match read_body(body, MAX_SMALL_REQUEST_BYTES, "").await {
-        Ok(b) => b,
-        Err(r) => return r,
     };
     let request: InvalidateRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
         InvalidateRequest { digest: None }
