@@ -11,6 +11,11 @@ command -v openssl >/dev/null || need+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # custody-log's PostgreSQL tests start a private server (initdb + pg_ctl) from these binaries.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# The in-toto tests sign with GPG through python in-toto (custody refuses GPG by name).
+command -v gpg >/dev/null || need+=(gnupg)
+# custody build --reproduce / rebuild --compare-with explain differences with diffoscope
+# (diffoscope-minimal: the core tool, without its many optional comparators).
+command -v diffoscope >/dev/null || need+=(diffoscope-minimal)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,7 @@
 //! * [`key`]: securesystemslib key objects and their two key id computations.
 //! * [`metadata`]: the Metablock and DSSE wrappers: parse (unverified), verify, sign.
 //! * [`model`]: Layout, Step, Inspection, Link.
+//! * [`params`]: `{NAME}` layout parameter substitution.
 //! * [`rules`]: artifact rules and their queue semantics.
 //! * [`verify`]: the verification algorithm of `in_toto_verify`.
 //! * [`record`]: hashing materials and products for a link.
@@ -17,6 +18,7 @@ mod error;
 pub mod key;
 pub mod metadata;
 pub mod model;
+pub mod params;
 pub mod record;
 pub mod rules;
 pub mod verify;

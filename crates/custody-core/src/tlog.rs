@@ -136,7 +136,11 @@ pub enum TlogError {
     #[error(
         "log {log_id} entry {log_index}: the entry's index differs from its inclusion proof's ({proof_index}); a Rekor v2 entry has one index and nothing else authenticates this one"
     )]
-    IndexMismatch { log_id: LogId, log_index: i64, proof_index: i64 },
+    IndexMismatch {
+        log_id: LogId,
+        log_index: i64,
+        proof_index: i64,
+    },
     #[error("the bundle has {count} transparency log entries; at most {max} are accepted")]
     TooManyEntries { count: usize, max: usize },
     #[error("the bundle carries log entry {log_index} of log {log_id} twice")]

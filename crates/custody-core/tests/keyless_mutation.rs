@@ -165,10 +165,18 @@ fn rekor_v2_entry_index_must_match_its_proof() {
         if entry["kindVersion"]["version"] != "0.0.2" {
             continue;
         }
-        assert_eq!(entry["logIndex"], entry["inclusionProof"]["logIndex"], "{}", case.name);
+        assert_eq!(
+            entry["logIndex"], entry["inclusionProof"]["logIndex"],
+            "{}",
+            case.name
+        );
         entry["logIndex"] = serde_json::Value::String("0".into());
         let bytes = serde_json::to_vec(&doc).unwrap();
-        assert!(verify(case, &bytes).is_none(), "{}: a forged entry index verified", case.name);
+        assert!(
+            verify(case, &bytes).is_none(),
+            "{}: a forged entry index verified",
+            case.name
+        );
         return;
     }
     panic!("no Rekor v2 case among {CASES:?}");

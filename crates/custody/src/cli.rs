@@ -58,7 +58,7 @@ pub enum Command {
     /// Sign an in-toto statement about a file: writes a Sigstore bundle holding a DSSE envelope
     Attest(AttestArgs),
     /// Verify a file (or digest) against a Sigstore bundle
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Print the sha256 digest of files (streamed, any size): the names custody uses for artifacts
     Digest {
         /// Files to hash
@@ -91,6 +91,128 @@ pub enum Command {
     /// Load generators (advanced): measure a running log
     #[command(subcommand)]
     Bench(crate::cli_log::BenchCommand),
+    /// Policy as code for the gate: Rego (v1) policies over verified evidence
+    ///
+    /// A policy is a directory of .rego files (package custody.gate, rule `deny`) and data.json
+    /// files, identified by its digest. `custody verify FILE --policy DIR` applies it.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Write a starter policy: gate.rego (the built-in library's checks), data.json (its
+    /// settings) and gate_test.rego
+    Init(PolicyInitArgs),
+    /// Run the policy's `test_*` rules, like `opa test` (exit 1 if any fails)
+    Test(PolicyTestArgs),
+    /// Evaluate the policy over one input document (see docs/policy-input.md)
+    Eval(PolicyEvalArgs),
+    /// Print the policy's digest (what verdicts and VSAs name)
+    Digest(PolicyDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyDirArgs {
+    /// The policy directory
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyInitArgs {
+    /// Directory to create (or fill)
+    #[arg(value_name = "DIR", default_value = "policy")]
+    pub dir: PathBuf,
+    /// Hex key ids (custody key inspect) trusted to sign; repeat for several
+    #[arg(long = "trust-key-id", value_name = "HEX")]
+    pub key_ids: Vec<String>,
+    /// Replace existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyTestArgs {
+    /// The policy directory (omit with --builtin)
+    #[arg(value_name = "DIR", required_unless_present = "builtin")]
+    pub dir: Option<PathBuf>,
+    /// Run the built-in library's own tests (data.custody.lib)
+    #[arg(long)]
+    pub builtin: bool,
+    /// Only tests whose name (data.<package>.<rule>) contains this
+    #[arg(long, value_name = "TEXT")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyEvalArgs {
+    /// The policy directory
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The input document (JSON; `-` reads stdin)
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+    /// Also write the findings as SARIF 2.1.0 to FILE (`-` for stdout)
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+}
+
+/// `custody verify --policy`: the gate on the command line.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GateArgs {
+    /// Evaluate this policy (a directory of Rego) over the evidence that verifies, and exit 0
+    /// (allow) or 1 (deny). Evidence: bundles beside the file (FILE.*sigstore.json), --bundle,
+    /// --evidence, --evidence-dir; trusted: --key, --trusted-key, --trusted-root
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
+    /// The environment being entered (input.environment.name; with --accept-vsa, the VSA must
+    /// be for it)
+    #[arg(long = "env", value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Its release stage (input.environment.stage): development, pre-release,
+    /// release-candidate, production, or any name your policy uses
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// More public keys whose signatures count as evidence; repeat for several
+    #[arg(long = "trusted-key", value_name = "PEM", requires = "policy")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// More evidence bundles; repeat for several
+    #[arg(long = "evidence", value_name = "BUNDLE", requires = "policy")]
+    pub evidence: Vec<PathBuf>,
+    /// A directory of evidence bundles (those that claim to be about the artifact are checked)
+    #[arg(long, value_name = "DIR", requires = "policy")]
+    pub evidence_dir: Option<PathBuf>,
+    /// Write the verdict as SARIF 2.1.0 to FILE (`-` for stdout)
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub sarif: Option<PathBuf>,
+    /// On allow, sign a SLSA Verification Summary Attestation with --vsa-key and write it here
+    #[arg(long = "vsa-out", value_name = "FILE", requires_all = ["policy", "vsa_key"])]
+    pub vsa_out: Option<PathBuf>,
+    /// The gate's private key for VSAs
+    #[arg(long, value_name = "KEY")]
+    pub vsa_key: Option<PathBuf>,
+    /// The verifier id written into (and required of) VSAs
+    #[arg(long, value_name = "URI", default_value = custody_policy::vsa::DEFAULT_VERIFIER_ID)]
+    pub verifier_id: String,
+    /// Fast path: accept this VSA instead of verifying all evidence, if it is signed by
+    /// --gate-key, about this artifact, PASSED and younger than --vsa-max-age
+    #[arg(
+        long,
+        value_name = "BUNDLE",
+        conflicts_with = "policy",
+        requires = "gate_key"
+    )]
+    pub accept_vsa: Option<PathBuf>,
+    /// The gate's public key (for --accept-vsa)
+    #[arg(long, value_name = "PEM")]
+    pub gate_key: Option<PathBuf>,
+    /// The oldest VSA --accept-vsa takes, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 86400)]
+    pub vsa_max_age: i64,
+    /// With --accept-vsa: the VSA must be for this policy digest
+    #[arg(long, value_name = "sha256:HEX")]
+    pub policy_digest: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +266,10 @@ pub struct IntotoVerifyArgs {
     /// Directory holding the links
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub link_dir: std::path::PathBuf,
+    /// A value for the layout's {NAME} parameter (python in-toto's substitution parameters);
+    /// repeat for several. A layout that uses a parameter not given is refused
+    #[arg(long = "param", alias = "layout-params", num_args = 1.., value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +397,10 @@ pub struct VerifyArgs {
     /// Worker threads for --bundles-from [default: all cores]
     #[arg(long, value_name = "N", requires = "bundles_from")]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub gate: GateArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Who must have signed a certificate (keyless) bundle.
@@ -351,6 +481,10 @@ pub struct RebuildArgs {
     /// Where to write the rebuild attestation [default: rebuild.intoto.sigstore.json]
     #[arg(long, value_name = "FILE")]
     pub attestation: Option<PathBuf>,
+    /// Directory holding the originally built artifacts (subject names relative to it): a
+    /// subject that differs is compared with its original by diffoscope (when installed)
+    #[arg(long, value_name = "DIR")]
+    pub compare_with: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

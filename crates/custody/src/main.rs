@@ -14,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, IntotoCommand, KeyCommand, OutputFormat, TrustRootCommand};
+use crate::cli::{
+    Cli, Command, IntotoCommand, KeyCommand, OutputFormat, PolicyCommand, TrustRootCommand,
+};
 use crate::cli_log::{BenchCommand, LogCommand, WitnessCommand};
 use crate::config::Config;
 use crate::outcome::{Denied, ExitWith, Outcome};
@@ -68,7 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Key(KeyCommand::Inspect(args)) => cmd::key::inspect(&ctx, args),
         Command::Sign(args) => cmd::sign::sign(&ctx, args),
         Command::Attest(args) => cmd::sign::attest(&ctx, args),
-        Command::Verify(args) => cmd::verify::verify(&ctx, args),
+        Command::Verify(args) => cmd::verify::verify(&ctx, *args),
         Command::Digest { files } => cmd::digest::digest(&ctx, &files),
         Command::Build(args) => cmd::build::build(&ctx, args),
         Command::Rebuild(args) => cmd::build::rebuild::rebuild(&ctx, args),
@@ -90,6 +92,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Intoto(IntotoCommand::Run(args)) => cmd::intoto::run(&ctx, args),
         Command::Intoto(IntotoCommand::Verify(args)) => cmd::intoto::verify(&ctx, args),
+        Command::Policy(PolicyCommand::Init(args)) => cmd::policy::init(&ctx, args),
+        Command::Policy(PolicyCommand::Test(args)) => cmd::policy::test(&ctx, args),
+        Command::Policy(PolicyCommand::Eval(args)) => cmd::policy::eval(&ctx, args),
+        Command::Policy(PolicyCommand::Digest(args)) => cmd::policy::digest(&ctx, args),
     }
 }
 

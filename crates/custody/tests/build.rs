@@ -556,7 +556,13 @@ fn reproduce_catches_an_embedded_timestamp() {
         .unwrap()
         .clone();
     assert_ne!(stamp["sha256"][0], stamp["sha256"][1]);
-    assert!(stamp["difference"].is_object(), "{stamp}");
+    // CI installs diffoscope (scripts/install-deps.sh): its summary, naming both copies.
+    assert_eq!(stamp["difference"]["tool"], "diffoscope", "{stamp}");
+    let summary = stamp["difference"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("custody-repro-a-") && summary.contains("/out/stamp.txt"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -629,5 +635,92 @@ fn rebuild_reexecutes_the_recorded_build() {
         ])),
         1,
         &["prov.json"],
+    );
+}
+
+#[test]
+fn rebuild_compares_a_differing_subject_with_diffoscope() {
+    let dir = repo_with(Some("timestamp"));
+    let d = dir.path();
+    let (code, _, err) = run(custody(d)
+        .args([
+            "build",
+            "--key",
+            "k.key",
+            "--artifacts",
+            "out/*.txt",
+            "--bundle",
+            "prov.json",
+        ])
+        .args(["--", "./build.sh"]));
+    assert_eq!(code, 0, "{err}");
+    let original = fs::read_to_string(d.join("out/stamp.txt")).unwrap();
+    let rebuild = |extra: &[&str]| {
+        run(custody(d)
+            .args([
+                "rebuild",
+                "prov.json",
+                "--public-key",
+                "k.pub",
+                "--key",
+                "k.key",
+            ])
+            .args(["--compare-with", "."])
+            .args(extra))
+    };
+
+    let (code, out, err) = rebuild(&["-o", "json"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let subjects = doc["predicate"]["subjects"].as_array().unwrap();
+    let stamp = subjects
+        .iter()
+        .find(|s| s["name"] == "out/stamp.txt")
+        .unwrap();
+    assert_eq!(stamp["match"], false);
+    // CI installs diffoscope (scripts/install-deps.sh): this must not fall back.
+    assert_eq!(stamp["difference"]["tool"], "diffoscope", "{stamp}");
+    let summary = stamp["difference"]["summary"].as_str().unwrap();
+    assert!(summary.contains("--- ./out/stamp.txt"), "{summary}");
+    assert!(summary.contains("/src/out/stamp.txt"), "{summary}");
+    assert!(
+        summary.contains(&format!("-{}", original.trim())),
+        "{summary}"
+    );
+    // The reproducible subject is not diffed.
+    let fixed = subjects
+        .iter()
+        .find(|s| s["name"] == "out/static.txt")
+        .unwrap();
+    assert_eq!(fixed["match"], true);
+    assert!(fixed.get("difference").is_none(), "{fixed}");
+    // The signed attestation carries it too.
+    let st = statement(&d.join("rebuild.intoto.sigstore.json"));
+    assert_eq!(st["predicate"]["subjects"], doc["predicate"]["subjects"]);
+
+    // On the terminal: diffoscope's lines under the differing subject.
+    let (code, out, _) = rebuild(&[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("DIFFERS  out/stamp.txt"), "{out}");
+    assert!(out.contains("           --- ./out/stamp.txt"), "{out}");
+
+    // An original that is not the recorded artifact is not compared, and says why.
+    fs::write(d.join("out/stamp.txt"), "changed since\n").unwrap();
+    let (code, out, _) = rebuild(&["-o", "json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let stamp = &doc["predicate"]["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "out/stamp.txt")
+        .unwrap()["difference"];
+    assert_eq!(stamp["tool"], "none", "{stamp}");
+    assert!(
+        stamp["note"]
+            .as_str()
+            .unwrap()
+            .contains("is not the recorded artifact"),
+        "{stamp}"
     );
 }

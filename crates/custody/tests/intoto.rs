@@ -344,3 +344,261 @@ fn key_id_override_names_the_link() {
     assert_eq!(code, 0, "{err}");
     assert!(dir.path().join("package.2f89b927.link").exists());
 }
+
+/// The demo layout with the archive name and the inspection's tool as `{ARCHIVE}` and
+/// `{TOOL}` parameters (in an expected command, artifact rules and an inspection's run), signed
+/// by alice with python `in-toto-sign`.
+fn parameterised_layout(dir: &Path) {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("demo.layout.template")).unwrap()).unwrap();
+    let s = &mut doc["signed"];
+    s["steps"][1]["expected_command"] = serde_json::json!(["tar", "zcvf", "{ARCHIVE}", "foo.py"]);
+    s["steps"][1]["expected_products"] = serde_json::json!([
+        ["REQUIRE", "{ARCHIVE}"],
+        ["CREATE", "{ARCHIVE}"],
+        ["ALLOW", "foo.py"],
+        ["DISALLOW", "*"]
+    ]);
+    s["inspect"][0]["run"] = serde_json::json!(["python", "./scripts/{TOOL}", "xfz", "{ARCHIVE}"]);
+    s["inspect"][0]["expected_materials"] =
+        serde_json::json!([["MATCH", "{ARCHIVE}", "WITH", "PRODUCTS", "FROM", "package"]]);
+    fs::write(dir.join("params.template"), doc.to_string()).unwrap();
+    python_sign(dir, "params.template", "params.layout");
+}
+
+/// python in-toto 3.1.0's `in_toto_verify(..., substitution_parameters=…)`: its CLI lost
+/// `--layout-params` in 2.0, the library still substitutes.
+fn python_verify_with_params(dir: &Path, layout: &str, params: &[&str]) -> (bool, String) {
+    let script = r#"
+import sys
+from in_toto import verifylib
+from in_toto.models.metadata import Metadata
+from in_toto.models._signer import load_public_key_from_file
+key = load_public_key_from_file('alice.pub')
+params = dict(p.split('=', 1) for p in sys.argv[2:])
+try:
+    verifylib.in_toto_verify(Metadata.load(sys.argv[1]), {key['keyid']: key}, '.',
+                             substitution_parameters=params, persist_inspection_links=False)
+except Exception as e:
+    print(type(e).__name__, e)
+    sys.exit(1)
+"#;
+    let mut args = vec!["-c", script, layout];
+    args.extend_from_slice(params);
+    peer(dir, "python", &args)
+}
+
+fn custody_verify_with_params(dir: &Path, layout: &str, params: &[&str]) -> (i32, String, String) {
+    let mut cmd = custody(dir);
+    cmd.args([
+        "intoto",
+        "verify",
+        "--layout",
+        layout,
+        "--layout-key",
+        "alice.pub",
+    ]);
+    for p in params {
+        cmd.args(["--param", p]);
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn layout_parameters_agree_with_python_in_toto() {
+    let dir = working_copy("demo_files");
+    let d = dir.path();
+    parameterised_layout(d);
+
+    // The right values: both verify (the inspection ran `python ./scripts/tar xfz foo.tar.gz`).
+    let good = ["ARCHIVE=foo.tar.gz", "TOOL=tar"];
+    let (ok, text) = python_verify_with_params(d, "params.layout", &good);
+    assert!(ok, "python: {text}");
+    let (code, out, err) = custody_verify_with_params(d, "params.layout", &good);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("differs from expected command"), "{err}");
+    assert!(d.join("foo.py").exists());
+    // python's old spelling, several values after one flag.
+    let (code, _, err) = run(custody(d).args([
+        "intoto",
+        "verify",
+        "-l",
+        "params.layout",
+        "-k",
+        "alice.pub",
+        "--layout-params",
+        "ARCHIVE=foo.tar.gz",
+        "TOOL=tar",
+    ]));
+    assert_eq!(code, 0, "{err}");
+
+    // A value that names another archive: the REQUIRE rule fails in both.
+    let wrong = ["ARCHIVE=bar.tar.gz", "TOOL=tar"];
+    let (ok, text) = python_verify_with_params(d, "params.layout", &wrong);
+    assert!(
+        !ok && text.contains("RuleVerificationError"),
+        "python: {text}"
+    );
+    assert_fails(
+        custody_verify_with_params(d, "params.layout", &wrong),
+        1,
+        &["in-toto verification failed", "REQUIRE bar.tar.gz"],
+    );
+
+    // A parameter not given: python raises KeyError('ARCHIVE'); custody exits 2 naming it.
+    let (ok, text) = python_verify_with_params(d, "params.layout", &["TOOL=tar"]);
+    assert!(!ok && text.contains("KeyError 'ARCHIVE'"), "python: {text}");
+    let (code, out, err) = custody_verify_with_params(d, "params.layout", &["TOOL=tar"]);
+    assert_fails(
+        (code, out, err.clone()),
+        2,
+        &[
+            "uses parameter {ARCHIVE} (step 'package' expected_command)",
+            "pass --param ARCHIVE=VALUE",
+        ],
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = custody_verify_with_params(d, "params.layout", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("parameters {ARCHIVE}, {TOOL}"), "{err}");
+
+    // Malformed --param values are usage errors.
+    for (bad, words) in [
+        ("ARCHIVE", "expected NAME=VALUE"),
+        ("A.B=1", "letters, digits"),
+    ] {
+        assert_fails(
+            custody_verify_with_params(d, "params.layout", &[bad]),
+            2,
+            &[words],
+        );
+    }
+    assert_fails(
+        custody_verify_with_params(d, "params.layout", &["TOOL=tar", "TOOL=gtar"]),
+        2,
+        &["--param TOOL: given twice"],
+    );
+}
+
+/// python in-toto's GPG demo (`demo_files_gpg`: links signed with GPG keys, a layout whose
+/// functionary keys are GPG keys) and a writable copy of its RSA GPG keyring in `gh`.
+fn gpg_working_copy() -> tempfile::TempDir {
+    let dir = tempdir();
+    let d = dir.path();
+    for entry in fs::read_dir(testdata("in-toto-python/demo_files_gpg")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), d.join(entry.file_name())).unwrap();
+    }
+    for name in ["alice", "alice.pub"] {
+        let from = testdata(&format!("in-toto-python/demo_files/{name}"));
+        fs::copy(from, d.join(name)).unwrap();
+    }
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(testdata("in-toto-python/gpg_keyrings/rsa"))
+        .arg(d.join("gh"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let ok = Command::new("chmod")
+        .args(["-R", "u+w,go-rwx"])
+        .arg(d.join("gh"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join("demo.layout.template")).unwrap()).unwrap();
+    doc["signed"]["expires"] = serde_json::json!("2099-01-01T00:00:00Z");
+    fs::write(d.join("gpg.template"), doc.to_string()).unwrap();
+    dir
+}
+
+/// Stops the gpg-agent that signing started for the test keyring.
+struct AgentGuard(PathBuf);
+impl Drop for AgentGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.0)
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+#[test]
+fn gpg_keys_and_signatures_are_refused_by_name() {
+    const LAYOUT_GPG: &str = "8465A1E2E0FB2B40ADB2478E18FB3F537E0C8A17";
+    const SIGNING_SUBKEY: &str = "c5a0abe6ec19d0d65f85e2c39be9df5131d924e9";
+    const PACKAGE_GPG: &str = "7b3abb26b97b655ab9296bd15b0bd02e1c768c43";
+    let dir = gpg_working_copy();
+    let d = dir.path();
+    let _agent = AgentGuard(d.join("gh"));
+    let gpg_available = Command::new("gpg").arg("--version").output();
+    assert!(
+        gpg_available.is_ok_and(|o| o.status.success()),
+        "gpg missing (Debian gnupg; scripts/install-deps.sh installs it)"
+    );
+
+    // A layout signed with GPG by python in-toto, which python verifies.
+    let (ok, text) = peer(
+        d,
+        "in-toto-sign",
+        &[
+            "-f",
+            "gpg.template",
+            "--gpg",
+            LAYOUT_GPG,
+            "--gpg-home",
+            "gh",
+            "-o",
+            "gpg.layout",
+        ],
+    );
+    assert!(ok, "in-toto-sign --gpg: {text}");
+    let (ok, text) = peer(
+        d,
+        "in-toto-verify",
+        &["-l", "gpg.layout", "--gpg", LAYOUT_GPG, "--gpg-home", "gh"],
+    );
+    assert!(ok, "python in-toto-verify --gpg: {text}");
+
+    // custody: exit 2 (it cannot check it), one line naming the signing key.
+    let (code, out, err) = verify(d, "gpg.layout", "alice.pub");
+    assert_fails(
+        (code, out, err),
+        2,
+        &[SIGNING_SUBKEY, "is GPG (OpenPGP)", "does not support GPG"],
+    );
+
+    // A layout signed with alice's key whose functionaries are GPG keys.
+    python_sign(d, "gpg.template", "functionaries.layout");
+    assert_fails(
+        verify(d, "functionaries.layout", "alice.pub"),
+        2,
+        &[
+            &format!("key {PACKAGE_GPG} is GPG (OpenPGP)"),
+            "does not support GPG",
+        ],
+    );
+
+    // A GPG public key given as the layout key.
+    let export = Command::new("gpg")
+        .arg("--homedir")
+        .arg(d.join("gh"))
+        .args(["--armor", "--export", LAYOUT_GPG])
+        .output()
+        .unwrap();
+    assert!(export.status.success());
+    fs::write(d.join("layout-gpg.asc"), export.stdout).unwrap();
+    assert_fails(
+        verify(d, "gpg.layout", "layout-gpg.asc"),
+        2,
+        &[
+            "layout key layout-gpg.asc",
+            "GPG (OpenPGP)",
+            "does not support GPG",
+        ],
+    );
+}

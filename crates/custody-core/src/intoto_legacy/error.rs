@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::canonical::CanonicalJsonError;
+use super::params::ParamError;
 use crate::dsse::DsseError;
 
 /// A link or layout that cannot be read.
@@ -33,6 +34,12 @@ pub enum MetadataError {
     Key { keyid: String, reason: String },
     #[error("malformed artifact rule {rule:?}: {reason}")]
     Rule { rule: Vec<String>, reason: String },
+    /// python in-toto's `gpg` keys and signatures (`keyid` + `signature` + `other_headers`):
+    /// not verified by custody, refused by name.
+    #[error(
+        "{what} {keyid} is GPG (OpenPGP): custody does not support GPG keys or signatures in in-toto metadata; verify with python in-toto (in-toto-verify --gpg) or sign with an ed25519, ecdsa or rsa key"
+    )]
+    Gpg { what: &'static str, keyid: String },
 }
 
 /// Why a supply chain did not verify, in the words python in-toto uses where it has them.
@@ -86,6 +93,8 @@ pub enum VerifyError {
         #[source]
         source: MetadataError,
     },
+    #[error("{0}")]
+    Parameters(#[source] ParamError),
     #[error("sublayout of step '{step}': {source}")]
     Sublayout {
         step: String,
@@ -110,6 +119,12 @@ impl VerifyError {
     pub fn is_operational(&self) -> bool {
         match self {
             Self::Io { .. } | Self::InspectionRun { .. } => true,
+            Self::Parameters(e) => e.is_operational(),
+            // custody cannot check GPG at all: neither verified nor refused on the evidence.
+            Self::Malformed {
+                source: MetadataError::Gpg { .. },
+                ..
+            } => true,
             Self::Sublayout { source, .. } => source.is_operational(),
             _ => false,
         }

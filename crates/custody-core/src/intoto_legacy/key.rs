@@ -38,6 +38,21 @@ impl SslibKey {
             reason,
         };
         let field = |name: &str| object.get(name).and_then(Value::as_str);
+        // securesystemslib's GPG key dicts (`type`/`method`, or a `pgp+` scheme) and their
+        // `keyval.public` object ({e, n} or {q}).
+        let pgp = |name: &str| field(name).is_some_and(|v| v.starts_with("pgp+"));
+        if pgp("method")
+            || pgp("scheme")
+            || object
+                .get("keyval")
+                .and_then(|kv| kv.get("public"))
+                .is_some_and(Value::is_object)
+        {
+            return Err(MetadataError::Gpg {
+                what: "key",
+                keyid: keyid.to_string(),
+            });
+        }
         let keytype = field("keytype").ok_or_else(|| bad("no `keytype` string".into()))?;
         let scheme = field("scheme").ok_or_else(|| bad("no `scheme` string".into()))?;
         let public = object

@@ -18,6 +18,9 @@ use crate::keys::{KeyError, SignedData, SigningKey};
 pub struct MetablockSignature {
     pub keyid: String,
     pub sig: Vec<u8>,
+    /// A GPG signature (`signature` + `other_headers`, no `sig`): kept only to name it;
+    /// custody never verifies one.
+    pub gpg: bool,
 }
 
 /// A parsed, **unverified** link or layout in either wrapper.
@@ -69,6 +72,14 @@ impl Metadata {
                 .get("keyid")
                 .and_then(Value::as_str)
                 .ok_or(bad("no `keyid` string"))?;
+            if s.get("sig").is_none() && s.get("signature").is_some() {
+                signatures.push(MetablockSignature {
+                    keyid: keyid.to_string(),
+                    sig: Vec::new(),
+                    gpg: true,
+                });
+                continue;
+            }
             let sig = s
                 .get("sig")
                 .and_then(Value::as_str)
@@ -77,6 +88,7 @@ impl Metadata {
             signatures.push(MetablockSignature {
                 keyid: keyid.to_string(),
                 sig,
+                gpg: false,
             });
         }
         Ok(Self::Metablock {
@@ -108,11 +120,21 @@ impl Metadata {
         let mine = |keyid: &str| keyids.iter().any(|k| k == keyid);
         let (message, sigs): (Vec<u8>, Vec<&[u8]>) = match self {
             Self::Metablock { signed, signatures } => {
-                let sigs = signatures
+                let sigs: Vec<&[u8]> = signatures
                     .iter()
-                    .filter(|s| mine(&s.keyid))
+                    .filter(|s| !s.gpg && mine(&s.keyid))
                     .map(|s| s.sig.as_slice())
                     .collect();
+                // Signed with GPG only: say so rather than "no signature for this key".
+                if let (true, Some(gpg)) = (sigs.is_empty(), signatures.iter().find(|s| s.gpg)) {
+                    return Err(VerifyError::Malformed {
+                        file: "signatures".into(),
+                        source: MetadataError::Gpg {
+                            what: "the signature by key",
+                            keyid: gpg.keyid.clone(),
+                        },
+                    });
+                }
                 let bytes = canonical::encode(signed).map_err(|e| VerifyError::Malformed {
                     file: "signed".into(),
                     source: MetadataError::Canonical(e),

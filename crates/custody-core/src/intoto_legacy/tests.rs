@@ -70,10 +70,7 @@ impl InspectionRunner for Untar {
 
 fn verify_dir(layout: &str, dir: &Path, keys: &[SslibKey]) -> Result<VerifiedChain, VerifyError> {
     let metadata = Metadata::from_json(layout.as_bytes()).unwrap();
-    let options = VerifyOptions {
-        link_dir: dir.to_path_buf(),
-        now: Utc::now(),
-    };
+    let options = VerifyOptions::at_now(dir);
     in_toto_verify(&metadata, keys, &options, &mut Untar)
 }
 
@@ -173,6 +170,106 @@ fn tampered_link_fails_the_threshold() {
             .contains("requires '1' link metadata file(s), found '0'"),
         "{err}"
     );
+}
+
+fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn parameters_substitute_like_python_str_format() {
+    let layout = json!({
+        "_type": "layout", "readme": "{NOT_SUBSTITUTED}",
+        "steps": [{"name": "s", "expected_command": ["make", "{TARGET}", "{{literal}}"],
+                   "expected_materials": [["MATCH", "src/{PKG}-*", "WITH", "PRODUCTS", "FROM", "a"]],
+                   "expected_products": [["CREATE", "{PKG}.tar.gz"]]}],
+        "inspect": [{"name": "i", "run": ["check", "{PKG}"],
+                     "expected_materials": [], "expected_products": [["ALLOW", "{PKG}"]]}],
+    });
+    let given = params(&[("PKG", "foo"), ("TARGET", "dist")]);
+    let out = params::substitute_layout(&layout, &given).unwrap();
+    assert_eq!(
+        out["steps"][0]["expected_command"],
+        json!(["make", "dist", "{literal}"])
+    );
+    assert_eq!(out["steps"][0]["expected_materials"][0][1], "src/foo-*");
+    assert_eq!(out["steps"][0]["expected_products"][0][1], "foo.tar.gz");
+    assert_eq!(out["inspect"][0]["run"], json!(["check", "foo"]));
+    assert_eq!(out["inspect"][0]["expected_products"][0][1], "foo");
+    assert_eq!(out["readme"], "{NOT_SUBSTITUTED}");
+
+    // Every missing name is listed; the place is the first use.
+    let err = params::substitute_layout(&layout, &params(&[])).unwrap_err();
+    assert!(err.is_operational());
+    let text = err.to_string();
+    assert!(
+        text.contains("parameters {PKG}, {TARGET}")
+            && text.contains("step 's' expected_command")
+            && text.contains("--param PKG=VALUE --param TARGET=VALUE"),
+        "{text}"
+    );
+    let err = params::substitute_layout(&layout, &params(&[("TARGET", "x")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the layout uses parameter {PKG} (step 's' expected_materials)"),
+        "{err}"
+    );
+
+    // What python would do differently, or refuse, is refused as a bad layout string.
+    for bad in [
+        "a}b", "{PKG", "{}", "{0}", "{PKG!r}", "{PKG:>9}", "{PKG.x}", "{a{PKG}}",
+    ] {
+        let layout = json!({"steps": [{"name": "s", "expected_products": [["CREATE", bad]]}]});
+        let err = params::substitute_layout(&layout, &given).unwrap_err();
+        assert!(!err.is_operational(), "{bad}");
+        assert!(
+            err.to_string().contains("step 's' expected_products"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(
+        params::is_valid_name("A-b_9")
+            && !params::is_valid_name("a.b")
+            && !params::is_valid_name("")
+    );
+}
+
+#[test]
+fn parameters_in_a_signed_layout() {
+    let mut signed = template(&in_a_year());
+    signed["steps"][1]["expected_command"] = json!(["tar", "zcvf", "{ARCHIVE}", "foo.py"]);
+    signed["steps"][1]["expected_products"] = json!([
+        ["REQUIRE", "{ARCHIVE}"],
+        ["CREATE", "{ARCHIVE}"],
+        ["ALLOW", "foo.py"]
+    ]);
+    signed["inspect"][0]["expected_materials"] =
+        json!([["MATCH", "{ARCHIVE}", "WITH", "PRODUCTS", "FROM", "package"]]);
+    let layout = sign_metablock(&signed, &alice_signing(), ALICE_MODERN).unwrap();
+    let metadata = Metadata::from_json(layout.as_bytes()).unwrap();
+    let verify = |given: &[(&str, &str)]| {
+        let options = VerifyOptions::at_now(demo("demo_files")).with_parameters(params(given));
+        in_toto_verify(&metadata, &[alice_key()], &options, &mut Untar)
+    };
+    let chain = verify(&[("ARCHIVE", "foo.tar.gz")]).unwrap();
+    assert!(chain.warnings.is_empty(), "{:?}", chain.warnings);
+
+    let err = verify(&[("ARCHIVE", "bar.tar.gz")]).unwrap_err();
+    assert!(!err.is_operational());
+    assert!(err.to_string().contains("REQUIRE bar.tar.gz"), "{err}");
+
+    let err = verify(&[]).unwrap_err();
+    assert!(err.is_operational(), "{err}");
+    assert!(err.to_string().contains("{ARCHIVE}"), "{err}");
+
+    // Expiry is judged before substitution, as python does.
+    signed["expires"] = json!("2020-01-01T00:00:00Z");
+    let expired = sign_metablock(&signed, &alice_signing(), ALICE_MODERN).unwrap();
+    let err = verify_dir(&expired, &demo("demo_files"), &[alice_key()]).unwrap_err();
+    assert!(err.to_string().contains("Layout expired"), "{err}");
 }
 
 fn link(name: &str, materials: &[(&str, &str)], products: &[(&str, &str)]) -> Link {
@@ -423,4 +520,42 @@ proptest! {
             prop_assert_eq!(link, original_link);
         }
     }
+}
+
+#[test]
+fn gpg_keys_and_signatures_are_refused_by_name() {
+    // A layout whose functionary keys are GPG keys (python in-toto's demo_files_gpg).
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(demo("demo_files_gpg/demo.layout.template")).unwrap(),
+    )
+    .unwrap();
+    let mut signed = doc["signed"].clone();
+    signed["expires"] = json!(in_a_year());
+    let layout = sign_metablock(&signed, &alice_signing(), ALICE_MODERN).unwrap();
+    let err = verify_dir(&layout, &demo("demo_files_gpg"), &[alice_key()]).unwrap_err();
+    assert!(err.is_operational(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("key 7b3abb26b97b655ab9296bd15b0bd02e1c768c43 is GPG (OpenPGP)")
+            && text.contains("does not support GPG"),
+        "{text}"
+    );
+    // The securesystemslib 1.x shape (`keytype`/`scheme` with a `pgp+` scheme) too.
+    let key = json!({"keytype": "rsa", "scheme": "pgp+rsa-pkcsv1.5",
+                     "keyval": {"public": "-----BEGIN PGP PUBLIC KEY BLOCK-----"}});
+    let err = SslibKey::from_layout("abcd", &key).unwrap_err();
+    assert!(matches!(err, MetadataError::Gpg { .. }), "{err}");
+
+    // A GPG-signed link parses (it is named, not misread as malformed) and never verifies.
+    let bytes = std::fs::read(demo("demo_files_gpg/package.7b3abb26.link")).unwrap();
+    let link = Metadata::from_json(&bytes).unwrap();
+    let err = link
+        .verify(&alice_key(), &[ALICE_MODERN.into()])
+        .unwrap_err();
+    assert!(err.is_operational());
+    assert!(
+        err.to_string()
+            .contains("the signature by key 7b3abb26b97b655ab9296bd15b0bd02e1c768c43 is GPG"),
+        "{err}"
+    );
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 use super::error::VerifyError;
 use super::key::SslibKey;
 use super::metadata::Metadata;
-use super::model::{Inspection, Layout, Link};
+use super::model::{Inspection, Layout, Link, parse_expires};
+use super::params::substitute_layout;
 use super::rules::{ArtifactType, verify_item_rules};
 
 /// Runs an inspection in the verifier's working directory and reports what it did as a link
@@ -26,6 +27,10 @@ pub struct VerifyOptions {
     pub link_dir: PathBuf,
     /// The time to judge expiry by.
     pub now: DateTime<Utc>,
+    /// Values for the layout's `{NAME}` parameters (python in-toto's substitution
+    /// parameters). Substitution always runs on the root layout, so a layout that uses a
+    /// parameter missing here fails; sublayouts are not substituted, as in python.
+    pub parameters: BTreeMap<String, String>,
 }
 
 impl VerifyOptions {
@@ -34,7 +39,14 @@ impl VerifyOptions {
         Self {
             link_dir: link_dir.into(),
             now: Utc::now(),
+            parameters: BTreeMap::new(),
         }
+    }
+
+    /// The same, with values for the layout's parameters.
+    pub fn with_parameters(mut self, parameters: BTreeMap<String, String>) -> Self {
+        self.parameters = parameters;
+        self
     }
 }
 
@@ -112,12 +124,28 @@ fn verify_chain(
         payload = Some(metadata.verify(key, &key.candidate_key_ids())?);
     }
     let payload = payload.ok_or(VerifyError::NoLayoutKeys)?;
+
+    // 2. Expiry, before substitution as in python: `expires <= now` fails.
+    if let Some(expires) = payload.get("expires").and_then(Value::as_str) {
+        if parse_expires(expires).is_ok_and(|at| at <= options.now) {
+            return Err(VerifyError::LayoutExpired {
+                expires: expires.to_string(),
+            });
+        }
+    }
+    // 3. Parameter substitution (root layout only, as python passes no parameters down).
+    let substituted;
+    let payload = if step_name.is_empty() {
+        substituted =
+            substitute_layout(payload, &options.parameters).map_err(VerifyError::Parameters)?;
+        &substituted
+    } else {
+        payload
+    };
     let layout = Layout::from_value(payload).map_err(|source| VerifyError::Malformed {
         file: "layout".into(),
         source,
     })?;
-
-    // 2. Expiry: `expires <= now` fails.
     if layout.expires_at <= options.now {
         return Err(VerifyError::LayoutExpired {
             expires: layout.expires.clone(),
@@ -269,6 +297,7 @@ fn verified_links(
                     keyid.chars().take(8).collect::<String>()
                 )),
                 now: options.now,
+                parameters: BTreeMap::new(),
             };
             verify_chain(
                 &metadata,

@@ -107,7 +107,10 @@ pub(super) fn verify(
         Some(proof) => {
             // Rekor v2 (kinds at 0.0.2) has no shards and no signed entry timestamp: the entry's
             // index is authenticated only through its inclusion proof, so the two must agree.
-            if integrated_time.is_none() && entry.version == "0.0.2" && entry.log_index != proof.log_index {
+            if integrated_time.is_none()
+                && entry.version == "0.0.2"
+                && entry.log_index != proof.log_index
+            {
                 return Err(TlogError::IndexMismatch {
                     log_id: ctx.id(),
                     log_index: entry.log_index,

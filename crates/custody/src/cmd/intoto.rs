@@ -1,10 +1,12 @@
 //! `custody intoto run` and `custody intoto verify`: in-toto layouts and links, interoperable
 //! with python in-toto 3.x.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use custody_core::intoto_legacy::metadata::{sign_envelope, sign_metablock};
+use custody_core::intoto_legacy::params;
 use custody_core::intoto_legacy::{
     Inspection, InspectionRunner, Link, Metadata, SslibKey, VerifiedChain, VerifyError,
     VerifyOptions, in_toto_verify,
@@ -122,12 +124,39 @@ impl InspectionRunner for WorkdirRunner {
     }
 }
 
+/// `--param NAME=VALUE`, each name once.
+fn parse_params(given: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in given {
+        let Some((name, value)) = item.split_once('=') else {
+            anyhow::bail!("--param {item:?}: expected NAME=VALUE");
+        };
+        if !params::is_valid_name(name) {
+            anyhow::bail!(
+                "--param {item:?}: a parameter name is letters, digits, '_' and '-' (as python in-toto requires)"
+            );
+        }
+        if out.insert(name.to_string(), value.to_string()).is_some() {
+            anyhow::bail!("--param {name}: given twice; give each parameter once");
+        }
+    }
+    Ok(out)
+}
+
 pub fn verify(ctx: &Context, args: IntotoVerifyArgs) -> anyhow::Result<Outcome> {
+    let parameters = parse_params(&args.params)?;
     let bytes = files::read(&args.layout, "layout")?;
     let layout_keys = args
         .layout_keys
         .iter()
         .map(|path| {
+            let bytes = files::read(path, "layout key")?;
+            if bytes.starts_with(b"-----BEGIN PGP") {
+                anyhow::bail!(
+                    "layout key {}: a GPG (OpenPGP) key: custody does not support GPG keys in in-toto; verify with python in-toto (in-toto-verify --gpg) or sign the layout with an ed25519, ecdsa or rsa key",
+                    path.display()
+                );
+            }
             let public = load_public_key(path)?;
             SslibKey::from_public_key(&public)
                 .with_context(|| format!("layout key {}", path.display()))
@@ -145,7 +174,7 @@ pub fn verify(ctx: &Context, args: IntotoVerifyArgs) -> anyhow::Result<Outcome> 
         workdir,
         quiet: ctx.quiet,
     };
-    let options = VerifyOptions::at_now(&args.link_dir);
+    let options = VerifyOptions::at_now(&args.link_dir).with_parameters(parameters);
     let chain = match in_toto_verify(&metadata, &layout_keys, &options, &mut runner) {
         Ok(chain) => chain,
         Err(e) if e.is_operational() => {
@@ -159,11 +188,16 @@ pub fn verify(ctx: &Context, args: IntotoVerifyArgs) -> anyhow::Result<Outcome> 
     for warning in &chain.warnings {
         tracing::warn!("{warning}");
     }
-    emit_chain(ctx, &args.layout, &chain);
+    emit_chain(ctx, &args.layout, &chain, &options.parameters);
     Ok(Outcome::Done)
 }
 
-fn emit_chain(ctx: &Context, layout: &Path, chain: &VerifiedChain) {
+fn emit_chain(
+    ctx: &Context,
+    layout: &Path,
+    chain: &VerifiedChain,
+    parameters: &BTreeMap<String, String>,
+) {
     let steps: Vec<_> = chain
         .steps
         .iter()
@@ -172,7 +206,8 @@ fn emit_chain(ctx: &Context, layout: &Path, chain: &VerifiedChain) {
     ctx.emit(
         &json!({ "ok": true, "layout": layout, "layoutKeyIds": chain.layout_keyids,
                  "expires": chain.expires, "steps": steps, "inspections": chain.inspections,
-                 "warnings": chain.warnings, "products": chain.summary.products }),
+                 "warnings": chain.warnings, "products": chain.summary.products,
+                 "parameters": parameters }),
         || {
             let mut out = format!(
                 "Verified in-toto layout {}\n  signed by  {}\n  expires    {}\n",

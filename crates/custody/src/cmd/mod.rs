@@ -8,6 +8,7 @@ mod intoto_exec;
 pub mod key;
 pub mod lint;
 pub mod log;
+pub mod policy;
 pub mod serve;
 pub mod serve_gate;
 pub mod sign;

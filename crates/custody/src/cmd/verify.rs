@@ -23,7 +23,10 @@ use crate::files;
 use crate::outcome::{Denied, Outcome};
 
 mod batch;
+mod gate;
 mod report;
+
+pub(crate) use gate::load_policy;
 
 /// The bundle names tried beside an artifact, in order.
 const BUNDLE_SUFFIXES: [&str; 3] = [".sigstore.json", ".intoto.sigstore.json", ".sigstore"];
@@ -269,6 +272,12 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("pass the artifact FILE (or sha256:HEX), or --bundles-from LIST");
     };
     let subject = Subject::parse(text)?;
+    if let Some(vsa) = args.gate.accept_vsa.clone() {
+        return gate::accept_vsa(ctx, &args.gate, &subject, &vsa);
+    }
+    if let Some(dir) = args.gate.policy.clone() {
+        return gate::verify_with_policy(ctx, &args, subject, &dir);
+    }
     let bundle_path = find_bundle(&subject, args.bundle.clone())?;
     let trust = Trust::load(ctx, &args)?;
     let verified = verify_one(&trust, None, &subject, &bundle_path).map_err(Failure::into_error)?;

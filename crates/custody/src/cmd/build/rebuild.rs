@@ -17,6 +17,7 @@ use custody_core::verify::{self, Artifact, VerifiedContent};
 use serde_json::{Value, json};
 
 use super::process::{self, RunSpec};
+use super::reproduce::{explain_difference, render_difference};
 use crate::cli::{OutputFormat, RebuildArgs};
 use crate::cmd::Context;
 use crate::cmd::key::load_public_key;
@@ -127,6 +128,20 @@ fn checkout(repo: &str, commit: &str, into: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot check out the recorded commit {commit}: {e}"))
 }
 
+/// Compares a rebuilt subject with the original in `originals`, only if the original is the
+/// file the provenance recorded (its digest matches): anything else would explain nothing.
+fn compare_with_original(originals: &Path, name: &str, recorded: &str, rebuilt: &Path) -> Value {
+    let original = originals.join(name);
+    match digest::sha256_file(&original, |_| {}) {
+        Ok((d, _)) if d.hex() == recorded => explain_difference(&original, &rebuilt.join(name)),
+        Ok((d, _)) => json!({ "tool": "none", "note": format!(
+            "{} is not the recorded artifact (sha256 {}, recorded {recorded}); not compared",
+            original.display(), d.hex()) }),
+        Err(e) => json!({ "tool": "none", "note": format!(
+            "{}: cannot read the original ({e}); not compared", original.display()) }),
+    }
+}
+
 pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
     let public = args.public_key.clone().or_else(|| ctx.config.public_key.clone()).ok_or_else(|| {
         anyhow::anyhow!("no public key to verify the provenance with: pass --public-key FILE (rebuild never runs a command from an unverified provenance)")
@@ -193,8 +208,12 @@ pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
             .map(|(d, _)| d.hex());
         let same = rebuilt.as_deref() == Some(recorded.as_str());
         all_match &= same;
-        results
-            .push(json!({ "name": name, "recorded": recorded, "rebuilt": rebuilt, "match": same }));
+        let mut entry =
+            json!({ "name": name, "recorded": recorded, "rebuilt": rebuilt, "match": same });
+        if let (false, Some(_), Some(originals)) = (same, &rebuilt, &args.compare_with) {
+            entry["difference"] = compare_with_original(originals, &name, &recorded, &dir);
+        }
+        results.push(entry);
     }
     let predicate = json!({
         "result": if all_match { "match" } else { "mismatch" },
@@ -218,6 +237,9 @@ pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
             for r in predicate["subjects"].as_array().into_iter().flatten() {
                 let mark = if r["match"] == json!(true) { "same" } else { "DIFFERS" };
                 s.push_str(&format!("  {mark:8} {}\n", r["name"].as_str().unwrap_or("")));
+                if let Some(d) = r.get("difference") {
+                    s.push_str(&render_difference(d));
+                }
             }
             s.push_str(&format!("  attestation {}\n", out.display()));
             s

@@ -160,7 +160,7 @@ fn run_one(v: &Variation, base: &Path, plan: &Plan<'_>) -> anyhow::Result<BuildR
 
 /// diffoscope's summary of two differing files when it is installed, else sizes and the first
 /// differing byte.
-fn explain_difference(a: &Path, b: &Path) -> Value {
+pub(super) fn explain_difference(a: &Path, b: &Path) -> Value {
     if let Ok(path) = process::resolve_program("diffoscope", Path::new("/")) {
         let out = Command::new(path)
             .args(["--text", "-", "--no-progress"])
@@ -190,6 +190,17 @@ fn explain_difference(a: &Path, b: &Path) -> Value {
     };
     json!({ "tool": "custody (diffoscope not installed)", "sizes": [x.len(), y.len()],
             "firstDifferenceAt": first, "bytesFromThere": [context(&x), context(&y)] })
+}
+
+/// A difference for the terminal: diffoscope's first lines, or custody's byte report.
+pub(super) fn render_difference(d: &Value) -> String {
+    let text = match d["summary"].as_str() {
+        Some(summary) => summary.lines().take(20).collect::<Vec<_>>().join("\n"),
+        None => d.to_string().chars().take(400).collect(),
+    };
+    text.lines()
+        .map(|line| format!("           {line}\n"))
+        .collect()
 }
 
 pub fn reproduce(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
@@ -287,9 +298,7 @@ pub fn reproduce(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
                     entry["name"].as_str().unwrap_or("")
                 ));
                 if let Some(d) = entry.get("difference") {
-                    for line in d.to_string().chars().take(400).collect::<String>().lines() {
-                        s.push_str(&format!("           {line}\n"));
-                    }
+                    s.push_str(&render_difference(d));
                 }
             }
             s.push_str(&format!("  bundle   {}\n", path.display()));
