@@ -150,23 +150,39 @@ pub(crate) async fn get_evidence(
         Err(r) => return *r,
     };
     match tokio::task::spawn_blocking(move || list(&store, &digest)).await {
-        Ok(Ok(list)) => json_response(StatusCode::OK, &list),
+        Ok(Ok(text)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response(),
         Ok(Err(e)) => crate::read_api::internal(&e),
         Err(e) => crate::read_api::internal(&e),
     }
 }
 
-fn list(store: &GateStore, digest: &Sha256Digest) -> Result<Json, store::StoreError> {
-    let bundles = store.for_artifact(digest)?;
-    Ok(Json::Array(
-        bundles
-            .into_iter()
-            .map(|b| {
-                let bundle: Json = serde_json::from_slice(&b.bytes).unwrap_or(Json::Null);
-                json!({ "bundle_digest": b.bundle_digest, "bundle": bundle })
+#[derive(serde::Serialize)]
+struct Listed {
+    bundle_digest: String,
+    /// The stored bytes exactly, so that their SHA-256 is `bundle_digest`.
+    bundle: Box<serde_json::value::RawValue>,
+}
+
+/// The JSON array of the bundles stored for `digest`.
+fn list(store: &GateStore, digest: &Sha256Digest) -> Result<String, store::StoreError> {
+    let listed: Vec<Listed> = store
+        .for_artifact(digest)?
+        .into_iter()
+        .filter_map(|b| {
+            let text = String::from_utf8(b.bytes).ok()?;
+            let bundle = serde_json::value::RawValue::from_string(text).ok()?;
+            Some(Listed {
+                bundle_digest: b.bundle_digest,
+                bundle,
             })
-            .collect(),
-    ))
+        })
+        .collect();
+    Ok(serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into()))
 }
 
 #[derive(Debug, Deserialize)]

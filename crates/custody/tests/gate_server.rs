@@ -101,6 +101,10 @@ impl Setup {
 
     /// Starts `custody serve` with TLS and the policy; `extra` adds flags.
     fn serve(&self, extra: &[&str]) -> Server {
+        self.serve_with(true, extra)
+    }
+
+    fn serve_with(&self, tls: bool, extra: &[&str]) -> Server {
         let mut args = vec![
             "serve".to_owned(),
             "--listen".into(),
@@ -111,10 +115,6 @@ impl Setup {
             self.path("data"),
             "--write-token-file".into(),
             self.path("token"),
-            "--tls-cert".into(),
-            self.path("server.crt"),
-            "--tls-key".into(),
-            self.path("server.key"),
             "--policy".into(),
             self.path("policy"),
             "--gate-key".into(),
@@ -122,6 +122,12 @@ impl Setup {
             "--gate-env".into(),
             "production".into(),
         ];
+        if tls {
+            for (flag, file) in [("--tls-cert", "server.crt"), ("--tls-key", "server.key")] {
+                args.push(flag.into());
+                args.push(self.path(file));
+            }
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("custody"))
             .args(&args)
@@ -141,8 +147,8 @@ impl Setup {
             .trim()
             .rsplit(' ')
             .next()
-            .filter(|u| u.starts_with("https://"))
-            .unwrap_or_else(|| panic!("no https listening line: {line:?}"))
+            .filter(|u| u.starts_with(if tls { "https://" } else { "http://" }))
+            .unwrap_or_else(|| panic!("no listening line: {line:?}"))
             .to_owned();
         let roots =
             ureq::tls::RootCerts::new_with_certs(&[
@@ -583,4 +589,35 @@ fn serve_refuses_to_start_with_a_broken_policy_or_tls_files() {
         .args(base)
         .args(["--tls-cert", &setup.path("server.crt")]));
     assert_eq!(out.0, 2, "{}", out.2);
+}
+
+#[test]
+fn custody_verify_takes_evidence_from_the_server() {
+    let setup = Setup::new();
+    let server = setup.serve_with(false, &[]);
+    let bundle = setup.sign("app.img", APP.1);
+    // Only the server has the evidence.
+    std::fs::remove_file(setup.dir.join("app.img.sigstore.json")).unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "app.img",
+            "--policy",
+            "policy",
+            "--key",
+            "signer.pub",
+        ];
+        args.extend_from_slice(extra);
+        run(custody(&setup.dir).args(&args))
+    };
+    let (code, out, err) = verify(&["--evidence-from", &server.url]);
+    assert_eq!(code, 1, "nothing stored yet: {out}{err}");
+    server.upload(&bundle);
+    let (code, out, err) = verify(&["--evidence-from", &server.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("/api/v1/evidence/sha256:"), "{out}");
+    // An unreachable server is an operational error.
+    let (code, _, err) = verify(&["--evidence-from", "http://127.0.0.1:9"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--evidence-from"), "{err}");
 }

@@ -23,6 +23,7 @@ use crate::files;
 use crate::outcome::{Denied, Outcome};
 
 mod batch;
+mod evidence_from;
 mod gate;
 mod report;
 
