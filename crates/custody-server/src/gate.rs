@@ -33,6 +33,9 @@ const CACHE_MAX_ENTRIES: usize = 65_536;
 const DECISION_QUEUE: usize = 8_192;
 /// Decisions written per transaction at most.
 const DECISION_BATCH: usize = 512;
+/// After a batch smaller than [`DECISION_BATCH`], the writer waits this long for more, so a
+/// trickle of decisions is not one transaction each.
+const DECISION_PAUSE: Duration = Duration::from_millis(100);
 
 /// What `custody serve --policy` configures.
 pub struct GateConfig {
@@ -189,6 +192,9 @@ impl DecisionLog {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(error = %e, lost = n, "decision log write failed"),
                     Err(e) => tracing::warn!(error = %e, lost = n, "decision log writer failed"),
+                }
+                if n < DECISION_BATCH {
+                    tokio::time::sleep(DECISION_PAUSE).await;
                 }
             }
         });

@@ -128,10 +128,14 @@ pub struct DecisionRecord {
     pub policy_digest: String,
 }
 
-/// The store. A writer connection and a reader connection (WAL: reads do not wait for writes).
+/// The store. A writer connection and a reader connection (WAL: reads do not wait for writes),
+/// and one for the decision log, which commits without an fsync (`synchronous=NORMAL`: a
+/// process crash loses nothing committed, a power loss may lose the last decisions; evidence
+/// is always fsynced before it is acknowledged).
 pub struct GateStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    decisions: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for GateStore {
@@ -166,9 +170,17 @@ impl GateStore {
                 error,
             })?;
         let reader = open_connection(path)?;
+        let decisions = open_connection(path)?;
+        decisions
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|error| StoreError::Open {
+                path: path.display().to_string(),
+                error,
+            })?;
         Ok(GateStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            decisions: Mutex::new(decisions),
         })
     }
 
@@ -220,7 +232,10 @@ impl GateStore {
 
     /// Appends decisions in one transaction.
     pub fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut conn = self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
