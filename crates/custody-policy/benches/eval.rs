@@ -1,0 +1,243 @@
+//! `cargo bench -p custody-policy --bench eval`: the built-in policy (every check of
+//! data.custody.lib switched on) over a realistic input (signature, SLSA provenance, rebuild
+//! attestation), evaluated the way the gate does it. Prints p50/p90/p99 and mean per
+//! evaluation, for the input as JSON (converted each time, like the CLI) and pre-converted
+//! (like the server's cache-miss path).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use custody_policy::{Policy, PolicyFile};
+use serde_json::json;
+
+const KEY: &str = "78b6f3497eeea4c9708d65e411c4ea3fd63a32db6d1fd6b686b374349480f39b";
+
+fn policy() -> Policy {
+    let gate = "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n";
+    Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text: gate.into(),
+        }],
+        policy_data(),
+    )
+    .unwrap()
+}
+
+fn policy_data() -> serde_json::Value {
+    json!({"custody": {"config": {
+        "signers": {"keys": [KEY], "threshold": 1},
+        "provenance": {"required": true, "builders": ["https://custody.dev/builder/*"],
+            "repositories": ["https://github.com/acme/*"], "refs": ["refs/heads/main", "refs/tags/v*"],
+            "clean": true, "hermetic": true, "pinned": true, "max_age_days": 30},
+        "reproducible": true, "tlog": true,
+        "required_attestations": ["https://slsa.dev/provenance/v1"],
+        "min_rsa_bits": 3072, "deny_rejected": true,
+        "stages": {"production": {"provenance": {"max_age_days": 14}}}
+    }}})
+}
+
+fn input() -> serde_json::Value {
+    let signer = json!({"kind": "key", "label": KEY, "key_id": KEY, "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}});
+    let tlog = json!([{"log_id": "ab", "log_index": 1234, "integrated_time": null}]);
+    let provenance = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "app", "digest": {"sha256": "00"}}],
+        "predicateType": "https://slsa.dev/provenance/v1", "predicate": {
+        "buildDefinition": {"buildType": "https://custody.dev/build/v1",
+            "externalParameters": {"command": ["make"], "hermetic": true,
+                "source": {"repository": "https://github.com/acme/app", "commit": "abc", "ref": "refs/heads/main", "dirty": false}},
+            "internalParameters": {"pinning": {"findings": 0}},
+            "resolvedDependencies": [{"uri": "git+https://github.com/acme/app@refs/heads/main", "digest": {"gitCommit": "abc"}}]},
+        "runDetails": {"builder": {"id": "https://custody.dev/builder/ci-1"}, "metadata": {"finishedOn": "2026-11-20T00:00:00Z"}}}});
+    let rebuild = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "urn:custody:predicate:rebuild:v1", "predicate": {"result": "match"}});
+    json!({
+        "artifact": {"digest": "sha256:00", "name": "app"},
+        "environment": {"name": "prod", "stage": "production"},
+        "time": "2026-11-26T00:00:00Z",
+        "evidence": [
+            {"source": "app.sigstore.json", "bundle_digest": "sha256:01", "kind": "signature", "predicate_type": null, "statement": null, "signer": signer, "tlog": tlog, "logged": true, "times": []},
+            {"source": "app.intoto.sigstore.json", "bundle_digest": "sha256:02", "kind": "attestation", "predicate_type": "https://slsa.dev/provenance/v1", "statement": provenance, "signer": signer, "tlog": tlog, "logged": true, "times": []},
+            {"source": "app.rebuild.sigstore.json", "bundle_digest": "sha256:03", "kind": "attestation", "predicate_type": "urn:custody:predicate:rebuild:v1", "statement": rebuild, "signer": signer, "tlog": tlog, "logged": true, "times": []}
+        ],
+        "rejected": []
+    })
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let q = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize];
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "{name:<34} n={:<6} p50 {:>8.1?}  p90 {:>8.1?}  p99 {:>8.1?}  mean {:>8.1?}",
+        samples.len(),
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        mean
+    );
+}
+
+fn main() {
+    let policy = policy();
+    let doc = input();
+    let eval = policy.evaluate(&doc).unwrap();
+    assert!(
+        eval.denies.is_empty(),
+        "the benchmark input must pass: {:?}",
+        eval.denies
+    );
+    let mut denied = doc.clone();
+    denied["evidence"].as_array_mut().unwrap().truncate(1);
+    assert!(!policy.evaluate(&denied).unwrap().denies.is_empty());
+    let n = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5000usize);
+    for _ in 0..200 {
+        policy.evaluate(&doc).unwrap();
+    }
+    let time = |f: &dyn Fn()| {
+        (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect::<Vec<_>>()
+    };
+    let value = regorus::Value::from(doc.clone());
+    println!(
+        "engine: {}",
+        if policy.uses_vm() {
+            "regorus RVM (compiled)"
+        } else {
+            "regorus interpreter"
+        }
+    );
+    report(
+        "allow, interpreter",
+        time(&|| {
+            policy.eval_interpreter(value.clone()).unwrap();
+        }),
+    );
+    report(
+        "allow, input pre-converted",
+        time(&|| {
+            policy.evaluate_value(value.clone()).unwrap();
+        }),
+    );
+    report(
+        "allow, input from JSON",
+        time(&|| {
+            policy.evaluate(&doc).unwrap();
+        }),
+    );
+    report(
+        "deny (4 findings), from JSON",
+        time(&|| {
+            policy.evaluate(&denied).unwrap();
+        }),
+    );
+    // The starter policy `custody policy init` writes: trusted signer, provenance, clean tree.
+    let starter = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text:
+                "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
+                    .into(),
+        }],
+        json!({"custody": {"config": {"signers": {"keys": [KEY], "threshold": 1},
+            "provenance": {"required": true, "clean": true},
+            "stages": {"production": {"provenance": {"max_age_days": 90}}}}}}),
+    )
+    .unwrap();
+    assert!(starter.evaluate(&doc).unwrap().denies.is_empty());
+    report(
+        "starter policy, allow",
+        time(&|| {
+            starter.evaluate_value(value.clone()).unwrap();
+        }),
+    );
+    report(
+        "starter policy, deny",
+        time(&|| {
+            starter.evaluate(&denied).unwrap();
+        }),
+    );
+    if std::env::var_os("CUSTODY_BENCH_PARTS").is_some() {
+        for (name, rule) in [
+            ("trivial", "deny contains \"x\" if false"),
+            (
+                "resolved base direct",
+                "deny contains \"x\" if { data.custody.resolved.base.tlog == 7 }",
+            ),
+            (
+                "5 const rules",
+                "a := 1\nb := 2\nc := 3\nd := 4\ne := 5\ndeny contains \"x\" if { a + b + c + d + e == 7 }",
+            ),
+            (
+                "5 input rules",
+                "a := input.time\nb := input.artifact\nc := input.environment\nd := input.rejected\ne := input.evidence\ndeny contains \"x\" if { [a, b, c, d, e] == 7 }",
+            ),
+            (
+                "1 func x3",
+                "f(e) if e.logged\ndeny contains \"x\" if { [e | some e in input.evidence; f(e)] == 7 }",
+            ),
+            (
+                "inline x3",
+                "deny contains \"x\" if { [e | some e in input.evidence; e.logged] == 7 }",
+            ),
+            (
+                "config",
+                "deny contains \"x\" if { data.custody.lib.config.tlog == 7 }",
+            ),
+            (
+                "trusted_evidence",
+                "deny contains \"x\" if { count(data.custody.lib.trusted_evidence) == 7 }",
+            ),
+            (
+                "provenance",
+                "deny contains \"x\" if { count(data.custody.lib.provenance) == 7 }",
+            ),
+            (
+                "trusted_signers",
+                "deny contains \"x\" if { count(data.custody.lib.trusted_signers(data.custody.lib.config.signers)) == 7 }",
+            ),
+            (
+                "reproduced",
+                "deny contains \"x\" if { data.custody.lib.reproduced == 7 }",
+            ),
+            (
+                "fresh",
+                "deny contains \"x\" if { data.custody.lib.any_fresh_provenance == 7 }",
+            ),
+            (
+                "ref",
+                "deny contains \"x\" if { data.custody.lib.any_provenance_ref == 7 }",
+            ),
+            (
+                "builder",
+                "deny contains \"x\" if { data.custody.lib.provenance_from_builder(data.custody.lib.config.provenance.builders) == 7 }",
+            ),
+            (
+                "violations",
+                "deny contains v if { some v in data.custody.lib.violations }",
+            ),
+        ] {
+            let p = Policy::from_files(
+                vec![PolicyFile {
+                    path: "g.rego".into(),
+                    text: format!("package custody.gate\nimport data.custody.lib\n{rule}\n"),
+                }],
+                policy_data(),
+            )
+            .unwrap();
+            let v = regorus::Value::from(doc.clone());
+            report(
+                name,
+                time(&|| {
+                    p.evaluate_value(v.clone()).unwrap();
+                }),
+            );
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The input document built from real, signed bundles: verified evidence in, tampered or
+//! untrusted evidence rejected with its code, and the document matches
+//! `docs/policy-input.schema.json` (so the documentation cannot drift from the code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Utc;
+use custody_core::bundle::Bundle;
+use custody_core::digest::Sha256Digest;
+use custody_core::dsse::{self, Envelope, EnvelopeSignature};
+use custody_core::encoding::base64_encode;
+use custody_core::intoto::{ResourceDescriptor, Statement};
+use custody_core::keys::{KeyAlgorithm, SignedData, SigningKey};
+use custody_core::verify::Artifact;
+use custody_policy::input::{self, Candidate, EnvironmentRef, TrustSet};
+use custody_policy::{ArtifactRef, Gate, Policy, PolicyFile};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn signed_provenance(key: &SigningKey, artifact: &Sha256Digest) -> Vec<u8> {
+    let st = Statement::new_v1(
+        vec![ResourceDescriptor::from_sha256("app.bin", artifact)],
+        "https://slsa.dev/provenance/v1",
+        json!({"buildDefinition": {"buildType": "https://custody.dev/build/v1",
+                 "externalParameters": {"hermetic": true, "source": {"repository": "https://github.com/acme/app", "ref": "refs/heads/main", "dirty": false}}},
+               "runDetails": {"builder": {"id": "https://custody.dev/builder/ci"}, "metadata": {"finishedOn": "2026-11-20T00:00:00Z"}}}),
+    );
+    let payload = st.to_json_bytes();
+    let sig = key
+        .sign(SignedData::Message(&dsse::pae(
+            dsse::IN_TOTO_PAYLOAD_TYPE,
+            &payload,
+        )))
+        .unwrap();
+    let hint = base64_encode(&key.public_key().key_id().0);
+    let env = Envelope {
+        payload,
+        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.into(),
+        signatures: vec![EnvelopeSignature {
+            keyid: hint.clone(),
+            sig,
+        }],
+    };
+    Bundle::new_dsse_v03(hint, env).to_json().into_bytes()
+}
+
+/// A small JSON Schema checker: type, required, additionalProperties: false, properties,
+/// items, enum, $ref (local) and pattern-free. Returns the first violation's path.
+fn check(schema: &Value, root: &Value, v: &Value, path: &str) -> Result<(), String> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => root.pointer(r.trim_start_matches('#')).unwrap(),
+        None => schema,
+    };
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let actual = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        if !(types.contains(&actual) || actual == "integer" && types.contains(&"number")) {
+            return Err(format!("{path}: {actual} is not {types:?}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            return Err(format!("{path}: {v} not in {e:?}"));
+        }
+    }
+    if let Value::Object(m) = v {
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !m.contains_key(r.as_str().unwrap()) {
+                return Err(format!("{path}: missing {r}"));
+            }
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        for (k, child) in m {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => check(s, root, child, &format!("{path}.{k}"))?,
+                None if schema.get("additionalProperties") == Some(&json!(false)) => {
+                    return Err(format!("{path}: {k} is not in the schema"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(a), Some(items)) = (v, schema.get("items")) {
+        for (i, child) in a.iter().enumerate() {
+            check(items, root, child, &format!("{path}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+fn schema() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/policy-input.schema.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn verified_evidence_and_rejections_make_a_schema_valid_input() {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+    let other = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+    let artifact = Sha256Digest::of(b"app");
+    let good = signed_provenance(&key, &artifact);
+    let untrusted = signed_provenance(&other, &artifact);
+    let mut tampered = good.clone();
+    let at = tampered.len() / 2;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let candidates = vec![
+        Candidate {
+            source: "good.json".into(),
+            bytes: good,
+        },
+        Candidate {
+            source: "untrusted.json".into(),
+            bytes: untrusted,
+        },
+        Candidate {
+            source: "tampered.json".into(),
+            bytes: tampered,
+        },
+        Candidate {
+            source: "garbage.json".into(),
+            bytes: b"{not json".to_vec(),
+        },
+    ];
+    let trust = TrustSet {
+        keys: vec![key.public_key()],
+        root: None,
+        root_digest: None,
+    };
+    let (evidence, rejected) =
+        input::verify_evidence(&trust, Artifact::from_digest(artifact), &candidates);
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].source, "good.json");
+    assert_eq!(
+        evidence[0].signer.key_id.as_deref(),
+        Some(key.public_key().key_id().to_string().as_str())
+    );
+    assert_eq!(
+        evidence[0].statement.as_ref().unwrap()["predicate"]["runDetails"]["builder"]["id"],
+        "https://custody.dev/builder/ci"
+    );
+    let rejected_sources: Vec<&str> = rejected.iter().map(|r| r.source.as_str()).collect();
+    assert_eq!(
+        rejected_sources,
+        ["untrusted.json", "tampered.json", "garbage.json"]
+    );
+    assert_eq!(rejected[0].code, "signature.invalid");
+    assert!(rejected[2].code.starts_with("bundle."), "{:?}", rejected[2]);
+
+    let doc = input::input_document(
+        &ArtifactRef {
+            digest: Some(artifact.to_string()),
+            name: Some("app.bin".into()),
+            image: None,
+        },
+        Some(&EnvironmentRef {
+            name: "prod".into(),
+            stage: Some("production".into()),
+        }),
+        Utc::now(),
+        &evidence,
+        &rejected,
+    );
+    let s = schema();
+    check(&s, &s, &doc, "input").unwrap();
+    // The checker is not vacuous.
+    let mut bad = doc.clone();
+    bad["evidence"][0]["signer"]["surprise"] = json!(1);
+    assert!(check(&s, &s, &bad, "input").is_err());
+}
+
+fn gate(key: &SigningKey) -> Gate {
+    let data = json!({"custody": {"config": {
+        "signers": {"keys": [key.public_key().key_id().to_string()]},
+        "provenance": {"builders": ["https://custody.dev/builder/*"], "refs": ["refs/heads/main"], "clean": true, "hermetic": true}}}});
+    let policy = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text:
+                "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
+                    .into(),
+        }],
+        data,
+    )
+    .unwrap();
+    Gate {
+        policy,
+        trust: TrustSet {
+            keys: vec![key.public_key()],
+            root: None,
+            root_digest: None,
+        },
+    }
+}
+
+fn request(artifact: &Sha256Digest) -> custody_policy::gate::Request<'static> {
+    custody_policy::gate::Request {
+        artifact: ArtifactRef {
+            digest: Some(artifact.to_string()),
+            name: None,
+            image: None,
+        },
+        bytes: None,
+        environment: None,
+        time: Utc::now(),
+    }
+}
+
+#[test]
+fn the_gate_allows_the_genuine_bundle() {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+    let artifact = Sha256Digest::of(b"app");
+    let bundle = signed_provenance(&key, &artifact);
+    let g = gate(&key);
+    let v = g
+        .decide(
+            &request(&artifact),
+            &[Candidate {
+                source: "b".into(),
+                bytes: bundle,
+            }],
+        )
+        .unwrap();
+    assert!(v.allowed, "{:?}", v.denies);
+    let v = g
+        .decide(&request(&Sha256Digest::of(b"other")), &[])
+        .unwrap();
+    assert!(!v.allowed);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Fail closed: any single-byte change to a genuine bundle is either rejected or (when
+    /// the change is semantically invisible, e.g. JSON whitespace) still verifies; it never
+    /// panics, and the gate never allows on a bundle that did not verify.
+    #[test]
+    fn mutated_bundles_never_pass_unverified(pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+        let artifact = Sha256Digest::of(b"app");
+        let mut bundle = signed_provenance(&key, &artifact);
+        let i = pos.index(bundle.len());
+        prop_assume!(bundle[i] != byte);
+        bundle[i] = byte;
+        let g = gate(&key);
+        let cands = [Candidate { source: "m".into(), bytes: bundle }];
+        let v = g.decide(&request(&artifact), &cands).unwrap();
+        prop_assert_eq!(v.allowed, v.rejected.is_empty() && v.evidence.len() == 1);
+    }
+}
+
+/// regorus's compiled VM and its interpreter agree on every decision the gate makes for
+/// real, verified inputs (the VM is the fast path; the interpreter is the reference).
+#[test]
+fn the_compiled_vm_agrees_with_the_interpreter() {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+    let g = gate(&key);
+    assert!(
+        g.policy.uses_vm(),
+        "the built-in library should compile for the VM"
+    );
+    let artifact = Sha256Digest::of(b"app");
+    let good = signed_provenance(&key, &artifact);
+    let other = signed_provenance(
+        &SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap(),
+        &artifact,
+    );
+    let trust = TrustSet {
+        keys: vec![key.public_key()],
+        root: None,
+        root_digest: None,
+    };
+    for cands in [
+        vec![],
+        vec![good.clone()],
+        vec![other.clone()],
+        vec![good, other, b"junk".to_vec()],
+    ] {
+        let cands: Vec<Candidate> = cands
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| Candidate {
+                source: format!("b{i}"),
+                bytes,
+            })
+            .collect();
+        let (evidence, rejected) =
+            input::verify_evidence(&trust, Artifact::from_digest(artifact), &cands);
+        for env in [
+            None,
+            Some(EnvironmentRef {
+                name: "prod".into(),
+                stage: Some("production".into()),
+            }),
+        ] {
+            let doc = input::input_document(
+                &ArtifactRef {
+                    digest: Some(artifact.to_string()),
+                    name: None,
+                    image: None,
+                },
+                env.as_ref(),
+                Utc::now(),
+                &evidence,
+                &rejected,
+            );
+            let value = regorus::Value::from(doc.clone());
+            let interpreted = g.policy.eval_interpreter(value.clone()).unwrap();
+            let vm = g.policy.evaluate_value(value).unwrap();
+            let codes = |v: &regorus::Value| {
+                let mut c: Vec<String> = serde_json::to_value(v)
+                    .unwrap()
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| f["code"].as_str().unwrap_or("").to_string())
+                    .collect();
+                c.sort();
+                c
+            };
+            let vm_codes: Vec<String> = vm.denies.iter().map(|f| f.code.clone()).collect();
+            assert_eq!(codes(&interpreted.0), vm_codes, "{doc}");
+        }
+    }
+}
