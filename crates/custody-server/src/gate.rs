@@ -358,6 +358,11 @@ impl GateService {
         });
     }
 
+    /// Whether a VSA signing key is configured.
+    pub(crate) fn signs_vsas(&self) -> bool {
+        self.vsa.is_some()
+    }
+
     /// The signed VSA bundle for an allowed decision (made once per cached decision, and then
     /// submitted to this server's own log in the background), when a gate key is configured.
     pub(crate) fn vsa(&self, decided: &Decided) -> Option<Json> {

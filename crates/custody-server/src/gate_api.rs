@@ -194,7 +194,11 @@ struct EvaluateRequest {
     stage: Option<String>,
 }
 
-pub(crate) async fn evaluate(State(state): State<Arc<AppState>>, body: Body) -> Response {
+pub(crate) async fn evaluate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(gate) = state.gate.clone() else {
         return no_policy();
     };
@@ -229,8 +233,20 @@ pub(crate) async fn evaluate(State(state): State<Arc<AppState>>, body: Body) -> 
     };
     let mut body = serde_json::to_value(&decided.verdict).unwrap_or(Json::Null);
     body["cached"] = json!(cached);
-    if let Some(vsa) = gate.vsa(&decided) {
-        body["vsa"] = vsa;
+    // A VSA is signed and written to the log: only for callers holding the write token, so
+    // anyone who can reach the port cannot fill the log. Everyone gets the verdict.
+    if decided.verdict.allowed && gate.signs_vsas() {
+        match state.auth.check(&headers) {
+            Ok(()) => {
+                if let Some(vsa) = gate.vsa(&decided) {
+                    body["vsa"] = vsa;
+                }
+            }
+            Err(_) => {
+                body["vsa_note"] =
+                    json!("send the write token (Authorization: Bearer) to receive a signed VSA");
+            }
+        }
     }
     json_response(StatusCode::OK, &body)
 }

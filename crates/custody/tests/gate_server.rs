@@ -248,10 +248,14 @@ impl Server {
     }
 
     fn evaluate(&self, digest: &str) -> Value {
+        self.evaluate_as(digest, Some(TOKEN))
+    }
+
+    fn evaluate_as(&self, digest: &str, token: Option<&str>) -> Value {
         let (status, answer) = self.post(
             "/api/v1/gate/evaluate",
             json!({ "artifact": digest }).to_string().as_bytes(),
-            None,
+            token,
         );
         assert_eq!(status, 200, "{answer}");
         answer
@@ -492,6 +496,16 @@ fn evaluate_returns_a_vsa_that_custody_verify_accepts_with_the_gate_key() {
     let server = setup.serve(&["--gate-signing-key", &setup.path("gate.key")]);
     server.upload(&setup.sign("app.img", APP.1));
     let digest = digest_of(APP.0);
+    // Without the write token: the verdict, but no VSA (it would be written to the log).
+    let anonymous = server.evaluate_as(&digest, None);
+    assert_eq!(anonymous["allowed"], true, "{anonymous}");
+    assert!(anonymous.get("vsa").is_none(), "{anonymous}");
+    assert!(
+        anonymous["vsa_note"]
+            .as_str()
+            .unwrap()
+            .contains("write token")
+    );
     let verdict = server.evaluate(&digest);
     assert_eq!(verdict["allowed"], true, "{verdict}");
     let vsa = &verdict["vsa"];
