@@ -164,18 +164,7 @@ pub fn response(uid: &str, denied: Option<&str>, warnings: &[String]) -> Json {
 pub fn denial_message(total: usize, denied: &[&Verdict]) -> String {
     let mut parts = Vec::new();
     for v in denied {
-        let findings: Vec<String> = v
-            .denies
-            .iter()
-            .map(|f| {
-                let mut t = format!("[{}] {}", f.code, f.message);
-                if let Some(fix) = &f.fix {
-                    t.push_str(&format!(" (fix: {fix})"));
-                }
-                t
-            })
-            .collect();
-        parts.push(format!("{} {}", v.artifact.describe(), findings.join("; ")));
+        parts.push(format!("{} {}", v.artifact.describe(), v.reasons()));
     }
     let policy = denied
         .first()

@@ -174,7 +174,7 @@ fn trust_set(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<TrustSet> {
     })
 }
 
-fn write_sarif(path: &Path, verdicts: &[Verdict]) -> anyhow::Result<()> {
+pub(crate) fn write_sarif(path: &Path, verdicts: &[Verdict]) -> anyhow::Result<()> {
     let doc = custody_policy::verdict::sarif(verdicts);
     let text = serde_json::to_string_pretty(&doc)?;
     if path == Path::new("-") {
