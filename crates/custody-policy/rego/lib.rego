@@ -137,7 +137,14 @@ attestations(predicate_type) := [e |
 	e.predicate_type == predicate_type
 ]
 
-provenance := attestations(slsa_provenance_v1)
+provenance := [e |
+	some e in trusted_evidence
+	e.kind == "attestation"
+	e.predicate_type == slsa_provenance_v1
+]
+
+# Distinct trusted signers (config.signers) of anything about the artifact.
+trusted_signer_labels := {e.signer.label | some e in trusted_evidence}
 
 builder_id(st) := st.predicate.runDetails.builder.id
 
@@ -168,8 +175,19 @@ source_ref(st) := r if {
 }
 
 # A glob (`*` matches anything, `/` included) or exact match against any pattern.
+# (Exact and trailing-`*` patterns are compared directly: glob.match compiles its pattern.)
+matches_any(value, patterns) if value in patterns
+
 matches_any(value, patterns) if {
 	some p in patterns
+	endswith(p, "*")
+	not contains(trim_suffix(p, "*"), "*")
+	startswith(value, trim_suffix(p, "*"))
+}
+
+matches_any(value, patterns) if {
+	some p in patterns
+	contains(trim_suffix(p, "*"), "*")
 	glob.match(p, null, value)
 }
 
@@ -224,7 +242,7 @@ rsa_too_small(s) if {
 # Violations from config: each {code, msg, fix[, signer, evidence]}
 
 violations contains v if {
-	have := count(trusted_signers(config.signers))
+	have := count(trusted_signer_labels)
 	have < config.signers.threshold
 	v := {
 		"code": "signers-below-threshold",

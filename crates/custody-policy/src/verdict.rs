@@ -193,8 +193,8 @@ impl Verdict {
         s
     }
 
-    /// The first deny as one line (for errors, admission messages).
-    pub fn one_line(&self) -> String {
+    /// Every deny as `[code] message (fix: …)`, joined by `; `.
+    pub fn reasons(&self) -> String {
         let reasons: Vec<String> = self
             .denies
             .iter()
@@ -206,11 +206,16 @@ impl Verdict {
                 t
             })
             .collect();
+        reasons.join("; ")
+    }
+
+    /// The whole denial as one line (for errors).
+    pub fn one_line(&self) -> String {
         format!(
             "{} denied by policy {}: {}",
             self.artifact.describe(),
             short(&self.policy_digest),
-            reasons.join("; ")
+            self.reasons()
         )
     }
 }

@@ -3,6 +3,10 @@
 //! * [`serve`]: the log server: C2SP tlog-tiles read API (`/checkpoint`, `/tile/...`), the
 //!   Rekor v2 write API (`POST /api/v2/log/entries`), `trusted_root.json`, `/healthz`, and a
 //!   background task that has each configured witness cosign every new checkpoint.
+//! * [`store`], [`gate`], [`admission`]: the evidence store (SQLite), the policy gate with its
+//!   decision cache and decision log, and the Kubernetes validating admission webhook
+//!   (`/api/v1/evidence`, `/api/v1/gate/*`, `/api/v1/admission`); [`tls`] serves it all over
+//!   rustls.
 //! * [`witness`]: a C2SP tlog-witness (`POST /add-checkpoint`) with a durable state file.
 //! * [`client`], [`audit`], [`monitor`]: the other side of the read API: fetch tiles, recompute
 //!   the tree, follow a log and raise alerts.
@@ -10,18 +14,23 @@
 //! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
 //! (tile paths and bundles); this crate is HTTP plumbing and policy.
 
+pub mod admission;
 mod admit_pool;
 pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod entry;
 pub mod fsio;
+pub mod gate;
+mod gate_api;
 pub mod identity;
 pub mod loadgen;
 pub mod monitor;
 mod read_api;
 pub mod request;
 mod server;
+pub mod store;
+pub mod tls;
 pub mod witness;
 mod witness_push;
 mod write_api;

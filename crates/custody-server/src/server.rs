@@ -12,13 +12,15 @@ use tokio::net::TcpListener;
 
 use crate::admit_pool::AdmitPool;
 use crate::auth::WriteAuth;
+use crate::gate::{GateConfig, GateService};
+use crate::store::GateStore;
 
 /// Write requests waiting for a signature check before the server answers 503.
 const ADMIT_QUEUE: usize = 16_384;
 /// Bytes of full entry bundles kept in memory (two generations of half this each).
 const BUNDLE_CACHE_BYTES: usize = 64 << 20;
 use crate::identity::LogIdentity;
-use crate::{read_api, witness_push, write_api};
+use crate::{gate_api, read_api, witness_push, write_api};
 
 /// A witness the log asks to cosign each new checkpoint.
 #[derive(Debug, Clone)]
@@ -46,6 +48,12 @@ pub struct ServerConfig {
     pub witnesses: Vec<WitnessTarget>,
     /// How often to look for a new checkpoint to push to witnesses.
     pub witness_interval: Duration,
+    /// The evidence store (and decision log); `None` serves no evidence API.
+    pub store: Option<Arc<GateStore>>,
+    /// The policy gate (`--policy`); needs `store`.
+    pub gate: Option<GateConfig>,
+    /// Serve over TLS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub(crate) struct AppState {
@@ -59,6 +67,8 @@ pub(crate) struct AppState {
     pub base_url: String,
     pub auth: WriteAuth,
     pub max_request_bytes: usize,
+    pub store: Option<Arc<GateStore>>,
+    pub gate: Option<Arc<GateService>>,
 }
 
 /// Serves the log on `listener` until `shutdown` completes, then stops accepting connections,
@@ -69,6 +79,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let gate = match (config.gate, &config.store) {
+        (Some(gate), Some(store)) => Some(Arc::new(GateService::start(
+            gate,
+            store.clone(),
+            config.log.clone(),
+        ))),
+        (Some(_), None) => {
+            return Err(std::io::Error::other(
+                "the policy gate needs the evidence store",
+            ));
+        }
+        (None, _) => None,
+    };
     let state = Arc::new(AppState {
         log: config.log.clone(),
         admit: AdmitPool::start(threads, ADMIT_QUEUE)?,
@@ -78,6 +101,8 @@ pub async fn serve(
         base_url: config.base_url,
         auth: config.auth,
         max_request_bytes: config.max_request_bytes,
+        store: config.store,
+        gate,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let pusher = (!config.witnesses.is_empty()).then(|| {
@@ -88,9 +113,19 @@ pub async fn serve(
             stop_rx,
         ))
     });
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match config.tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls)?;
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     let _ = stop_tx.send(true);
     if let Some(pusher) = pusher {
         let _ = pusher.await;
@@ -105,5 +140,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(read_api::healthz))
         .route("/api/v1/trusted_root.json", get(read_api::trusted_root))
         .route("/api/v2/log/entries", post(write_api::create_entry))
+        .route("/api/v1/evidence", post(gate_api::post_evidence))
+        .route("/api/v1/evidence/{digest}", get(gate_api::get_evidence))
+        .route("/api/v1/gate/evaluate", post(gate_api::evaluate))
+        .route("/api/v1/gate/cache/invalidate", post(gate_api::invalidate))
+        .route("/api/v1/admission", post(gate_api::admission))
         .with_state(state)
 }

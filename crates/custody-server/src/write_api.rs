@@ -92,7 +92,7 @@ fn push_back(message: &str) -> Response {
 
 /// An error body in the shape grpc-gateway (rekor-tiles) uses: `{"code", "message"}`, with the
 /// HTTP status as the code.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     let body = json!({ "code": status.as_u16(), "message": message });
     (status, Json(body)).into_response()
 }

@@ -183,6 +183,10 @@ pub struct GateArgs {
     /// A directory of evidence bundles (those that claim to be about the artifact are checked)
     #[arg(long, value_name = "DIR", requires = "policy")]
     pub evidence_dir: Option<PathBuf>,
+    /// A custody server whose evidence store holds more bundles for the artifact
+    /// (GET URL/api/v1/evidence/sha256:HEX); each is verified like any other
+    #[arg(long, value_name = "URL", requires = "policy")]
+    pub evidence_from: Option<String>,
     /// Write the verdict as SARIF 2.1.0 to FILE (`-` for stdout)
     #[arg(long, value_name = "FILE", requires = "policy")]
     pub sarif: Option<PathBuf>,

@@ -38,6 +38,44 @@ pub struct ServeArgs {
     /// A witness to cosign each new checkpoint: its URL prefix and cosignature vkey (repeatable)
     #[arg(long, value_name = "URL=VKEY")]
     pub witness: Vec<String>,
+    /// Serve over TLS: the certificate chain (PEM, leaf first). Needs --tls-key
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM)
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: ServeGateArgs,
+}
+
+/// `custody serve --policy`: the policy gate and admission webhook (docs/admission.md).
+#[derive(Debug, Args, Default)]
+pub struct ServeGateArgs {
+    /// Run the policy gate with this policy (a directory of Rego, compiled at start): serves
+    /// /api/v1/gate/evaluate and the Kubernetes admission webhook /api/v1/admission
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
+    /// A public key (PEM) whose signatures count as evidence; repeat for several
+    #[arg(long = "gate-key", value_name = "PEM", requires = "policy")]
+    pub gate_keys: Vec<PathBuf>,
+    /// Sigstore trusted_root.json for certificate bundles and log entries in evidence
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub gate_trusted_root: Option<PathBuf>,
+    /// The environment admission decisions are for (input.environment.name)
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    pub gate_env: Option<String>,
+    /// Its release stage (input.environment.stage)
+    #[arg(long, value_name = "STAGE", requires = "policy")]
+    pub gate_stage: Option<String>,
+    /// Seconds a decision is reused (0 turns the cache off)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub gate_cache_ttl: u64,
+    /// Private key that signs a SLSA VSA for every allowed evaluate verdict
+    #[arg(long, value_name = "KEY", requires = "policy")]
+    pub gate_signing_key: Option<PathBuf>,
+    /// The verifier id written into VSAs
+    #[arg(long, value_name = "URI", default_value = custody_policy::vsa::DEFAULT_VERIFIER_ID)]
+    pub gate_verifier_id: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ pub mod lint;
 pub mod log;
 pub mod policy;
 pub mod serve;
+pub mod serve_gate;
 pub mod sign;
 pub mod trust_root;
 pub mod verify;

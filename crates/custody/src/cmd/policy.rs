@@ -239,13 +239,7 @@ pub fn eval(ctx: &Context, args: PolicyEvalArgs) -> anyhow::Result<Outcome> {
         evaluated_at: chrono::Utc::now(),
     };
     if let Some(path) = &args.sarif {
-        let doc = custody_policy::verdict::sarif(std::slice::from_ref(&verdict));
-        let text = serde_json::to_string_pretty(&doc)?;
-        if path == Path::new("-") {
-            println!("{text}");
-        } else {
-            files::write_atomic(path, text.as_bytes(), false)?;
-        }
+        super::verify::write_sarif(path, std::slice::from_ref(&verdict))?;
     }
     if args.sarif.as_deref() != Some(Path::new("-")) {
         let mut doc = serde_json::to_value(&verdict)?;

@@ -29,6 +29,11 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| args.listen.to_string());
     let (signer, identity) = identity::open_or_create(&data_dir, &origin, origin_explicit)
         .context("cannot open the log key")?;
+    // Everything the gate and TLS need is read and checked before the server listens.
+    let tls = super::serve_gate::tls(&args)?;
+    let gate = super::serve_gate::gate(&args.gate)?;
+    let store = super::serve_gate::store(&data_dir)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,7 +60,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             .clone()
             .unwrap_or_else(|| format!("http://{}", identity.origin));
         let shutdown = shutdown_signal();
-        println!("custody serve: listening on http://{addr}");
+        println!("custody serve: listening on {scheme}://{addr}");
         let _ = std::io::stdout().flush();
         tracing::info!(origin = %identity.origin, vkey = %identity.vkey, data_dir = %data_dir.display(), "log open");
         let config = ServerConfig {
@@ -66,6 +71,9 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             max_request_bytes: args.max_request_bytes,
             witnesses,
             witness_interval: Duration::from_millis(500),
+            store: Some(store),
+            gate,
+            tls,
         };
         custody_server::serve(listener, config, shutdown)
             .await

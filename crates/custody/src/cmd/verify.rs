@@ -23,10 +23,11 @@ use crate::files;
 use crate::outcome::{Denied, Outcome};
 
 mod batch;
+mod evidence_from;
 mod gate;
 mod report;
 
-pub(crate) use gate::load_policy;
+pub(crate) use gate::{load_policy, write_sarif};
 
 /// The bundle names tried beside an artifact, in order.
 const BUNDLE_SUFFIXES: [&str; 3] = [".sigstore.json", ".intoto.sigstore.json", ".sigstore"];

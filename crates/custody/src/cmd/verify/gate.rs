@@ -109,6 +109,13 @@ fn gather(
             bytes: files::read(&p, "evidence bundle")?,
         });
     }
+    if let Some(url) = &args.gate.evidence_from {
+        for c in super::evidence_from::fetch(url, digest)? {
+            if seen.insert(PathBuf::from(&c.source)) {
+                out.push(c);
+            }
+        }
+    }
     if let Some(dir) = &args.gate.evidence_dir {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| anyhow::anyhow!("--evidence-dir {}: cannot read: {e}", dir.display()))?;
@@ -167,7 +174,7 @@ fn trust_set(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<TrustSet> {
     })
 }
 
-fn write_sarif(path: &Path, verdicts: &[Verdict]) -> anyhow::Result<()> {
+pub(crate) fn write_sarif(path: &Path, verdicts: &[Verdict]) -> anyhow::Result<()> {
     let doc = custody_policy::verdict::sarif(verdicts);
     let text = serde_json::to_string_pretty(&doc)?;
     if path == Path::new("-") {

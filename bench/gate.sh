@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The policy gate's admission webhook under load: starts `custody serve --policy` (release
+# build) with TLS on loopback, uploads signed evidence for 3 images, and runs wrk POSTing an
+# AdmissionReview for a Pod with those 3 images, warm (decision cache on) and cold
+# (`--gate-cache-ttl 0`: every request reads the store, verifies 3 bundles and evaluates the
+# Rego policy 3 times), at a few concurrency levels. Stops the server by PID.
+#
+#   bench/gate.sh [CONNECTIONS...]        (default: 1 8 64)
+#
+# Environment: BENCH_DURATION (10s per run), BENCH_NO_BUILD=1, BENCH_BIN=PATH, BENCH_JSON=1 (one JSON line
+# per run). Needs wrk (installed with apt-get if missing), openssl, curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+levels=("$@")
+[ ${#levels[@]} -eq 0 ] && levels=(1 8 64)
+duration=${BENCH_DURATION:-10s}
+
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+if [ -n "${BENCH_BIN:-}" ]; then
+    bin=$BENCH_BIN   # another build of custody (e.g. a debug one, to try this script)
+else
+    [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p custody
+    bin=$PWD/target/release/custody
+fi
+work=$(mktemp -d /tmp/custody-gate-bench.XXXXXX)
+server_pid=
+
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=
+    fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+export CUSTODY_PASSWORD=bench
+cd "$work"
+# A CA-less self-signed certificate for 127.0.0.1 (wrk does not verify; curl pins it).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=custody-bench -addext subjectAltName=IP:127.0.0.1 \
+    -keyout server.key -out server.crt 2>/dev/null
+"$bin" key generate signer --algorithm ecdsa-p256 -q
+key_id=$("$bin" key inspect signer.pub -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["keyId"])')
+mkdir policy
+printf 'package custody.gate\n\nimport data.custody.lib\n\ndeny contains v if some v in lib.violations\n' > policy/gate.rego
+printf '{"custody":{"config":{"signers":{"keys":["%s"]},"provenance":{"required":false}}}}\n' "$key_id" > policy/data.json
+echo bench-token > token
+
+# Three "images": their content's SHA-256 is the digest the Pod pins.
+images=()
+for name in app sidecar init; do
+    printf 'custody bench image: %s\n' "$name" > "$name.img"
+    "$bin" sign "$name.img" --key signer.key -q
+    images+=("ghcr.io/acme/$name@sha256:$(sha256sum "$name.img" | cut -d' ' -f1)")
+done
+python3 - "${images[@]}" > review.json <<'PY'
+import json, sys
+app, sidecar, init = sys.argv[1:]
+c = lambda n, i: {"name": n, "image": i, "resources": {}, "imagePullPolicy": "IfNotPresent"}
+pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-0", "namespace": "shop"},
+       "spec": {"initContainers": [c("init", init)], "containers": [c("app", app), c("sidecar", sidecar)]}}
+gvk = {"group": "", "version": "v1", "kind": "Pod"}
+print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": "5e1d0000-0000-4000-8000-000000000000", "kind": gvk,
+    "resource": {"group": "", "version": "v1", "resource": "pods"}, "requestKind": gvk,
+    "name": "web-0", "namespace": "shop", "operation": "CREATE",
+    "userInfo": {"username": "kubernetes-admin", "groups": ["system:authenticated"]},
+    "object": pod, "oldObject": None, "dryRun": False}}))
+PY
+cat > post.lua <<'LUA'
+local f = io.open("review.json", "r")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+start_server() { # TTL
+    "$bin" serve --listen 127.0.0.1:0 --origin gate.bench --data-dir "$work/data" \
+        --write-token-file token --tls-cert server.crt --tls-key server.key \
+        --policy policy --gate-key signer.pub --gate-env production --gate-cache-ttl "$1" \
+        > serve.out 2> serve.err &
+    server_pid=$!
+    for _ in $(seq 100); do grep -q listening serve.out 2>/dev/null && break; sleep 0.1; done
+    url=$(sed -n 's/.*listening on //p' serve.out)
+    [ -n "$url" ] || { cat serve.err >&2; exit 2; }
+}
+
+run() { # MODE TTL
+    start_server "$2"
+    for name in app sidecar init; do
+        curl -sf --cacert server.crt -H "Authorization: Bearer bench-token" \
+            --data-binary "@$name.img.sigstore.json" "$url/api/v1/evidence" > /dev/null
+    done
+    allowed=$(curl -sf --cacert server.crt --data-binary @review.json "$url/api/v1/admission" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["response"]["allowed"])')
+    [ "$allowed" = True ] || { echo "the review was not allowed" >&2; exit 1; }
+    for c in "${levels[@]}"; do
+        threads=$(( c < 2 ? 1 : 2 ))
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        out=$(wrk -t"$threads" -c"$c" -d"$duration" --latency -s post.lua "$url/api/v1/admission")
+        p50=$(awk '$1=="50%"{print $2}' <<<"$out")
+        p99=$(awk '$1=="99%"{print $2}' <<<"$out")
+        rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
+        errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ' || true)
+        if [ -n "${BENCH_JSON:-}" ]; then
+            printf '{"mode":"%s","connections":%s,"p50":"%s","p99":"%s","rps":%s,"load":%s}\n' \
+                "$1" "$c" "$p50" "$p99" "$rps" "$load"
+        else
+            printf '| %-4s | %4s | %9s | %9s | %9s | %5s | %s\n' "$1" "$c" "$p50" "$p99" "$rps" "$load" "$errors"
+        fi
+    done
+    stop_server
+}
+
+[ -n "${BENCH_JSON:-}" ] || {
+    echo "custody $("$bin" --version | cut -d' ' -f2), $(nproc) cores, wrk $duration per row, 3 images per review"
+    echo "| mode | conn |       p50 |       p99 | req/s     | load  |"
+}
+run warm 300
+run cold 0

@@ -1,0 +1,283 @@
+//! Kubernetes validating admission (SPECS §8): reading an `AdmissionReview` v1, finding every
+//! image of the pod spec it carries, and writing the answer the API server shows in kubectl.
+
+use custody_core::digest::Sha256Digest;
+use custody_policy::Verdict;
+use serde_json::{Value as Json, json};
+
+/// The `apiVersion` custody answers (and requires).
+pub const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
+/// Longest `status.message` written; kubectl prints it whole, so keep it readable.
+const MAX_MESSAGE: usize = 4_000;
+/// Longest warning; the API server may truncate past 256.
+const MAX_WARNING: usize = 256;
+
+/// Why a body is not an AdmissionReview custody can answer (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("not JSON: {0}")]
+    Json(String),
+    #[error(
+        "not an AdmissionReview: apiVersion is {0:?}, expected \"admission.k8s.io/v1\" (set admissionReviewVersions: [\"v1\"])"
+    )]
+    Version(String),
+    #[error("not an AdmissionReview: kind is {0:?}")]
+    Kind(String),
+    #[error("AdmissionReview has no request.uid")]
+    NoUid,
+    #[error("AdmissionReview request.{0} is malformed")]
+    Field(&'static str),
+}
+
+/// What custody needs from a review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub uid: String,
+    pub operation: String,
+    /// `Pod`, `Deployment`, … (request.kind.kind).
+    pub kind: String,
+    /// `namespace/name` as far as known, for messages.
+    pub object: String,
+    /// Every container image of the pod spec, deduplicated, in order of appearance.
+    pub images: Vec<String>,
+}
+
+/// Where each kind keeps its pod spec.
+fn pod_spec<'a>(kind: &str, object: &'a Json) -> Option<&'a Json> {
+    let spec = &object["spec"];
+    let found = match kind {
+        "Pod" => spec,
+        "CronJob" => &spec["jobTemplate"]["spec"]["template"]["spec"],
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "ReplicationController"
+        | "PodTemplate" => {
+            if kind == "PodTemplate" {
+                &object["template"]["spec"]
+            } else {
+                &spec["template"]["spec"]
+            }
+        }
+        // Another kind: whichever of the usual places holds containers.
+        _ => [
+            spec,
+            &spec["template"]["spec"],
+            &spec["jobTemplate"]["spec"]["template"]["spec"],
+        ]
+        .into_iter()
+        .find(|s| s["containers"].is_array())
+        .unwrap_or(&Json::Null),
+    };
+    found.is_object().then_some(found)
+}
+
+/// Parses a review. Objects without a pod spec give no images.
+pub fn parse(body: &[u8]) -> Result<Review, AdmissionError> {
+    let review: Json =
+        serde_json::from_slice(body).map_err(|e| AdmissionError::Json(e.to_string()))?;
+    let version = review["apiVersion"].as_str().unwrap_or_default();
+    if version != REVIEW_API_VERSION {
+        return Err(AdmissionError::Version(version.to_string()));
+    }
+    let kind = review["kind"].as_str().unwrap_or_default();
+    if kind != "AdmissionReview" {
+        return Err(AdmissionError::Kind(kind.to_string()));
+    }
+    let request = &review["request"];
+    if !request.is_object() {
+        return Err(AdmissionError::Field("request"));
+    }
+    let uid = request["uid"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .ok_or(AdmissionError::NoUid)?
+        .to_string();
+    let operation = request["operation"]
+        .as_str()
+        .ok_or(AdmissionError::Field("operation"))?
+        .to_string();
+    let object_kind = request["kind"]["kind"]
+        .as_str()
+        .ok_or(AdmissionError::Field("kind"))?
+        .to_string();
+    let object = &request["object"];
+    if !(object.is_object() || object.is_null()) {
+        return Err(AdmissionError::Field("object"));
+    }
+    let name = request["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .or_else(|| object["metadata"]["name"].as_str())
+        .or_else(|| object["metadata"]["generateName"].as_str())
+        .unwrap_or("");
+    let namespace = request["namespace"].as_str().unwrap_or("");
+    let mut images: Vec<String> = Vec::new();
+    if let Some(spec) = pod_spec(&object_kind, object) {
+        for list in ["initContainers", "containers", "ephemeralContainers"] {
+            let Some(containers) = spec.get(list) else {
+                continue;
+            };
+            let containers = containers
+                .as_array()
+                .ok_or(AdmissionError::Field("object pod spec containers"))?;
+            for c in containers {
+                let image = c["image"]
+                    .as_str()
+                    .ok_or(AdmissionError::Field("object container image"))?;
+                if !images.iter().any(|i| i == image) {
+                    images.push(image.to_string());
+                }
+            }
+        }
+    }
+    Ok(Review {
+        uid,
+        operation,
+        object: format!("{object_kind} {namespace}/{name}"),
+        kind: object_kind,
+        images,
+    })
+}
+
+/// The digest an image reference is pinned to (`repo@sha256:<64 hex>`), if any.
+pub fn image_digest(image: &str) -> Option<Sha256Digest> {
+    let (_, digest) = image.rsplit_once('@')?;
+    Sha256Digest::from_hex(digest.strip_prefix("sha256:")?).ok()
+}
+
+/// The answer: allowed, or denied with a 403 status and a message for kubectl.
+pub fn response(uid: &str, denied: Option<&str>, warnings: &[String]) -> Json {
+    let mut response = json!({ "uid": uid, "allowed": denied.is_none() });
+    if let Some(message) = denied {
+        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": message });
+    }
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    json!({ "apiVersion": REVIEW_API_VERSION, "kind": "AdmissionReview", "response": response })
+}
+
+/// `custody: 1 of 3 images denied: image X [code] message (fix: …); image Y …`.
+pub fn denial_message(total: usize, denied: &[&Verdict]) -> String {
+    let mut parts = Vec::new();
+    for v in denied {
+        parts.push(format!("{} {}", v.artifact.describe(), v.reasons()));
+    }
+    let policy = denied
+        .first()
+        .map(|v| format!(" (policy {})", short(&v.policy_digest)))
+        .unwrap_or_default();
+    let noun = if total == 1 { "image" } else { "images" };
+    let message = format!(
+        "custody: {} of {total} {noun} denied: {}{policy}",
+        denied.len(),
+        parts.join(" | ")
+    );
+    truncate(message, MAX_MESSAGE)
+}
+
+/// One warning line per policy warning: `image X: [code] message`.
+pub fn warnings(verdict: &Verdict) -> Vec<String> {
+    verdict
+        .warnings
+        .iter()
+        .map(|f| {
+            truncate(
+                format!(
+                    "custody: {}: [{}] {}",
+                    verdict.artifact.describe(),
+                    f.code,
+                    f.message
+                ),
+                MAX_WARNING,
+            )
+        })
+        .collect()
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn review(kind: &str, object: Json) -> Vec<u8> {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+               "request": {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": kind},
+                           "operation": "CREATE", "namespace": "ns", "object": object}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn finds_images_of_every_kind() {
+        let spec = json!({"initContainers": [{"name": "i", "image": "a@sha256:00"}],
+                          "containers": [{"name": "c", "image": "b:1"}, {"name": "d", "image": "b:1"}],
+                          "ephemeralContainers": [{"name": "e", "image": "c"}]});
+        let want = vec!["a@sha256:00", "b:1", "c"];
+        let pod = parse(&review("Pod", json!({"spec": spec}))).unwrap();
+        assert_eq!(pod.images, want);
+        assert_eq!(pod.uid, "u-1");
+        let deploy = parse(&review(
+            "Deployment",
+            json!({"spec": {"template": {"spec": spec}}}),
+        ))
+        .unwrap();
+        assert_eq!(deploy.images, want);
+        let cron = parse(&review(
+            "CronJob",
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+        ))
+        .unwrap();
+        assert_eq!(cron.images, want);
+        let cm = parse(&review("ConfigMap", json!({"data": {"a": "b"}}))).unwrap();
+        assert!(cm.images.is_empty());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_review() {
+        assert!(matches!(parse(b"nope"), Err(AdmissionError::Json(_))));
+        assert!(matches!(
+            parse(br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#),
+            Err(AdmissionError::Version(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#),
+            Err(AdmissionError::NoUid)
+        ));
+    }
+
+    #[test]
+    fn digests_only_from_pinned_references() {
+        let hex = "ab".repeat(32);
+        assert!(image_digest(&format!("ghcr.io/a/b@sha256:{hex}")).is_some());
+        assert!(image_digest(&format!("ghcr.io/a/b:1@sha256:{hex}")).is_some());
+        assert!(image_digest("ghcr.io/a/b:1").is_none());
+        assert!(image_digest("ghcr.io/a/b@sha256:abc").is_none());
+        assert!(image_digest(&format!("ghcr.io/a/b@sha512:{hex}")).is_none());
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character() {
+        let s = truncate("é".repeat(10), 8);
+        assert!(s.len() <= 8 && s.ends_with("..."));
+    }
+}

@@ -1,0 +1,546 @@
+//! The policy gate behind the HTTP API: decisions (evidence from the store, verified and
+//! evaluated off the async executor), a decision cache, the decision log, signed VSAs.
+//!
+//! Cache key: (artifact, policy digest, trust-root digest, environment, stage). An entry lives
+//! `cache_ttl`; storing new evidence for a digest drops that digest's entries, and
+//! `POST /api/v1/gate/cache/invalidate` drops one digest's or all. A decision that was being
+//! computed while an invalidation happened is answered but not cached (an epoch counter), so
+//! the cache never keeps a verdict made before the evidence changed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use custody_core::bundle::Bundle;
+use custody_core::digest::Sha256Digest;
+use custody_core::dsse::{self, Envelope, EnvelopeSignature};
+use custody_core::encoding::base64_encode;
+use custody_core::keys::{SignedData, SigningKey};
+use custody_log::Log;
+use custody_policy::gate::Request;
+use custody_policy::input::{Candidate, EnvironmentRef};
+use custody_policy::{ArtifactRef, Gate, PolicyError, Verdict};
+use serde_json::{Value as Json, json};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::store::{DecisionRecord, GateStore, StoreError};
+
+/// Cached decisions kept at most; past it, expired entries go, then everything.
+const CACHE_MAX_ENTRIES: usize = 65_536;
+/// Decisions waiting for the log writer; past it they are dropped (and counted).
+const DECISION_QUEUE: usize = 8_192;
+/// Decisions written per transaction at most.
+const DECISION_BATCH: usize = 512;
+/// After a batch smaller than [`DECISION_BATCH`], the writer waits this long for more, so a
+/// trickle of decisions is not one transaction each.
+const DECISION_PAUSE: Duration = Duration::from_millis(100);
+
+/// What `custody serve --policy` configures.
+pub struct GateConfig {
+    pub gate: Gate,
+    /// The environment decisions are for unless a request names one (`--gate-env`).
+    pub environment: Option<String>,
+    /// Its stage (`--gate-stage`).
+    pub stage: Option<String>,
+    /// How long a decision is reused; zero turns the cache off.
+    pub cache_ttl: Duration,
+    /// Signs a VSA for allowed `evaluate` verdicts.
+    pub vsa: Option<VsaSigner>,
+}
+
+impl std::fmt::Debug for GateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateConfig")
+            .field("policy", &self.gate.policy)
+            .field("environment", &self.environment)
+            .field("stage", &self.stage)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("vsa", &self.vsa.is_some())
+            .finish()
+    }
+}
+
+/// The gate's VSA key and what it writes into VSAs.
+pub struct VsaSigner {
+    pub key: SigningKey,
+    pub verifier_id: String,
+    pub policy_uri: String,
+}
+
+/// Why no decision could be made (HTTP 500; admission fails closed).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("the decision task stopped: {0}")]
+    Task(String),
+}
+
+/// What a decision is about.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// `None`: an image reference without a digest.
+    pub digest: Option<Sha256Digest>,
+    pub name: Option<String>,
+    pub image: Option<String>,
+}
+
+/// A decision as cached: the verdict, and its VSA once one was asked for.
+#[derive(Debug)]
+pub struct Decided {
+    pub verdict: Verdict,
+    vsa: OnceLock<Option<Json>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    artifact: String,
+    policy: Sha256Digest,
+    root: Option<Sha256Digest>,
+    environment: Option<String>,
+    stage: Option<String>,
+}
+
+struct CacheEntry {
+    at: Instant,
+    decided: Arc<Decided>,
+}
+
+/// The decision cache.
+struct DecisionCache {
+    ttl: Duration,
+    epoch: AtomicU64,
+    map: RwLock<HashMap<CacheKey, CacheEntry>>,
+}
+
+impl DecisionCache {
+    fn get(&self, key: &CacheKey) -> Option<Arc<Decided>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .filter(|e| e.at.elapsed() < self.ttl)
+            .map(|e| e.decided.clone())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Caches unless an invalidation happened since `epoch` was read.
+    fn insert(&self, key: CacheKey, decided: Arc<Decided>, epoch: u64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if map.len() >= CACHE_MAX_ENTRIES {
+            let ttl = self.ttl;
+            map.retain(|_, e| e.at.elapsed() < ttl);
+            if map.len() >= CACHE_MAX_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(
+            key,
+            CacheEntry {
+                at: Instant::now(),
+                decided,
+            },
+        );
+    }
+
+    /// Drops one digest's entries (`Some`) or all (`None`); returns how many.
+    fn invalidate(&self, digest: Option<&Sha256Digest>) -> usize {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let before = map.len();
+        match digest {
+            Some(d) => {
+                let text = d.to_string();
+                map.retain(|k, _| k.artifact != text);
+            }
+            None => map.clear(),
+        }
+        before - map.len()
+    }
+}
+
+/// The decision log: a bounded queue to one writer task that appends batches to the store.
+struct DecisionLog {
+    tx: mpsc::Sender<DecisionRecord>,
+    dropped: AtomicU64,
+}
+
+impl DecisionLog {
+    fn start(store: Arc<GateStore>) -> DecisionLog {
+        let (tx, mut rx) = mpsc::channel::<DecisionRecord>(DECISION_QUEUE);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(DECISION_BATCH);
+            while rx.recv_many(&mut batch, DECISION_BATCH).await > 0 {
+                let records = std::mem::take(&mut batch);
+                let store = store.clone();
+                let n = records.len();
+                match tokio::task::spawn_blocking(move || store.append_decisions(&records)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, lost = n, "decision log write failed"),
+                    Err(e) => tracing::warn!(error = %e, lost = n, "decision log writer failed"),
+                }
+                if n < DECISION_BATCH {
+                    tokio::time::sleep(DECISION_PAUSE).await;
+                }
+            }
+        });
+        DecisionLog {
+            tx,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Never waits: a full queue drops the record and counts it.
+    fn push(&self, record: DecisionRecord) {
+        if self.tx.try_send(record).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n,
+                    "decision log queue full: decisions dropped from the decisions table (still in this log)"
+                );
+            }
+        }
+    }
+}
+
+/// The gate as the server runs it.
+pub(crate) struct GateService {
+    gate: Arc<Gate>,
+    store: Arc<GateStore>,
+    cache: DecisionCache,
+    environment: Option<String>,
+    stage: Option<String>,
+    vsa: Option<VsaSigner>,
+    log: Log,
+    decisions: DecisionLog,
+    /// Decisions verified at once (CPU work on the blocking pool).
+    permits: Semaphore,
+}
+
+impl GateService {
+    /// Must be called inside the runtime (it starts the decision-log writer).
+    pub(crate) fn start(config: GateConfig, store: Arc<GateStore>, log: Log) -> GateService {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        GateService {
+            gate: Arc::new(config.gate),
+            decisions: DecisionLog::start(store.clone()),
+            store,
+            cache: DecisionCache {
+                ttl: config.cache_ttl,
+                epoch: AtomicU64::new(0),
+                map: RwLock::new(HashMap::new()),
+            },
+            environment: config.environment,
+            stage: config.stage,
+            vsa: config.vsa,
+            log,
+            permits: Semaphore::new(threads * 2),
+        }
+    }
+
+    /// The environment for a request: its own name and stage, else the configured ones.
+    pub(crate) fn environment(
+        &self,
+        name: Option<String>,
+        stage: Option<String>,
+    ) -> Option<EnvironmentRef> {
+        let stage = stage.or_else(|| self.stage.clone());
+        match name.or_else(|| self.environment.clone()) {
+            Some(name) => Some(EnvironmentRef { name, stage }),
+            None => stage.map(|stage| EnvironmentRef {
+                name: String::new(),
+                stage: Some(stage),
+            }),
+        }
+    }
+
+    /// Drops cached decisions for `digest`, or all.
+    pub(crate) fn invalidate(&self, digest: Option<&Sha256Digest>) -> usize {
+        self.cache.invalidate(digest)
+    }
+
+    /// Decides (or answers from the cache), then logs the decision.
+    pub(crate) async fn decide(
+        &self,
+        subject: Subject,
+        environment: Option<EnvironmentRef>,
+        source: &'static str,
+    ) -> Result<(Arc<Decided>, bool), GateError> {
+        let started = Instant::now();
+        let key = CacheKey {
+            artifact: match (&subject.digest, &subject.image) {
+                (Some(d), _) => d.to_string(),
+                (None, Some(image)) => format!("image:{image}"),
+                (None, None) => String::new(),
+            },
+            policy: self.gate.policy.digest(),
+            root: self.gate.trust.root_digest,
+            environment: environment.as_ref().map(|e| e.name.clone()),
+            stage: environment.as_ref().and_then(|e| e.stage.clone()),
+        };
+        let (decided, cached) = match self.cache.get(&key) {
+            Some(hit) => (hit, true),
+            None => {
+                let epoch = self.cache.epoch();
+                let permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|e| GateError::Task(e.to_string()))?;
+                let (gate, store) = (self.gate.clone(), self.store.clone());
+                let env = environment.clone();
+                let verdict = tokio::task::spawn_blocking(move || {
+                    decide_blocking(&gate, &store, &subject, env)
+                })
+                .await
+                .map_err(|e| GateError::Task(e.to_string()))??;
+                drop(permit);
+                let decided = Arc::new(Decided {
+                    verdict,
+                    vsa: OnceLock::new(),
+                });
+                self.cache.insert(key.clone(), decided.clone(), epoch);
+                (decided, false)
+            }
+        };
+        self.record(&decided.verdict, &key, cached, started.elapsed(), source);
+        Ok((decided, cached))
+    }
+
+    fn record(
+        &self,
+        verdict: &Verdict,
+        key: &CacheKey,
+        cached: bool,
+        latency: Duration,
+        source: &'static str,
+    ) {
+        let codes: Vec<&str> = verdict.denies.iter().map(|f| f.code.as_str()).collect();
+        let codes = codes.join(",");
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        tracing::info!(
+            source,
+            artifact = %key.artifact,
+            image = verdict.artifact.image.as_deref().unwrap_or(""),
+            env = key.environment.as_deref().unwrap_or(""),
+            allowed = verdict.allowed,
+            codes = %codes,
+            cached,
+            latency_us,
+            "gate decision"
+        );
+        self.decisions.push(DecisionRecord {
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            source,
+            artifact: key.artifact.clone(),
+            image: verdict.artifact.image.clone(),
+            environment: key.environment.clone(),
+            allowed: verdict.allowed,
+            codes,
+            cached,
+            latency_us,
+            policy_digest: verdict.policy_digest.clone(),
+        });
+    }
+
+    /// Whether a VSA signing key is configured.
+    pub(crate) fn signs_vsas(&self) -> bool {
+        self.vsa.is_some()
+    }
+
+    /// The signed VSA bundle for an allowed decision (made once per cached decision, and then
+    /// submitted to this server's own log in the background), when a gate key is configured.
+    pub(crate) fn vsa(&self, decided: &Decided) -> Option<Json> {
+        let signer = self.vsa.as_ref()?;
+        if !decided.verdict.allowed {
+            return None;
+        }
+        decided
+            .vsa
+            .get_or_init(|| match sign_vsa(signer, &decided.verdict) {
+                Ok(Some((bundle, request))) => {
+                    self.submit_to_log(request);
+                    Some(bundle)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot sign the VSA");
+                    None
+                }
+            })
+            .clone()
+    }
+
+    fn submit_to_log(&self, request: Vec<u8>) {
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            let admitted = match crate::request::admit(&request) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the VSA is not a loggable entry");
+                    return;
+                }
+            };
+            match log.submit(admitted.body).await {
+                Ok(receipt) => tracing::info!(index = receipt.index, "VSA logged"),
+                Err(e) => tracing::warn!(error = %e, "cannot log the VSA"),
+            }
+        });
+    }
+}
+
+fn decide_blocking(
+    gate: &Gate,
+    store: &GateStore,
+    subject: &Subject,
+    environment: Option<EnvironmentRef>,
+) -> Result<Verdict, GateError> {
+    let candidates: Vec<Candidate> = match &subject.digest {
+        Some(digest) => store
+            .for_artifact(digest)?
+            .into_iter()
+            .map(|b| Candidate {
+                source: format!("evidence:{}", b.bundle_digest),
+                bytes: b.bytes,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let request = Request {
+        artifact: ArtifactRef {
+            digest: subject.digest.map(|d| d.to_string()),
+            name: subject.name.clone(),
+            image: subject.image.clone(),
+        },
+        bytes: None,
+        environment,
+        time: Utc::now(),
+    };
+    Ok(gate.decide(&request, &candidates)?)
+}
+
+/// Why a VSA could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum VsaError {
+    #[error("signing the VSA: {0}")]
+    Sign(String),
+    #[error("the gate key has no Sigstore key type")]
+    KeyType,
+}
+
+/// Signs the VSA for `verdict`: the bundle (JSON) and the Rekor v2 DSSE request that logs it.
+fn sign_vsa(signer: &VsaSigner, verdict: &Verdict) -> Result<Option<(Json, Vec<u8>)>, VsaError> {
+    let Some(statement) =
+        custody_policy::vsa::summary(verdict, &signer.verifier_id, &signer.policy_uri)
+    else {
+        return Ok(None);
+    };
+    let payload = statement.to_json_bytes();
+    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
+    let sig = signer
+        .key
+        .sign(SignedData::Message(&pae))
+        .map_err(|e| VsaError::Sign(e.to_string()))?;
+    let public = signer.key.public_key();
+    let hint = base64_encode(&public.key_id().0);
+    let envelope = Envelope {
+        payload,
+        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
+        signatures: vec![EnvelopeSignature {
+            keyid: hint.clone(),
+            sig,
+        }],
+    };
+    let envelope_json: Json = serde_json::from_str(&envelope.to_json()).unwrap_or_default();
+    let details = public.sigstore_key_details().ok_or(VsaError::KeyType)?;
+    let request = json!({ "dsseRequestV002": {
+        "envelope": envelope_json,
+        "verifiers": [{ "publicKey": { "rawBytes": base64_encode(public.spki_der()) }, "keyDetails": details }],
+    }});
+    let bundle: Json =
+        serde_json::from_str(&Bundle::new_dsse_v03(hint, envelope).to_json()).unwrap_or_default();
+    Ok(Some((bundle, request.to_string().into_bytes())))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn decided() -> Arc<Decided> {
+        Arc::new(Decided {
+            verdict: Verdict {
+                allowed: true,
+                artifact: ArtifactRef {
+                    digest: None,
+                    name: None,
+                    image: None,
+                },
+                environment: None,
+                policy_digest: String::new(),
+                trust_root_digest: None,
+                denies: vec![],
+                warnings: vec![],
+                evidence: vec![],
+                rejected: vec![],
+                verified_levels: vec![],
+                evaluated_at: Utc::now(),
+            },
+            vsa: OnceLock::new(),
+        })
+    }
+
+    fn key(artifact: &str) -> CacheKey {
+        CacheKey {
+            artifact: artifact.into(),
+            policy: Sha256Digest::of(b"p"),
+            root: None,
+            environment: None,
+            stage: None,
+        }
+    }
+
+    #[test]
+    fn cache_expires_invalidates_and_skips_stale_inserts() {
+        let cache = DecisionCache {
+            ttl: Duration::from_secs(60),
+            epoch: AtomicU64::new(0),
+            map: RwLock::new(HashMap::new()),
+        };
+        let a = Sha256Digest::of(b"a");
+        cache.insert(key(&a.to_string()), decided(), cache.epoch());
+        cache.insert(key("other"), decided(), cache.epoch());
+        assert!(cache.get(&key(&a.to_string())).is_some());
+        assert_eq!(cache.invalidate(Some(&a)), 1);
+        assert!(cache.get(&key(&a.to_string())).is_none());
+        assert!(cache.get(&key("other")).is_some());
+        // A decision started before an invalidation is not cached.
+        let epoch = cache.epoch();
+        cache.invalidate(None);
+        cache.insert(key("late"), decided(), epoch);
+        assert!(cache.get(&key("late")).is_none());
+        assert!(cache.get(&key("other")).is_none());
+        let off = DecisionCache {
+            ttl: Duration::ZERO,
+            epoch: AtomicU64::new(0),
+            map: RwLock::new(HashMap::new()),
+        };
+        off.insert(key("x"), decided(), 0);
+        assert!(off.get(&key("x")).is_none());
+    }
+}

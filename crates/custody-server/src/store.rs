@@ -1,0 +1,299 @@
+//! The gate's embedded store: evidence bundles indexed by the artifact digests they *claim* to
+//! be about, and the decision log. One SQLite file (`gate.db` in the data directory), WAL mode.
+//!
+//! Indexing reads the claim only (DSSE statement subjects, `messageSignature.messageDigest`);
+//! nothing here is verified. Verification happens at decision time, against the gate's trust
+//! set, so a bundle stored under a digest it lies about is simply rejected then.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use custody_core::bundle::{Bundle, BundleContent, HashAlgorithm};
+use custody_core::digest::Sha256Digest;
+use rusqlite::{Connection, params};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS evidence (
+    bundle_digest TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS evidence_subjects (
+    artifact_digest TEXT NOT NULL,
+    bundle_digest TEXT NOT NULL,
+    PRIMARY KEY (artifact_digest, bundle_digest)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    artifact TEXT NOT NULL,
+    image TEXT,
+    environment TEXT,
+    allowed INTEGER NOT NULL,
+    codes TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    latency_us INTEGER NOT NULL,
+    policy_digest TEXT NOT NULL
+);
+";
+
+/// Why the store failed (an operational error, never a verdict).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("evidence store {path}: {error}")]
+    Open {
+        path: String,
+        error: rusqlite::Error,
+    },
+    #[error("evidence store: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Why a bundle cannot be indexed (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("not a Sigstore bundle: {0}")]
+    Bundle(String),
+    #[error(
+        "the bundle names no sha256 artifact digest (no in-toto subject with a sha256 digest, no SHA2_256 messageDigest): nothing to index it under"
+    )]
+    NoDigest,
+}
+
+/// The digests a bundle claims to be about (unverified), deduplicated, in order.
+pub fn claimed_digests(bytes: &[u8]) -> Result<Vec<Sha256Digest>, EvidenceError> {
+    let bundle = Bundle::from_json(bytes).map_err(|e| EvidenceError::Bundle(e.to_string()))?;
+    let mut out: Vec<Sha256Digest> = Vec::new();
+    match &bundle.content {
+        BundleContent::MessageSignature {
+            message_digest: Some((HashAlgorithm::Sha2_256, digest)),
+            ..
+        } => {
+            if let Some(d) = Sha256Digest::from_slice(digest) {
+                out.push(d);
+            }
+        }
+        BundleContent::MessageSignature { .. } => {}
+        BundleContent::Dsse(envelope) => {
+            let statement: serde_json::Value =
+                serde_json::from_slice(&envelope.payload).unwrap_or_default();
+            for subject in statement["subject"].as_array().into_iter().flatten() {
+                let parsed = subject["digest"]["sha256"]
+                    .as_str()
+                    .and_then(|hex| Sha256Digest::from_hex(hex).ok());
+                if let Some(d) = parsed.filter(|d| !out.contains(d)) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(EvidenceError::NoDigest);
+    }
+    Ok(out)
+}
+
+/// What storing a bundle did.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub bundle_digest: Sha256Digest,
+    pub subjects: Vec<Sha256Digest>,
+    /// False when the same bytes were already stored (nothing changed).
+    pub new: bool,
+}
+
+/// One stored bundle.
+#[derive(Debug, Clone)]
+pub struct StoredBundle {
+    pub bundle_digest: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One line of the decision log.
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    pub at: String,
+    /// `admission` or `evaluate`.
+    pub source: &'static str,
+    /// `sha256:HEX`, or the image reference when it is not pinned.
+    pub artifact: String,
+    pub image: Option<String>,
+    pub environment: Option<String>,
+    pub allowed: bool,
+    /// Deny codes, comma-separated.
+    pub codes: String,
+    pub cached: bool,
+    pub latency_us: u64,
+    pub policy_digest: String,
+}
+
+/// The store. A writer connection and a reader connection (WAL: reads do not wait for writes),
+/// and one for the decision log, which commits without an fsync (`synchronous=NORMAL`: a
+/// process crash loses nothing committed, a power loss may lose the last decisions; evidence
+/// is always fsynced before it is acknowledged).
+pub struct GateStore {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    decisions: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for GateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GateStore(..)")
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let open_error = |error| StoreError::Open {
+        path: path.display().to_string(),
+        error,
+    };
+    let conn = Connection::open(path).map_err(open_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_error)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_error)?;
+    Ok(conn)
+}
+
+impl GateStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<GateStore, StoreError> {
+        let writer = open_connection(path)?;
+        writer
+            .execute_batch(SCHEMA)
+            .map_err(|error| StoreError::Open {
+                path: path.display().to_string(),
+                error,
+            })?;
+        let reader = open_connection(path)?;
+        let decisions = open_connection(path)?;
+        decisions
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|error| StoreError::Open {
+                path: path.display().to_string(),
+                error,
+            })?;
+        Ok(GateStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            decisions: Mutex::new(decisions),
+        })
+    }
+
+    /// Stores a bundle under every digest it claims; idempotent by the bundle's SHA-256.
+    pub fn put(
+        &self,
+        bytes: &[u8],
+        subjects: &[Sha256Digest],
+        now: &str,
+    ) -> Result<Stored, StoreError> {
+        let bundle_digest = Sha256Digest::of(bytes);
+        let key = bundle_digest.to_string();
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO evidence (bundle_digest, bytes, added_at) VALUES (?1, ?2, ?3)",
+            params![key, bytes, now],
+        )?;
+        for subject in subjects {
+            tx.execute(
+                "INSERT OR IGNORE INTO evidence_subjects (artifact_digest, bundle_digest) VALUES (?1, ?2)",
+                params![subject.to_string(), key],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Stored {
+            bundle_digest,
+            subjects: subjects.to_vec(),
+            new: inserted == 1,
+        })
+    }
+
+    /// Every bundle stored under `artifact`, oldest first.
+    pub fn for_artifact(&self, artifact: &Sha256Digest) -> Result<Vec<StoredBundle>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.bundle_digest, e.bytes FROM evidence_subjects s \
+             JOIN evidence e ON e.bundle_digest = s.bundle_digest \
+             WHERE s.artifact_digest = ?1 ORDER BY e.rowid",
+        )?;
+        let rows = stmt.query_map(params![artifact.to_string()], |row| {
+            Ok(StoredBundle {
+                bundle_digest: row.get(0)?,
+                bytes: row.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Appends decisions in one transaction.
+    pub fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
+        let mut conn = self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO decisions (at, source, artifact, image, environment, allowed, codes, cached, latency_us, policy_digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for r in records {
+                stmt.execute(params![
+                    r.at,
+                    r.source,
+                    r.artifact,
+                    r.image,
+                    r.environment,
+                    r.allowed,
+                    r.codes,
+                    r.cached,
+                    i64::try_from(r.latency_us).unwrap_or(i64::MAX),
+                    r.policy_digest,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many decisions are logged (tests, operations).
+    pub fn decision_count(&self) -> Result<u64, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let n: i64 = conn.query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_once_and_finds_by_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GateStore::open(&dir.path().join("gate.db")).unwrap();
+        let a = Sha256Digest::of(b"a");
+        let b = Sha256Digest::of(b"b");
+        let first = store.put(b"{bundle}", &[a, b], "now").unwrap();
+        assert!(first.new);
+        assert!(!store.put(b"{bundle}", &[a, b], "now").unwrap().new);
+        assert_eq!(store.for_artifact(&a).unwrap().len(), 1);
+        assert_eq!(store.for_artifact(&b).unwrap()[0].bytes, b"{bundle}");
+        assert!(
+            store
+                .for_artifact(&Sha256Digest::of(b"c"))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            claimed_digests(b"{}"),
+            Err(EvidenceError::Bundle(_))
+        ));
+    }
+}

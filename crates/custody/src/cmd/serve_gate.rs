@@ -1,0 +1,89 @@
+//! `custody serve --policy …` and `--tls-cert/--tls-key`: everything is loaded and checked
+//! before the server listens, so a policy that does not compile or a bad key file exits 2.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use custody_core::digest::Sha256Digest;
+use custody_policy::{Gate, Policy, TrustSet};
+use custody_server::gate::{GateConfig, VsaSigner};
+use custody_server::store::GateStore;
+
+use super::key::{load_public_key, load_signing_key};
+use crate::cli_log::{ServeArgs, ServeGateArgs};
+
+/// The evidence store's file in the data directory.
+pub const STORE_FILE: &str = "gate.db";
+
+/// The rustls configuration, when TLS was asked for.
+pub fn tls(args: &ServeArgs) -> anyhow::Result<Option<Arc<custody_server::tls::ServerConfig>>> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(custody_server::tls::server_config(cert, key)?)),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
+    }
+}
+
+/// Opens the evidence store (and decision log) in the data directory.
+pub fn store(data_dir: &Path) -> anyhow::Result<Arc<GateStore>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    Ok(Arc::new(GateStore::open(&data_dir.join(STORE_FILE))?))
+}
+
+/// Compiles the policy and loads the trust set and the VSA key, when `--policy` is given.
+pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
+    let Some(dir) = &args.policy else {
+        return Ok(None);
+    };
+    let policy = Policy::load(dir)?;
+    let keys = args
+        .gate_keys
+        .iter()
+        .map(|p| load_public_key(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (root, root_digest) = match &args.gate_trusted_root {
+        Some(path) => {
+            let root = super::trust_root::load(path)?;
+            let bytes = crate::files::read(path, "trusted root")?;
+            (Some(root), Some(Sha256Digest::of(&bytes)))
+        }
+        None => (None, None),
+    };
+    if keys.is_empty() && root.is_none() {
+        tracing::warn!(
+            "the gate trusts no key and no trusted root (--gate-key, --gate-trusted-root): no evidence can verify"
+        );
+    }
+    let vsa = match &args.gate_signing_key {
+        Some(path) => Some(VsaSigner {
+            key: load_signing_key(path)?,
+            verifier_id: args.gate_verifier_id.clone(),
+            policy_uri: policy_uri(dir),
+        }),
+        None => None,
+    };
+    tracing::info!(policy = %policy.digest(), dir = %dir.display(), keys = keys.len(), "policy gate loaded");
+    Ok(Some(GateConfig {
+        gate: Gate {
+            policy,
+            trust: TrustSet {
+                keys,
+                root,
+                root_digest,
+            },
+        },
+        environment: args.gate_env.clone(),
+        stage: args.gate_stage.clone(),
+        cache_ttl: Duration::from_secs(args.gate_cache_ttl),
+        vsa,
+    }))
+}
+
+/// `file://` + the policy directory's absolute path.
+fn policy_uri(dir: &Path) -> String {
+    let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("file://{}", abs.display())
+}
