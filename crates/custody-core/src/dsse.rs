@@ -11,6 +11,25 @@ use crate::encoding::{Base64Error, base64_decode_any, base64_encode};
 /// The DSSE `payloadType` of in-toto Statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
+/// Signs an in-toto payload (a Statement's JSON bytes) as a DSSE envelope with one signature
+/// whose `keyid` is the base64 SHA-256 of the key's SubjectPublicKeyInfo: the form cosign and
+/// sigstore-go write, and the same text as the bundle's public-key hint.
+pub fn sign_in_toto(
+    key: &crate::keys::SigningKey,
+    payload: Vec<u8>,
+) -> Result<Envelope, crate::keys::KeyError> {
+    let sig = key.sign(crate::keys::SignedData::Message(&pae(
+        IN_TOTO_PAYLOAD_TYPE,
+        &payload,
+    )))?;
+    let keyid = base64_encode(&key.public_key().key_id().0);
+    Ok(Envelope {
+        payload,
+        payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
+        signatures: vec![EnvelopeSignature { keyid, sig }],
+    })
+}
+
 /// Pre-Authentication Encoding: the exact bytes a DSSE signature covers.
 ///
 /// DSSE protocol.md: `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`, where `LEN` is the

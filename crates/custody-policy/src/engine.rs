@@ -226,7 +226,7 @@ impl Policy {
         }
         index_codes(LIB_PATH, LIB_REGO, &mut code_sites);
         let data = engine.get_data();
-        let rvm = Rvm::new(&deny, warn.as_ref(), allow_unpinned.as_ref(), data);
+        let rvm = Rvm::new(&deny, warn.as_ref(), data);
         let mut policy = Policy {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -389,94 +389,79 @@ impl Policy {
     }
 }
 
-/// The policy's entry points compiled for regorus's register VM, with a pool of VMs (a VM is
-/// single-threaded; each evaluation takes one, sets the input, runs, and gives it back).
+/// The policy's entry points compiled for regorus's register VM, each with its own pool of
+/// loaded VMs (a VM is single-threaded; an evaluation takes one, sets the input, runs, and
+/// gives it back: the program and data are loaded once per VM, not per evaluation).
 struct Rvm {
-    compiled: CompiledPolicy,
-    deny: Arc<Program>,
-    warn: Option<Arc<Program>>,
-    data: Value,
-    pool: std::sync::Mutex<Vec<RegoVM>>,
+    deny: VmPool,
+    warn: Option<VmPool>,
 }
 
-impl Rvm {
-    fn new(
-        deny: &CompiledPolicy,
-        warn: Option<&CompiledPolicy>,
-        _allow_unpinned: Option<&CompiledPolicy>,
-        data: Value,
-    ) -> Option<Rvm> {
+struct VmPool {
+    compiled: CompiledPolicy,
+    program: Arc<Program>,
+    rule: &'static str,
+    data: Value,
+    idle: std::sync::Mutex<Vec<RegoVM>>,
+}
+
+impl VmPool {
+    fn new(compiled: &CompiledPolicy, rule: &'static str, data: &Value) -> Option<VmPool> {
         use regorus::languages::rego::compiler::Compiler;
-        let deny_program = Compiler::compile_from_policy(deny, &[DENY_RULE]).ok()?;
-        let warn_program = match warn {
-            Some(w) => Some(Compiler::compile_from_policy(w, &[WARN_RULE]).ok()?),
-            None => None,
-        };
-        Some(Rvm {
-            compiled: deny.clone(),
-            deny: deny_program,
-            warn: warn_program,
-            data,
-            pool: std::sync::Mutex::new(Vec::new()),
+        Some(VmPool {
+            program: Compiler::compile_from_policy(compiled, &[rule]).ok()?,
+            compiled: compiled.clone(),
+            rule,
+            data: data.clone(),
+            idle: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    fn vm(&self) -> Result<RegoVM, String> {
-        if let Some(vm) = self.pool.lock().ok().and_then(|mut p| p.pop()) {
-            return Ok(vm);
-        }
-        let mut vm = RegoVM::new_with_policy(self.compiled.clone());
-        vm.load_program(self.deny.clone());
-        vm.set_data(self.data.clone())
-            .map_err(|e| one_line(&e.to_string()))?;
-        Ok(vm)
-    }
-
-    fn run(
-        &self,
-        vm: &mut RegoVM,
-        program: &Arc<Program>,
-        rule: &str,
-        input: Value,
-    ) -> Result<Value, String> {
-        vm.load_program(program.clone());
-        vm.set_data(self.data.clone())
-            .map_err(|e| one_line(&e.to_string()))?;
+    fn eval(&self, input: Value) -> Result<Value, String> {
+        let pooled = self.idle.lock().ok().and_then(|mut p| p.pop());
+        let mut vm = match pooled {
+            Some(vm) => vm,
+            None => {
+                let mut vm = RegoVM::new_with_policy(self.compiled.clone());
+                vm.load_program(self.program.clone());
+                vm.set_data(self.data.clone())
+                    .map_err(|e| one_line(&e.to_string()))?;
+                vm
+            }
+        };
         vm.set_input(input);
-        vm.execute_entry_point_by_name(rule)
-            .map_err(|e| one_line(&e.to_string()))
-    }
-
-    fn eval_all(&self, input: Value) -> Result<(Value, Value), String> {
-        let mut vm = self.vm()?;
-        let result = (|| {
-            let denies = if self.warn.is_some() {
-                self.run(&mut vm, &self.deny, DENY_RULE, input.clone())?
-            } else {
-                vm.set_input(input.clone());
-                vm.execute_entry_point_by_name(DENY_RULE)
-                    .map_err(|e| one_line(&e.to_string()))?
-            };
-            let warnings = match &self.warn {
-                Some(w) => {
-                    let v = self.run(&mut vm, w, WARN_RULE, input)?;
-                    vm.load_program(self.deny.clone());
-                    vm.set_data(self.data.clone())
-                        .map_err(|e| one_line(&e.to_string()))?;
-                    v
-                }
-                None => Value::Undefined,
-            };
-            Ok((denies, warnings))
-        })();
+        let result = vm
+            .execute_entry_point_by_name(self.rule)
+            .map_err(|e| one_line(&e.to_string()));
         if result.is_ok() {
-            if let Ok(mut p) = self.pool.lock() {
+            if let Ok(mut p) = self.idle.lock() {
                 if p.len() < 64 {
                     p.push(vm);
                 }
             }
         }
         result
+    }
+}
+
+impl Rvm {
+    fn new(deny: &CompiledPolicy, warn: Option<&CompiledPolicy>, data: Value) -> Option<Rvm> {
+        Some(Rvm {
+            deny: VmPool::new(deny, DENY_RULE, &data)?,
+            warn: match warn {
+                Some(w) => Some(VmPool::new(w, WARN_RULE, &data)?),
+                None => None,
+            },
+        })
+    }
+
+    fn eval_all(&self, input: Value) -> Result<(Value, Value), String> {
+        let denies = self.deny.eval(input.clone())?;
+        let warnings = match &self.warn {
+            Some(w) => w.eval(input)?,
+            None => Value::Undefined,
+        };
+        Ok((denies, warnings))
     }
 }
 

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use chrono::{SecondsFormat, Utc};
 use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse::{self, Envelope, EnvelopeSignature};
+use custody_core::dsse;
 use custody_core::encoding::base64_encode;
-use custody_core::keys::{SignedData, SigningKey};
+use custody_core::keys::SigningKey;
 use custody_log::Log;
 use custody_policy::gate::Request;
 use custody_policy::input::{Candidate, EnvironmentRef};
@@ -450,22 +450,10 @@ fn sign_vsa(signer: &VsaSigner, verdict: &Verdict) -> Result<Option<(Json, Vec<u
     else {
         return Ok(None);
     };
-    let payload = statement.to_json_bytes();
-    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
-    let sig = signer
-        .key
-        .sign(SignedData::Message(&pae))
+    let envelope = dsse::sign_in_toto(&signer.key, statement.to_json_bytes())
         .map_err(|e| VsaError::Sign(e.to_string()))?;
     let public = signer.key.public_key();
     let hint = base64_encode(&public.key_id().0);
-    let envelope = Envelope {
-        payload,
-        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
-        signatures: vec![EnvelopeSignature {
-            keyid: hint.clone(),
-            sig,
-        }],
-    };
     let envelope_json: Json = serde_json::from_str(&envelope.to_json()).unwrap_or_default();
     let details = public.sigstore_key_details().ok_or(VsaError::KeyType)?;
     let request = json!({ "dsseRequestV002": {

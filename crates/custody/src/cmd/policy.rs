@@ -247,16 +247,7 @@ pub fn eval(ctx: &Context, args: PolicyEvalArgs) -> anyhow::Result<Outcome> {
         doc["evaluationUs"] = json!(elapsed.as_micros() as u64);
         ctx.emit(&doc, || verdict.human());
     }
-    if allowed {
-        Ok(Outcome::Done)
-    } else {
-        Err(ExitWith {
-            code: 1,
-            message: verdict.one_line(),
-            reported: true,
-        }
-        .into())
-    }
+    super::verify::verdict_outcome(&verdict)
 }
 
 pub fn digest(ctx: &Context, args: PolicyDirArgs) -> anyhow::Result<Outcome> {

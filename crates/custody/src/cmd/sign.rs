@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use custody_core::bundle::{Bundle, BundleContent, TransparencyLogEntry};
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse::{self, Envelope, EnvelopeSignature};
+use custody_core::dsse;
 use custody_core::intoto::{ResourceDescriptor, Statement};
 use custody_core::keys::{KeyAlgorithm, KeyId, PublicKey, SignedData, SigningKey};
 use custody_core::verify::Artifact;
@@ -108,21 +108,10 @@ pub(crate) fn sign_statement(
     key_path: &Path,
     statement: &Statement,
 ) -> anyhow::Result<(Bundle, String)> {
-    let payload = statement.to_json_bytes();
-    let pae = dsse::pae(dsse::IN_TOTO_PAYLOAD_TYPE, &payload);
-    let sig = key
-        .sign(SignedData::Message(&pae))
+    let envelope = dsse::sign_in_toto(key, statement.to_json_bytes())
         .with_context(|| format!("signing with {}", key_path.display()))?;
     let key_id = key.public_key().key_id();
     let hint = key_hint(&key_id);
-    let envelope = Envelope {
-        payload,
-        payload_type: dsse::IN_TOTO_PAYLOAD_TYPE.to_string(),
-        signatures: vec![EnvelopeSignature {
-            keyid: hint.clone(),
-            sig,
-        }],
-    };
     Ok((Bundle::new_dsse_v03(hint, envelope), key_id.to_string()))
 }
 

@@ -27,7 +27,7 @@ mod evidence_from;
 mod gate;
 mod report;
 
-pub(crate) use gate::{load_policy, write_sarif};
+pub(crate) use gate::{load_policy, verdict_outcome, write_sarif};
 
 /// The bundle names tried beside an artifact, in order.
 const BUNDLE_SUFFIXES: [&str; 3] = [".sigstore.json", ".intoto.sigstore.json", ".sigstore"];

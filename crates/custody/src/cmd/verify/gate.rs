@@ -249,6 +249,11 @@ pub(crate) fn verify_with_policy(
             s
         });
     }
+    verdict_outcome(&verdict)
+}
+
+/// Exit 0 for an allowed verdict; 1 with the denial in one line (the verdict is already printed).
+pub(crate) fn verdict_outcome(verdict: &Verdict) -> anyhow::Result<Outcome> {
     if verdict.allowed {
         Ok(Outcome::Done)
     } else {
