@@ -1,0 +1,429 @@
+//! Environments and principals, from the server's release config (TOML):
+//!
+//! ```toml
+//! [[environment]]
+//! name = "dev"
+//! policy = "policy"                # a policy directory (relative to this file)
+//! stage = "development"
+//!
+//! [[environment]]
+//! name = "prod"
+//! from = "staging"                 # must have passed this environment first
+//! policy = "policy"
+//! stage = "production"
+//! target = "dir:/srv/app"          # informational: where its deploy agent activates releases
+//! approvals = { required = 2, group = "release-approvers", max_age = "7d" }
+//!
+//! [[principal]]
+//! name = "alice"
+//! token_sha256 = "…"               # SHA-256 (hex) of the API token; or `token_env = "VAR"`
+//! roles = ["approver"]
+//! groups = ["release-approvers"]
+//! keys = ["keys/alice.pub"]        # public keys this person signs with
+//! ```
+//!
+//! Parsing checks what can be checked without the policy engine: names are unique and
+//! well-formed, every `from` names an earlier environment (so promotion order is a chain
+//! without cycles), every approval group has at least `required` members, tokens are unique.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use custody_core::digest::Sha256Digest;
+use custody_core::keys::PublicKey;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Role;
+
+/// A config problem: names the file, the table and what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("release config {path}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    environment: Vec<RawEnvironment>,
+    #[serde(default)]
+    principal: Vec<RawPrincipal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: String,
+    policy: PathBuf,
+    from: Option<String>,
+    stage: Option<String>,
+    target: Option<String>,
+    approvals: Option<RawApprovals>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovals {
+    required: u32,
+    group: String,
+    max_age: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipal {
+    name: String,
+    token_sha256: Option<String>,
+    token_env: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    keys: Vec<PathBuf>,
+    #[serde(default)]
+    identities: Vec<String>,
+}
+
+/// An environment's approval rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRule {
+    /// Distinct approvers needed.
+    pub required: u32,
+    /// The group they must belong to.
+    pub group: String,
+    /// Approvals older than this do not count.
+    #[serde(serialize_with = "ser_secs")]
+    pub max_age: Option<Duration>,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
+
+/// One environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    /// The policy directory (resolved against the config file's directory).
+    pub policy: PathBuf,
+    /// The environment an artifact must have passed first.
+    pub from: Option<String>,
+    pub stage: Option<String>,
+    pub target: Option<String>,
+    pub approvals: Option<ApprovalRule>,
+}
+
+/// A person or machine with an API token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub name: String,
+    /// SHA-256 of the API token.
+    pub token_sha256: [u8; 32],
+    pub roles: BTreeSet<Role>,
+    pub groups: BTreeSet<String>,
+    /// Key ids (hex) of the keys this principal signs with.
+    pub key_ids: BTreeSet<String>,
+    /// Certificate identities (SANs) this principal signs as.
+    pub identities: BTreeSet<String>,
+}
+
+impl Principal {
+    /// Whether this principal may act in `role` (admins may act in any).
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+}
+
+/// The parsed release config.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseConfig {
+    /// In promotion order as written.
+    pub environments: Vec<Environment>,
+    pub principals: Vec<Principal>,
+}
+
+impl ReleaseConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let err = |message: String| ConfigError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base, &|name| std::env::var(name).ok()).map_err(err)
+    }
+
+    /// Parses config text; relative paths resolve against `base`; `env` reads `token_env`.
+    pub fn parse(
+        text: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut environments: Vec<Environment> = Vec::new();
+        for e in raw.environment {
+            check_name("environment", &e.name)?;
+            if environments.iter().any(|x| x.name == e.name) {
+                return Err(format!("environment {:?} is declared twice", e.name));
+            }
+            if let Some(from) = &e.from
+                && !environments.iter().any(|x| &x.name == from)
+            {
+                return Err(format!(
+                    "environment {:?}: from = {from:?} must name an environment declared before it",
+                    e.name
+                ));
+            }
+            let approvals = match e.approvals {
+                Some(a) => {
+                    if a.required == 0 {
+                        return Err(format!(
+                            "environment {:?}: approvals.required must be at least 1 (remove `approvals` for none)",
+                            e.name
+                        ));
+                    }
+                    let max_age = a
+                        .max_age
+                        .as_deref()
+                        .map(parse_duration)
+                        .transpose()
+                        .map_err(|m| format!("environment {:?}: approvals.max_age: {m}", e.name))?;
+                    Some(ApprovalRule {
+                        required: a.required,
+                        group: a.group,
+                        max_age,
+                    })
+                }
+                None => None,
+            };
+            environments.push(Environment {
+                name: e.name,
+                policy: base.join(e.policy),
+                from: e.from,
+                stage: e.stage,
+                target: e.target,
+                approvals,
+            });
+        }
+        let mut principals: Vec<Principal> = Vec::new();
+        for p in raw.principal {
+            check_name("principal", &p.name)?;
+            if p.name == "custody" {
+                return Err("principal name \"custody\" is reserved for the server itself".into());
+            }
+            if principals.iter().any(|x| x.name == p.name) {
+                return Err(format!("principal {:?} is declared twice", p.name));
+            }
+            let token_sha256 = match (&p.token_sha256, &p.token_env) {
+                (Some(hex_text), None) => {
+                    let d: Sha256Digest = format!("sha256:{}", hex_text.trim())
+                        .parse()
+                        .map_err(|_| {
+                            format!(
+                                "principal {:?}: token_sha256 must be 64 hex digits (`printf %s TOKEN | sha256sum`)",
+                                p.name
+                            )
+                        })?;
+                    *d.as_bytes()
+                }
+                (None, Some(var)) => {
+                    let token = env(var).filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                        format!(
+                            "principal {:?}: token_env = {var:?} but that variable is not set",
+                            p.name
+                        )
+                    })?;
+                    *Sha256Digest::of(token.trim().as_bytes()).as_bytes()
+                }
+                _ => {
+                    return Err(format!(
+                        "principal {:?}: give exactly one of token_sha256 and token_env",
+                        p.name
+                    ));
+                }
+            };
+            if principals.iter().any(|x| x.token_sha256 == token_sha256) {
+                return Err(format!(
+                    "principal {:?} has the same token as another principal",
+                    p.name
+                ));
+            }
+            let roles = p
+                .roles
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<BTreeSet<_>, _>>()
+                .map_err(|m| format!("principal {:?}: {m}", p.name))?;
+            let mut key_ids = BTreeSet::new();
+            for key in &p.keys {
+                let path = base.join(key);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    format!("principal {:?}: key {}: {e}", p.name, path.display())
+                })?;
+                let public = PublicKey::from_pem(&bytes).map_err(|e| {
+                    format!("principal {:?}: key {}: {e}", p.name, path.display())
+                })?;
+                key_ids.insert(public.key_id().to_string());
+            }
+            principals.push(Principal {
+                name: p.name,
+                token_sha256,
+                roles,
+                groups: p.groups.into_iter().collect(),
+                key_ids,
+                identities: p.identities.into_iter().collect(),
+            });
+        }
+        for e in &environments {
+            if let Some(rule) = &e.approvals {
+                let members = principals
+                    .iter()
+                    .filter(|p| p.groups.contains(&rule.group))
+                    .count();
+                if members < rule.required as usize {
+                    return Err(format!(
+                        "environment {:?} needs {} approvals from group {:?}, which has {members} member(s)",
+                        e.name, rule.required, rule.group
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            environments,
+            principals,
+        })
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// The principal a key id belongs to.
+    pub fn principal_by_key(&self, key_id: &str) -> Option<&Principal> {
+        self.principals.iter().find(|p| p.key_ids.contains(key_id))
+    }
+
+    /// The principal a certificate identity belongs to.
+    pub fn principal_by_identity(&self, identity: &str) -> Option<&Principal> {
+        self.principals
+            .iter()
+            .find(|p| p.identities.contains(identity))
+    }
+
+    /// Group name → member principal names.
+    pub fn groups(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in &self.principals {
+            for g in &p.groups {
+                out.entry(g.clone()).or_default().push(p.name.clone());
+            }
+        }
+        out
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// `30s`, `15m`, `12h`, `7d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 30s, 15m, 12h, 7d)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: unit must be s, m, h or d")),
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ReleaseConfig, String> {
+        ReleaseConfig::parse(text, Path::new("/base"), &|v| {
+            (v == "TOK").then(|| "secret".to_owned())
+        })
+    }
+
+    #[test]
+    fn chain_and_approvals_are_checked() {
+        let ok = r#"
+[[environment]]
+name = "dev"
+policy = "p"
+[[environment]]
+name = "prod"
+from = "dev"
+policy = "p"
+approvals = { required = 1, group = "ops", max_age = "7d" }
+[[principal]]
+name = "alice"
+token_env = "TOK"
+roles = ["approver", "release-manager"]
+groups = ["ops"]
+"#;
+        let c = parse(ok).unwrap();
+        assert_eq!(c.environments.len(), 2);
+        assert_eq!(c.environments[0].policy, Path::new("/base/p"));
+        let rule = c.environment("prod").unwrap().approvals.clone().unwrap();
+        assert_eq!(rule.max_age, Some(Duration::from_secs(7 * 86_400)));
+        let alice = &c.principals[0];
+        assert!(alice.has(Role::Approver) && !alice.has(Role::Admin) && !alice.has(Role::Builder));
+        assert_eq!(
+            alice.token_sha256,
+            *Sha256Digest::of(b"secret").as_bytes()
+        );
+
+        let bad_from = ok.replace("from = \"dev\"", "from = \"staging\"");
+        assert!(parse(&bad_from).unwrap_err().contains("from = \"staging\""));
+        let too_few = ok.replace("required = 1", "required = 2");
+        assert!(parse(&too_few).unwrap_err().contains("has 1 member"));
+        let bad_role = ok.replace("\"approver\",", "\"approvr\",");
+        assert!(parse(&bad_role).unwrap_err().contains("unknown role"));
+        let no_env = ok.replace("TOK", "NOPE");
+        assert!(parse(&no_env).unwrap_err().contains("not set"));
+        let reserved = ok.replace("name = \"alice\"", "name = \"custody\"");
+        assert!(parse(&reserved).unwrap_err().contains("reserved"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert!(parse_duration("7w").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

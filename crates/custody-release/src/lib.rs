@@ -1,0 +1,16 @@
+//! custody-release: what the server remembers about releases.
+//!
+//! * [`model`]: roles and principals, environments, releases (promotions and rollbacks),
+//!   revocations, quarantine, incidents, deployments, and the record of who changed what.
+//! * [`config`]: the `[[environment]]` and `[[principal]]` tables of the server's config file.
+//! * [`store`]: the [`ReleaseStore`](store::ReleaseStore) trait with an embedded SQLite backend
+//!   and a PostgreSQL backend, held to one conformance suite.
+//! * [`cas`]: the content-addressed artifact store: a digest, once stored, never changes.
+//! * [`statement`]: the in-toto predicates custody signs for approvals, promotions, rollbacks,
+//!   revocations and uploads.
+
+pub mod cas;
+pub mod config;
+pub mod model;
+pub mod statement;
+pub mod store;
