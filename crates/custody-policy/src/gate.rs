@@ -1,11 +1,16 @@
 //! The gate: verify the evidence, build the input, evaluate, and say why.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use custody_core::verify::Artifact;
 
 use crate::Policy;
 use crate::PolicyError;
-use crate::input::{self, Candidate, EnvironmentRef, TrustSet};
+use crate::input::{
+    self, Candidate, EnvironmentRef, InputParts, PromotionRef, RevokedTarget, TrustSet,
+};
 use crate::verdict::{ArtifactRef, Finding, Verdict};
 
 /// A policy and what evidence is verified against.
@@ -15,14 +20,23 @@ pub struct Gate {
     pub trust: TrustSet,
 }
 
-/// One decision request.
-#[derive(Debug, Clone)]
+/// One decision request. The release facts (`principals`, `revocations`, `promotion`) default
+/// to none: `Request { artifact, time, ..Default::default() }`.
+#[derive(Debug, Clone, Default)]
 pub struct Request<'a> {
     pub artifact: ArtifactRef,
     /// The artifact's bytes, when at hand (Ed25519 message signatures need them).
     pub bytes: Option<&'a [u8]>,
     pub environment: Option<EnvironmentRef>,
     pub time: DateTime<Utc>,
+    /// Key id (lowercase hex) or certificate identity (SAN) → principal name: each verified
+    /// evidence's `signer.principal`.
+    pub principals: Arc<BTreeMap<String, String>>,
+    /// Revoked keys, identities, builders and digests: evidence they touch is moved to
+    /// `rejected` (code `revoked`); a revoked artifact gets `input.artifact.revoked`.
+    pub revocations: Arc<Vec<RevokedTarget>>,
+    /// The promotion being decided, if this is one (`input.promotion`).
+    pub promotion: Option<PromotionRef>,
 }
 
 impl Gate {
@@ -42,14 +56,20 @@ impl Gate {
             digest,
             bytes: request.bytes,
         };
-        let (evidence, rejected) = input::verify_evidence(&self.trust, artifact, candidates);
-        let doc = input::input_document(
-            &request.artifact,
-            request.environment.as_ref(),
-            request.time,
-            &evidence,
-            &rejected,
-        );
+        let (mut evidence, mut rejected) =
+            input::verify_evidence(&self.trust, artifact, candidates);
+        input::attach_principals(&mut evidence, &request.principals);
+        let evidence = input::apply_revocations(evidence, &mut rejected, &request.revocations);
+        let doc = InputParts {
+            artifact: &request.artifact,
+            artifact_revoked: input::artifact_revocation(digest_text, &request.revocations),
+            environment: request.environment.as_ref(),
+            promotion: request.promotion.as_ref(),
+            time: request.time,
+            evidence: &evidence,
+            rejected: &rejected,
+        }
+        .document();
         let eval = self.policy.evaluate(&doc)?;
         Ok(Verdict {
             allowed: eval.denies.is_empty(),
@@ -69,13 +89,16 @@ impl Gate {
     /// An image reference without a digest: denied unless the policy's `allow_unpinned` says
     /// otherwise for this input.
     fn decide_unpinned(&self, request: &Request<'_>) -> Result<Verdict, PolicyError> {
-        let doc = input::input_document(
-            &request.artifact,
-            request.environment.as_ref(),
-            request.time,
-            &[],
-            &[],
-        );
+        let doc = InputParts {
+            artifact: &request.artifact,
+            artifact_revoked: None,
+            environment: request.environment.as_ref(),
+            promotion: request.promotion.as_ref(),
+            time: request.time,
+            evidence: &[],
+            rejected: &[],
+        }
+        .document();
         let allowed = self.policy.allows_unpinned(&doc)?;
         let denies = if allowed {
             Vec::new()

@@ -7,6 +7,8 @@
 //! parsed from the exact payload bytes whose signature verified), everything else a
 //! [`Rejected`] with the verifier's stable code. Policy never sees an unverified claim.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use custody_core::bundle::{Bundle, Material};
 use custody_core::digest::Sha256Digest;
@@ -59,6 +61,9 @@ pub struct SignerFacts {
     pub issuer: Option<String>,
     /// Fulcio claims (`github_workflow_repository`, `source_repository_ref`, …); `{}` for keys.
     pub claims: Json,
+    /// The principal (person or machine) the key id or identity belongs to, from the
+    /// server's principals ([`attach_principals`]); `None` when unknown.
+    pub principal: Option<String>,
 }
 
 /// A verified transparency-log entry.
@@ -101,9 +106,22 @@ pub struct Rejected {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_digest: Option<String>,
-    /// The verifier's stable code (`signature.invalid`, `artifact.mismatch`, `tlog.proof`, …).
+    /// The verifier's stable code (`signature.invalid`, `artifact.mismatch`, `tlog.proof`, …),
+    /// or `revoked` for evidence that verified but whose signer, builder or bundle is revoked.
     pub code: String,
     pub reason: String,
+    /// For `revoked`: who signed it and the revocation that took it out (serialized as the
+    /// fields `signer` and `revocation`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Box<RevokedEvidence>>,
+}
+
+/// Why evidence that verified was taken out ([`apply_revocations`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RevokedEvidence {
+    /// The signer's label (key id, or `identity (issuer)`).
+    pub signer: String,
+    pub revocation: RevokedTarget,
 }
 
 /// The short form of one piece of evidence in a verdict.
@@ -115,6 +133,9 @@ pub struct EvidenceSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,
     pub signer: String,
+    /// The signer's principal, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     pub logged: bool,
 }
 
@@ -153,6 +174,7 @@ impl Evidence {
             kind: self.kind,
             predicate_type: self.predicate_type.clone(),
             signer: self.signer_name(),
+            principal: self.signer.principal.clone(),
             logged: self.logged,
         }
     }
@@ -194,6 +216,7 @@ fn evidence_from(
             identity: None,
             issuer: None,
             claims: json!({}),
+            principal: None,
         },
         VerifiedSigner::Certificate(c) => SignerFacts {
             kind: "certificate",
@@ -204,6 +227,7 @@ fn evidence_from(
             identity: Some(c.identity.as_str().to_string()),
             issuer: Some(c.issuer.clone()),
             claims: serde_json::to_value(&c.claims).unwrap_or_else(|_| json!({})),
+            principal: None,
         },
     };
     let tlog: Vec<TlogFact> = verified
@@ -283,6 +307,7 @@ pub fn verify_one(
         bundle_digest: Some(bundle_digest.to_string()),
         code: code.to_string(),
         reason,
+        revoked: None,
     };
     let from_verify = |e: VerifyError| reject(e.code(), e.to_string());
     let bundle = Bundle::from_json(&candidate.bytes).map_err(|e| from_verify(e.into()))?;
@@ -359,14 +384,206 @@ pub fn verify_one(
 }
 
 /// The environment an artifact is being admitted to.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct EnvironmentRef {
     pub name: String,
     /// `development`, `pre-release`, `release-candidate` or `production` (policy may use any).
     pub stage: Option<String>,
+    /// The approvals entering it takes (`input.environment.approvals`; the built-in library
+    /// denies with `approvals-missing` when too few count).
+    pub approvals: Option<ApprovalsRef>,
 }
 
-/// Builds the input document.
+/// An environment's approval rule, resolved: the group's members are listed so policy can
+/// check membership without the server's configuration.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct ApprovalsRef {
+    /// Distinct approving principals needed.
+    pub required: u32,
+    /// The group they must belong to (named in messages).
+    pub group: String,
+    /// The group's members (principal names).
+    pub members: Vec<String>,
+    /// Approvals older than this many seconds (at `input.time`) do not count.
+    pub max_age_seconds: Option<u64>,
+}
+
+/// A promotion request: who asked, and from which environment (`input.promotion`).
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct PromotionRef {
+    /// The principal who asked for the promotion (may not approve it).
+    pub requested_by: String,
+    /// The environment the artifact comes from; `None` for a first release.
+    pub from: Option<String>,
+}
+
+/// One revocation: a key, a certificate identity, a builder or a digest that no longer counts.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RevokedTarget {
+    /// The revocation's id (`#3` in messages).
+    pub id: u64,
+    /// `key:ID` (hex key id), `identity:SAN`, `builder:ID` (SLSA provenance `builder.id`) or
+    /// `digest:sha256:HEX` (the artifact, or an evidence bundle).
+    pub target: String,
+    pub reason: String,
+}
+
+impl RevokedTarget {
+    pub fn new(id: u64, target: impl Into<String>, reason: impl Into<String>) -> RevokedTarget {
+        RevokedTarget {
+            id,
+            target: target.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The target's kind (`key`, `identity`, `builder`, `digest`) and value; `None` when the
+    /// target has no `kind:` prefix.
+    pub fn kind_value(&self) -> Option<(&str, &str)> {
+        self.target
+            .split_once(':')
+            .filter(|(_, value)| !value.is_empty())
+    }
+
+    fn describe(&self, what: &str, value: &str) -> String {
+        format!(
+            "revoked: {what} {value} (revocation #{}: {})",
+            self.id, self.reason
+        )
+    }
+}
+
+/// Names each evidence's signer: `principals` maps a key id (lowercase hex, as
+/// [`SignerFacts::key_id`]) or a certificate identity (SAN) to a principal name.
+pub fn attach_principals(evidence: &mut [Evidence], principals: &BTreeMap<String, String>) {
+    if principals.is_empty() {
+        return;
+    }
+    let by_key = |id: &str| {
+        principals.get(id).or_else(|| {
+            principals
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(id))
+                .map(|(_, v)| v)
+        })
+    };
+    for e in evidence {
+        let from_key = e.signer.key_id.as_deref().and_then(by_key);
+        let from_identity = e.signer.identity.as_deref().and_then(|i| principals.get(i));
+        e.signer.principal = from_key.or(from_identity).cloned();
+    }
+}
+
+/// The builder id an SLSA provenance statement names (v1 `runDetails.builder.id`, v0.2
+/// `builder.id`); `None` for anything else.
+fn provenance_builder(e: &Evidence) -> Option<&str> {
+    let pt = e.predicate_type.as_deref()?;
+    if !pt.starts_with("https://slsa.dev/provenance/") {
+        return None;
+    }
+    let predicate = e.statement.as_ref()?.get("predicate")?;
+    predicate
+        .pointer("/runDetails/builder/id")
+        .or_else(|| predicate.pointer("/builder/id"))
+        .and_then(Json::as_str)
+}
+
+/// The first revocation that takes `e` out, and how to say so.
+fn revocation_of<'r>(
+    e: &Evidence,
+    revocations: &'r [RevokedTarget],
+) -> Option<(&'r RevokedTarget, String)> {
+    revocations.iter().find_map(|r| {
+        let (kind, value) = r.kind_value()?;
+        let hit = match kind {
+            "key" => e
+                .signer
+                .key_id
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(value)),
+            "identity" => e.signer.identity.as_deref() == Some(value),
+            "builder" => provenance_builder(e) == Some(value),
+            "digest" => e.bundle_digest.eq_ignore_ascii_case(value),
+            _ => false,
+        };
+        let what = if kind == "digest" { "bundle" } else { kind };
+        hit.then(|| (r, r.describe(what, value)))
+    })
+}
+
+/// Moves evidence whose signer key id or identity, SLSA provenance builder, or bundle digest
+/// is revoked from `evidence` to `rejected`, with code `revoked` and a reason naming the
+/// revocation, so policy never counts it.
+pub fn apply_revocations(
+    evidence: Vec<Evidence>,
+    rejected: &mut Vec<Rejected>,
+    revocations: &[RevokedTarget],
+) -> Vec<Evidence> {
+    if revocations.is_empty() {
+        return evidence;
+    }
+    let mut kept = Vec::with_capacity(evidence.len());
+    for e in evidence {
+        match revocation_of(&e, revocations) {
+            Some((r, reason)) => rejected.push(Rejected {
+                source: e.source.clone(),
+                bundle_digest: Some(e.bundle_digest.clone()),
+                code: "revoked".into(),
+                reason,
+                revoked: Some(Box::new(RevokedEvidence {
+                    signer: e.signer.label.clone(),
+                    revocation: r.clone(),
+                })),
+            }),
+            None => kept.push(e),
+        }
+    }
+    kept
+}
+
+/// The revocation of the artifact itself (`digest:sha256:HEX`), if any.
+pub fn artifact_revocation<'r>(
+    digest: &str,
+    revocations: &'r [RevokedTarget],
+) -> Option<&'r RevokedTarget> {
+    revocations.iter().find(|r| {
+        r.kind_value()
+            .is_some_and(|(kind, value)| kind == "digest" && value.eq_ignore_ascii_case(digest))
+    })
+}
+
+/// Everything an input document is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct InputParts<'a> {
+    pub artifact: &'a ArtifactRef,
+    /// The artifact's own revocation (`input.artifact.revoked`).
+    pub artifact_revoked: Option<&'a RevokedTarget>,
+    pub environment: Option<&'a EnvironmentRef>,
+    pub promotion: Option<&'a PromotionRef>,
+    pub time: DateTime<Utc>,
+    pub evidence: &'a [Evidence],
+    pub rejected: &'a [Rejected],
+}
+
+impl InputParts<'_> {
+    /// The input document (`docs/policy-input.md`).
+    pub fn document(&self) -> Json {
+        let mut artifact = json!(self.artifact);
+        if let (Some(r), Some(obj)) = (self.artifact_revoked, artifact.as_object_mut()) {
+            obj.insert("revoked".into(), json!(r));
+        }
+        json!({
+            "artifact": artifact,
+            "environment": self.environment.map(|e| json!(e)).unwrap_or(Json::Null),
+            "promotion": self.promotion.map(|p| json!(p)).unwrap_or(Json::Null),
+            "time": rfc3339(self.time),
+            "evidence": self.evidence,
+            "rejected": self.rejected,
+        })
+    }
+}
+
+/// Builds the input document (no promotion, artifact not revoked): see [`InputParts`].
 pub fn input_document(
     artifact: &ArtifactRef,
     environment: Option<&EnvironmentRef>,
@@ -374,13 +591,16 @@ pub fn input_document(
     evidence: &[Evidence],
     rejected: &[Rejected],
 ) -> Json {
-    json!({
-        "artifact": artifact,
-        "environment": environment.map(|e| json!({"name": e.name, "stage": e.stage})).unwrap_or(Json::Null),
-        "time": rfc3339(time),
-        "evidence": evidence,
-        "rejected": rejected,
-    })
+    InputParts {
+        artifact,
+        artifact_revoked: None,
+        environment,
+        promotion: None,
+        time,
+        evidence,
+        rejected,
+    }
+    .document()
 }
 
 /// The SLSA build level the verified evidence supports: L1 with verified provenance, L2 when

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //!  candidates (bundles) ─► input::verify_evidence ─► Evidence / Rejected
+//!          principals, revocations ─► input::attach_principals, input::apply_revocations
 //!                                                      │
-//!  artifact, environment, time ─► input::input_document ─► Policy::evaluate (regorus)
+//!  artifact, environment, promotion, time ─► input::InputParts ─► Policy::evaluate (regorus)
 //!                                                      │
 //!                         gate::Gate::decide ─► Verdict (findings with codes, fixes, locations)
 //!                                                      │ allowed
@@ -17,8 +18,11 @@ pub mod verdict;
 pub mod vsa;
 
 pub use engine::{Evaluation, Policy, PolicyFile, TestOutcome, TestResult};
-pub use gate::Gate;
-pub use input::{Candidate, Evidence, Rejected, TrustSet};
+pub use gate::{Gate, Request};
+pub use input::{
+    ApprovalsRef, Candidate, EnvironmentRef, Evidence, PromotionRef, Rejected, RevokedEvidence,
+    RevokedTarget, TrustSet,
+};
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
 
 /// Why a policy could not be loaded or evaluated. Loading errors name the file (and line when

@@ -94,7 +94,7 @@ impl Finding {
 }
 
 /// The artifact a verdict is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct ArtifactRef {
     /// `sha256:HEX`; `None` for an image reference not pinned by digest.
     pub digest: Option<String>,

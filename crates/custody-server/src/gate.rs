@@ -261,10 +261,15 @@ impl GateService {
     ) -> Option<EnvironmentRef> {
         let stage = stage.or_else(|| self.stage.clone());
         match name.or_else(|| self.environment.clone()) {
-            Some(name) => Some(EnvironmentRef { name, stage }),
+            Some(name) => Some(EnvironmentRef {
+                name,
+                stage,
+                approvals: None,
+            }),
             None => stage.map(|stage| EnvironmentRef {
                 name: String::new(),
                 stage: Some(stage),
+                approvals: None,
             }),
         }
     }
@@ -430,6 +435,7 @@ fn decide_blocking(
         bytes: None,
         environment,
         time: Utc::now(),
+        ..Default::default()
     };
     Ok(gate.decide(&request, &candidates)?)
 }

@@ -221,8 +221,10 @@ pub(crate) fn verify_with_policy(
         environment: args.gate.environment.as_ref().map(|n| EnvironmentRef {
             name: n.clone(),
             stage: args.gate.stage.clone(),
+            approvals: None,
         }),
         time: Utc::now(),
+        ..Default::default()
     };
     let verdict = gate
         .decide(&request, &candidates)
