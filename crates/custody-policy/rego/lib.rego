@@ -16,6 +16,8 @@ slsa_provenance_v1 := "https://slsa.dev/provenance/v1"
 
 custody_rebuild_v1 := "urn:custody:predicate:rebuild:v1"
 
+approval_v1 := "https://custody.dev/approval/v1"
+
 vsa_v1 := "https://slsa.dev/verification_summary/v1"
 
 # ---------------------------------------------------------------------------------------------
@@ -410,6 +412,7 @@ violations contains v if {
 violations contains v if {
 	config.deny_rejected
 	some r in input.rejected
+	r.code != "revoked"
 	v := {
 		"code": "evidence-rejected",
 		"msg": sprintf("%s did not verify [%s]: %s", [r.source, r.code, r.reason]),
@@ -417,3 +420,153 @@ violations contains v if {
 		"evidence": r.source,
 	}
 }
+
+# ---------------------------------------------------------------------------------------------
+# Release facts: revocations and approvals. On whenever the input carries them (the server
+# fills input.artifact.revoked, rejected entries with code "revoked", signer.principal,
+# input.environment.approvals and input.promotion); no configuration.
+
+violations contains v if {
+	some r in input.rejected
+	r.code == "revoked"
+	v := {
+		"code": "evidence-revoked",
+		"msg": sprintf("%s for %s does not count: %s", [r.source, input.artifact.digest, r.reason]),
+		"fix": "rebuild or re-sign it with a key (and on a builder) that is not revoked; if the revocation was a mistake, restore trust by withdrawing it",
+		"signer": object.get(r, "signer", null),
+		"evidence": r.source,
+		"artifact": input.artifact.digest,
+	}
+}
+
+violations contains v if {
+	r := input.artifact.revoked
+	is_object(r)
+	v := {
+		"code": "artifact-revoked",
+		"msg": sprintf("artifact %s is revoked (revocation #%v: %s)", [input.artifact.digest, r.id, r.reason]),
+		"fix": "promote or deploy a different build: roll back to an earlier release, or rebuild from a fixed source",
+		"artifact": input.artifact.digest,
+	}
+}
+
+violations contains v if {
+	a := input.environment.approvals
+	is_object(a)
+	counted := approvals_counted(a)
+	count(counted) < a.required
+	missing := a.required - count(counted)
+	not_counted := sort({msg |
+		some e in input.evidence
+		e.predicate_type == approval_v1
+		not approval_principal(e) in counted
+		msg := approval_problem(e, a)
+	})
+	v := {
+		"code": "approvals-missing",
+		"msg": sprintf("%s has %d of %d approvals needed for environment %s from group %s%s", [input.artifact.digest, count(counted), a.required, input.environment.name, a.group, approvals_explained(sort(counted), not_counted)]),
+		"fix": sprintf("ask %d more members of group %s to run: custody approve %s --env %s --key <their key>", [missing, a.group, input.artifact.digest, input.environment.name]),
+		"artifact": input.artifact.digest,
+		"approvals": {"required": a.required, "group": a.group, "counted": sort(counted), "not_counted": not_counted},
+	}
+}
+
+approvals_explained(counted, not_counted) := sprintf(" (counted: %s; not counted: %s)", [names_or_none(counted), concat("; ", not_counted)]) if {
+	count(not_counted) > 0
+} else := sprintf(" (counted: %s)", [names_or_none(counted)])
+
+names_or_none(names) := concat(", ", names) if {
+	count(names) > 0
+} else := "none"
+
+# The principals whose approvals count toward `a` (input.environment.approvals): verified
+# approval attestations for this environment, signed by a member of the group who neither
+# signed the artifact's provenance (the builder) nor asked for the promotion (the promoter),
+# no older than a.max_age_seconds.
+approvals_counted(a) := {p |
+	some e in input.evidence
+	e.predicate_type == approval_v1
+	not approval_problem(e, a)
+	p := e.signer.principal
+}
+
+# Principals who signed verified SLSA provenance for the artifact.
+builder_principals contains p if {
+	some e in input.evidence
+	e.predicate_type in provenance_types
+	p := e.signer.principal
+	is_string(p)
+}
+
+provenance_types := {"https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v0.1"}
+
+approval_principal(e) := p if {
+	p := e.signer.principal
+	is_string(p)
+} else := e.signer.label
+
+approval_environment(e) := x if {
+	x := e.statement.predicate.environment
+} else := null
+
+# Why an approval does not count toward `a`; undefined when it counts.
+approval_problem(e, a) := sprintf("%s: approval is for environment %v, not %s", [approval_principal(e), approval_environment(e), input.environment.name]) if {
+	approval_environment(e) != input.environment.name
+} else := sprintf("%s: not a known principal", [e.signer.label]) if {
+	not is_string(e.signer.principal)
+} else := sprintf("%s: not in group %s", [e.signer.principal, a.group]) if {
+	not e.signer.principal in a.members
+} else := sprintf("%s: is the builder", [e.signer.principal]) if {
+	e.signer.principal in builder_principals
+} else := sprintf("%s: is the promoter", [e.signer.principal]) if {
+	e.signer.principal == input.promotion.requested_by
+} else := sprintf("%s: approval time unknown (max age %s)", [e.signer.principal, duration_text(a.max_age_seconds)]) if {
+	is_number(a.max_age_seconds)
+	not approval_time(e)
+} else := sprintf("%s: approval is %s old (max %s)", [e.signer.principal, duration_text(age), duration_text(a.max_age_seconds)]) if {
+	is_number(a.max_age_seconds)
+	age := approval_age_seconds(e)
+	age > a.max_age_seconds
+} else := sprintf("%s: approval is dated %s in the future", [e.signer.principal, duration_text(0 - age)]) if {
+	is_number(a.max_age_seconds)
+	age := approval_age_seconds(e)
+	age < -300
+}
+
+# When an approval was made: its verified log integration time, else a verified timestamp,
+# else the approver's own approvedAt.
+approval_time(e) := t if {
+	ts := [x | some l in e.tlog; x := l.integrated_time; rfc3339_time(x)]
+	count(ts) > 0
+	t := ts[0]
+} else := t if {
+	ts := [x | some f in e.times; x := f.time; rfc3339_time(x)]
+	count(ts) > 0
+	t := ts[0]
+} else := t if {
+	t := e.statement.predicate.approvedAt
+	rfc3339_time(t)
+}
+
+# (Checked before time.parse_rfc3339_ns: a malformed time would make evaluation fail.)
+rfc3339_time(t) if {
+	is_string(t)
+	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`, t)
+}
+
+approval_age_seconds(e) := floor((time.parse_rfc3339_ns(input.time) - time.parse_rfc3339_ns(approval_time(e))) / 1000000000)
+
+# 604800 -> "7d", 777600 -> "9d", 93600 -> "1d2h", 5400 -> "1h30m", 42 -> "42s".
+duration_text(s) := sprintf("%dd", [floor(s / 86400)]) if {
+	s >= 86400
+	floor((s % 86400) / 3600) == 0
+} else := sprintf("%dd%dh", [floor(s / 86400), floor((s % 86400) / 3600)]) if {
+	s >= 86400
+} else := sprintf("%dh", [floor(s / 3600)]) if {
+	s >= 3600
+	floor((s % 3600) / 60) == 0
+} else := sprintf("%dh%dm", [floor(s / 3600), floor((s % 3600) / 60)]) if {
+	s >= 3600
+} else := sprintf("%dm", [floor(s / 60)]) if {
+	s >= 60
+} else := sprintf("%ds", [s])

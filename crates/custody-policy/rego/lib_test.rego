@@ -264,3 +264,208 @@ test_violations_carry_fix_and_signer if {
 	v.evidence == "app.intoto.sigstore.json"
 	contains(v.fix, "clean checkout")
 }
+
+# --- release facts: revocations and approvals ----------------------------------------------
+
+key_d := "dd00000000000000000000000000000000000000000000000000000000000000"
+
+key_e := "ee00000000000000000000000000000000000000000000000000000000000000"
+
+principal_signer(name, id) := object.union(key_signer(id), {"principal": name})
+
+approval_statement(env, at) := {
+	"_type": "https://in-toto.io/Statement/v1",
+	"subject": [{"name": "app", "digest": {"sha256": "00"}}],
+	"predicateType": "https://custody.dev/approval/v1",
+	"predicate": {"environment": env, "approver": "whoever", "approvedAt": at, "comment": null},
+}
+
+# An approval of the artifact for `env`, signed by principal `name` with key `id`, at `at`.
+approval(name, id, env, at) := attestation(principal_signer(name, id), approval_statement(env, at))
+
+recent := "2026-11-25T00:00:00Z"
+
+nine_days_ago := "2026-11-17T00:00:00Z"
+
+two_of_release_approvers := {"required": 2, "group": "release-approvers", "members": ["alice", "bob", "carol", "dave"], "max_age_seconds": 604800}
+
+# An input asking to enter prod, which takes two approvals; `promotion` is input.promotion.
+release_doc(evidence, promotion) := object.union(doc(evidence), {
+	"environment": {"name": "prod", "stage": "production", "approvals": two_of_release_approvers},
+	"promotion": promotion,
+})
+
+by_code(vs, code) := [v | some v in vs; v.code == code]
+
+test_approvals_k_of_n_reached if {
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("bob", key_b, "prod", recent)], null)
+	vs := lib.violations with input as d
+	not "approvals-missing" in codes(vs)
+}
+
+test_approvals_below_k_deny_with_fix if {
+	d := release_doc([approval("alice", key_a, "prod", recent)], {"requested_by": "dave", "from": "staging"})
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	contains(v.msg, "1 of 2 approvals needed for environment prod from group release-approvers")
+	contains(v.msg, "counted: alice")
+	v.fix == "ask 1 more members of group release-approvers to run: custody approve sha256:00 --env prod --key <their key>"
+	v.approvals.counted == ["alice"]
+	v.artifact == "sha256:00"
+}
+
+test_approvals_distinct_principals if {
+	# Two approvals by one person (with two keys) count once.
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("alice", key_b, "prod", recent)], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	contains(v.msg, "1 of 2")
+	v.approvals.not_counted == []
+}
+
+test_approvals_builder_excluded if {
+	prov := attestation(principal_signer("alice", key_a), custody_provenance({}))
+	d := release_doc([prov, approval("alice", key_a, "prod", recent), approval("bob", key_b, "prod", recent)], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["alice: is the builder"]
+	contains(v.msg, "not counted: alice: is the builder")
+	ok := lib.violations with input as release_doc([prov, approval("carol", key_c, "prod", recent), approval("bob", key_b, "prod", recent)], null)
+	not "approvals-missing" in codes(ok)
+}
+
+test_approvals_promoter_excluded if {
+	ev := [approval("alice", key_a, "prod", recent), approval("dave", key_d, "prod", recent)]
+	vs := lib.violations with input as release_doc(ev, {"requested_by": "dave", "from": "staging"})
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["dave: is the promoter"]
+	ok := lib.violations with input as release_doc(ev, {"requested_by": "erin", "from": "staging"})
+	not "approvals-missing" in codes(ok)
+}
+
+test_approvals_non_member_excluded if {
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("eve", key_e, "prod", recent)], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["eve: not in group release-approvers"]
+}
+
+test_approvals_unknown_signer_excluded if {
+	unknown := attestation(key_signer(key_e), approval_statement("prod", recent))
+	d := release_doc([approval("alice", key_a, "prod", recent), unknown], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == [sprintf("%s: not a known principal", [key_e])]
+}
+
+test_approvals_expired_excluded if {
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("carol", key_c, "prod", nine_days_ago)], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["carol: approval is 9d old (max 7d)"]
+	contains(v.msg, "carol: approval is 9d old (max 7d)")
+}
+
+test_approvals_age_from_the_log_not_the_claim if {
+	# approvedAt says recent; the verified log entry says nine days ago.
+	carol := object.union(approval("carol", key_c, "prod", recent), {"tlog": [{"log_id": "00", "log_index": 7, "integrated_time": nine_days_ago}], "logged": true})
+	vs := lib.violations with input as release_doc([approval("alice", key_a, "prod", recent), carol], null)
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["carol: approval is 9d old (max 7d)"]
+	# ...and the other way round: an old claim, a recent log entry.
+	carol2 := object.union(approval("carol", key_c, "prod", nine_days_ago), {"tlog": [{"log_id": "00", "log_index": 7, "integrated_time": recent}], "logged": true})
+	ok := lib.violations with input as release_doc([approval("alice", key_a, "prod", recent), carol2], null)
+	not "approvals-missing" in codes(ok)
+}
+
+test_approvals_without_max_age_never_expire if {
+	no_max := object.union(two_of_release_approvers, {"max_age_seconds": null})
+	d := object.union(release_doc([approval("alice", key_a, "prod", recent), approval("carol", key_c, "prod", "2020-01-01T00:00:00Z")], null), {"environment": {"approvals": no_max}})
+	vs := lib.violations with input as d
+	not "approvals-missing" in codes(vs)
+}
+
+test_approvals_bad_or_future_times_do_not_count if {
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("carol", key_c, "prod", "last tuesday")], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["carol: approval time unknown (max age 7d)"]
+	f := release_doc([approval("alice", key_a, "prod", recent), approval("carol", key_c, "prod", "2027-01-01T00:00:00Z")], null)
+	fvs := lib.violations with input as f
+	[fv] := by_code(fvs, "approvals-missing")
+	fv.approvals.not_counted == ["carol: approval is dated 36d in the future"]
+}
+
+test_approvals_wrong_environment_excluded if {
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("bob", key_b, "staging", recent)], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.not_counted == ["bob: approval is for environment staging, not prod"]
+}
+
+test_approvals_list_every_reason if {
+	prov := attestation(principal_signer("alice", key_a), custody_provenance({}))
+	ev := [
+		prov,
+		approval("alice", key_a, "prod", recent),
+		approval("eve", key_e, "prod", recent),
+		approval("carol", key_c, "prod", nine_days_ago),
+		approval("dave", key_d, "prod", recent),
+	]
+	vs := lib.violations with input as release_doc(ev, {"requested_by": "dave", "from": "staging"})
+	[v] := by_code(vs, "approvals-missing")
+	contains(v.msg, "0 of 2")
+	v.approvals.not_counted == ["alice: is the builder", "carol: approval is 9d old (max 7d)", "dave: is the promoter", "eve: not in group release-approvers"]
+	contains(v.fix, "ask 2 more members")
+}
+
+test_approvals_counted_once_even_with_a_stale_duplicate if {
+	d := release_doc([approval("alice", key_a, "prod", recent), approval("alice", key_a, "prod", nine_days_ago)], null)
+	vs := lib.violations with input as d
+	[v] := by_code(vs, "approvals-missing")
+	v.approvals.counted == ["alice"]
+	v.approvals.not_counted == []
+}
+
+test_no_approval_rule_no_approval_check if {
+	vs := lib.violations with input as doc([])
+	not "approvals-missing" in codes(vs)
+	none := object.union(doc([]), {"environment": {"name": "prod", "stage": "production", "approvals": null}})
+	vs2 := lib.violations with input as none
+	not "approvals-missing" in codes(vs2)
+}
+
+test_revoked_evidence_denies if {
+	rej := {"source": "app.intoto.sigstore.json", "bundle_digest": "sha256:01", "code": "revoked", "reason": sprintf("revoked: key %s (revocation #3: key stolen)", [key_a]), "signer": key_a, "revocation": {"id": 3, "target": sprintf("key:%s", [key_a]), "reason": "key stolen"}}
+	d := object.union(doc([attestation(key_signer(key_b), custody_provenance({}))]), {"rejected": [rej]})
+	cfg := {"signers": {"keys": [key_b]}, "deny_rejected": true}
+	vs := lib.violations with input as d with data.custody.config as cfg
+	codes(vs) == {"evidence-revoked"}
+	[v] := by_code(vs, "evidence-revoked")
+	v.signer == key_a
+	v.evidence == "app.intoto.sigstore.json"
+	contains(v.msg, "revocation #3: key stolen")
+	contains(v.fix, "not revoked")
+	# An ordinary rejection is not a revocation.
+	other := object.union(d, {"rejected": [{"source": "x.sigstore.json", "code": "signature.invalid", "reason": "bad"}]})
+	ok := lib.violations with input as other with data.custody.config as {"signers": {"keys": [key_b]}}
+	count(ok) == 0
+}
+
+test_revoked_artifact_denies if {
+	d := object.union(doc([attestation(key_signer(key_a), custody_provenance({}))]), {"artifact": {"revoked": {"id": 4, "target": "digest:sha256:00", "reason": "backdoored dependency"}}})
+	vs := lib.violations with input as d with data.custody.config as trust_a.custody.config
+	codes(vs) == {"artifact-revoked"}
+	[v] := by_code(vs, "artifact-revoked")
+	v.msg == "artifact sha256:00 is revoked (revocation #4: backdoored dependency)"
+}
+
+test_duration_text if {
+	lib.duration_text(604800) == "7d"
+	lib.duration_text(777600) == "9d"
+	lib.duration_text(93600) == "1d2h"
+	lib.duration_text(5400) == "1h30m"
+	lib.duration_text(7200) == "2h"
+	lib.duration_text(120) == "2m"
+	lib.duration_text(42) == "42s"
+}

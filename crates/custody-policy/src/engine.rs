@@ -566,8 +566,11 @@ fn resolve_config(engine: &mut Engine) -> Result<(), PolicyError> {
 
 /// A representative input for the load-time dry run (see `docs/policy-input.md`).
 const SAMPLE_INPUT: &str = r#"{
-  "artifact": {"digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "name": "sample", "image": null},
-  "environment": {"name": "sample", "stage": "production"},
+  "artifact": {"digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "name": "sample", "image": null,
+    "revoked": {"id": 2, "target": "digest:sha256:0000000000000000000000000000000000000000000000000000000000000000", "reason": "sample"}},
+  "environment": {"name": "sample", "stage": "production",
+    "approvals": {"required": 2, "group": "sample", "members": ["sample", "approver"], "max_age_seconds": 86400}},
+  "promotion": {"requested_by": "promoter", "from": null},
   "time": "2026-01-01T00:00:00Z",
   "evidence": [{
     "source": "sample.sigstore.json",
@@ -577,12 +580,25 @@ const SAMPLE_INPUT: &str = r#"{
     "statement": {"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "https://slsa.dev/provenance/v1",
       "predicate": {"buildDefinition": {"buildType": "x", "externalParameters": {}, "resolvedDependencies": []},
                     "runDetails": {"builder": {"id": "x"}, "metadata": {"finishedOn": "2026-01-01T00:00:00Z"}}}},
-    "signer": {"kind": "key", "label": "00", "key_id": "00", "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}},
+    "signer": {"kind": "key", "label": "00", "key_id": "00", "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}, "principal": "sample"},
     "tlog": [{"log_id": "00", "log_index": 0, "integrated_time": null}],
     "logged": true,
     "times": []
+  }, {
+    "source": "approval.sigstore.json",
+    "bundle_digest": "sha256:0000000000000000000000000000000000000000000000000000000000000001",
+    "kind": "attestation",
+    "predicate_type": "https://custody.dev/approval/v1",
+    "statement": {"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "https://custody.dev/approval/v1",
+      "predicate": {"environment": "sample", "approver": "approver", "approvedAt": "2025-12-31T00:00:00Z", "comment": null}},
+    "signer": {"kind": "key", "label": "01", "key_id": "01", "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}, "principal": "approver"},
+    "tlog": [{"log_id": "00", "log_index": 1, "integrated_time": "2025-12-30T00:00:00Z"}],
+    "logged": true,
+    "times": []
   }],
-  "rejected": [{"source": "bad.sigstore.json", "code": "signature-invalid", "reason": "sample"}]
+  "rejected": [{"source": "bad.sigstore.json", "code": "signature-invalid", "reason": "sample"},
+    {"source": "revoked.sigstore.json", "code": "revoked", "reason": "sample", "signer": "02",
+     "revocation": {"id": 1, "target": "key:02", "reason": "sample"}}]
 }"#;
 
 #[derive(Default)]
