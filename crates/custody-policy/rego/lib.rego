@@ -424,9 +424,13 @@ violations contains v if {
 # ---------------------------------------------------------------------------------------------
 # Release facts: revocations and approvals. On whenever the input carries them (the server
 # fills input.artifact.revoked, rejected entries with code "revoked", signer.principal,
-# input.environment.approvals and input.promotion); no configuration.
+# input.environment.approvals and input.promotion); no configuration. Part of `violations`;
+# a policy that does not use the rest of the library can take just these:
+# `deny contains v if some v in data.custody.lib.release_violations`.
 
-violations contains v if {
+violations contains v if some v in release_violations
+
+release_violations contains v if {
 	some r in input.rejected
 	r.code == "revoked"
 	v := {
@@ -439,7 +443,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+release_violations contains v if {
 	r := input.artifact.revoked
 	is_object(r)
 	v := {
@@ -450,7 +454,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+release_violations contains v if {
 	a := input.environment.approvals
 	is_object(a)
 	counted := approvals_counted(a)

@@ -469,3 +469,9 @@ test_duration_text if {
 	lib.duration_text(120) == "2m"
 	lib.duration_text(42) == "42s"
 }
+
+test_release_violations_alone if {
+	d := object.union(release_doc([approval("alice", key_a, "prod", recent)], null), {"artifact": {"revoked": {"id": 1, "target": "digest:sha256:00", "reason": "r"}}})
+	vs := lib.release_violations with input as d
+	codes(vs) == {"approvals-missing", "artifact-revoked"}
+}
