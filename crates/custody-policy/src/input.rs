@@ -625,3 +625,102 @@ pub fn build_level(evidence: &[Evidence]) -> String {
         (false, true) => "SLSA_BUILD_LEVEL_2".into(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn evidence(source: &str, key_id: Option<&str>, identity: Option<&str>) -> Evidence {
+        Evidence {
+            source: source.into(),
+            bundle_digest: format!("sha256:{}", "0".repeat(63) + &source.len().to_string()),
+            kind: "attestation",
+            predicate_type: Some(custody_core::intoto::SLSA_PROVENANCE_V1.into()),
+            statement: Some(
+                json!({"predicate": {"runDetails": {"builder": {"id": "https://b/1"}}}}),
+            ),
+            signer: SignerFacts {
+                kind: if identity.is_some() {
+                    "certificate"
+                } else {
+                    "key"
+                },
+                label: source.into(),
+                key_id: key_id.map(str::to_string),
+                algorithm: "ecdsa-p256",
+                key_bits: 256,
+                identity: identity.map(str::to_string),
+                issuer: identity.map(|_| "https://issuer".to_string()),
+                claims: json!({}),
+                principal: None,
+            },
+            tlog: Vec::new(),
+            logged: false,
+            times: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn principals_by_key_id_any_case_or_identity() {
+        let mut ev = vec![
+            evidence("a", Some("ab12"), None),
+            evidence("b", None, Some("bob@example.com")),
+            evidence("c", Some("cd34"), None),
+        ];
+        let principals = BTreeMap::from([
+            ("AB12".to_string(), "alice".to_string()),
+            ("bob@example.com".to_string(), "bob".to_string()),
+        ]);
+        attach_principals(&mut ev, &principals);
+        let names: Vec<Option<&str>> = ev.iter().map(|e| e.signer.principal.as_deref()).collect();
+        assert_eq!(names, [Some("alice"), Some("bob"), None]);
+    }
+
+    #[test]
+    fn revocations_by_identity_builder_and_bundle() {
+        let ev = || {
+            vec![
+                evidence("key", Some("ab12"), None),
+                evidence("cert", None, Some("bob@example.com")),
+            ]
+        };
+        let apply = |revocations: &[RevokedTarget]| {
+            let mut rejected = Vec::new();
+            let kept = apply_revocations(ev(), &mut rejected, revocations);
+            let kept: Vec<String> = kept.into_iter().map(|e| e.source).collect();
+            let reasons: Vec<String> = rejected.into_iter().map(|r| r.reason).collect();
+            (kept, reasons)
+        };
+        let (kept, reasons) = apply(&[RevokedTarget::new(4, "identity:bob@example.com", "left")]);
+        assert_eq!(kept, ["key"]);
+        assert_eq!(
+            reasons,
+            ["revoked: identity bob@example.com (revocation #4: left)"]
+        );
+        let (kept, _) = apply(&[RevokedTarget::new(5, "builder:https://b/1", "owned")]);
+        assert!(kept.is_empty(), "both are provenance from that builder");
+        let bundle = ev()[0].bundle_digest.clone();
+        let (kept, reasons) = apply(&[RevokedTarget::new(6, format!("digest:{bundle}"), "x")]);
+        assert_eq!(kept, ["cert"]);
+        assert_eq!(
+            reasons,
+            [format!("revoked: bundle {bundle} (revocation #6: x)")]
+        );
+        // Targets without a kind, or of an unknown kind, revoke nothing.
+        let (kept, _) = apply(&[
+            RevokedTarget::new(7, "ab12", "no kind"),
+            RevokedTarget::new(8, "team:ab12", "unknown kind"),
+            RevokedTarget::new(9, "key:", "empty"),
+        ]);
+        assert_eq!(kept, ["key", "cert"]);
+        assert_eq!(
+            artifact_revocation(
+                &bundle.to_uppercase().replace("SHA256", "sha256"),
+                &[RevokedTarget::new(1, format!("digest:{bundle}"), "x")]
+            )
+            .map(|r| r.id),
+            Some(1)
+        );
+    }
+}
