@@ -3,7 +3,12 @@
 //! Blocking by design (calls are few and small; the server runs them on its blocking pool),
 //! and object safe, so the server holds an `Arc<dyn ReleaseStore>`.
 //!
-//! Contract, which `tests/contract.rs` checks on both backends:
+//! [`ReleaseDb::open`] picks the backend from a URL or path: [`postgres::PostgresReleaseStore`]
+//! for `postgres://` and `postgresql://`, [`sqlite::SqliteReleaseStore`] for `sqlite://PATH` or
+//! a plain path. Call [`initialize`](ReleaseStore::initialize) before anything else.
+//!
+//! Contract, which the conformance suite (`tests/common/contract.rs`, run by `tests/sqlite.rs`
+//! and `tests/postgres.rs`) checks on both backends:
 //! * [`put_artifact`](ReleaseStore::put_artifact) never changes a stored record: a second put
 //!   of the same digest returns `false` and keeps the first.
 //! * [`append_release`](ReleaseStore::append_release) is a compare-and-swap on the
@@ -15,10 +20,19 @@
 //!   finds the first.
 //! * Ids (revocations, incidents, events) are assigned by the store, increasing, never reused.
 //! * Every write is atomic and durable when it returns.
+//! * "Oldest first" is the order the store recorded things in (ids, or `seq` within one
+//!   environment), not the order of the records' `at` times.
+//! * Records read back equal the records written (times to the nanosecond, JSON fields as
+//!   values).
 
-use crate::model::{
-    ArtifactRecord, Deployment, Event, Incident, Quarantine, Release, Revocation,
-};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::model::{ArtifactRecord, Deployment, Event, Incident, Quarantine, Release, Revocation};
+
+mod codec;
+pub mod postgres;
+pub mod sqlite;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -85,4 +99,125 @@ pub trait ReleaseStore: Send + Sync + std::fmt::Debug {
     fn record_event(&self, event: &Event) -> Result<u64, StoreError>;
     /// Events about `object` (exact match), or every event when `None`, oldest first.
     fn events(&self, object: Option<&str>) -> Result<Vec<Event>, StoreError>;
+}
+
+/// Where the release store lives, parsed from a URL or a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseDb {
+    /// `postgres://…` or `postgresql://…`, kept as given (it may hold a password).
+    Postgres(String),
+    /// `sqlite://PATH` or a plain path.
+    Sqlite(PathBuf),
+}
+
+impl ReleaseDb {
+    /// Parses `url_or_path`: `postgres://` and `postgresql://` URLs name a PostgreSQL database,
+    /// `sqlite://PATH` and anything without a `scheme://` prefix a SQLite file. Other schemes
+    /// are an error.
+    pub fn parse(url_or_path: &str) -> Result<Self, StoreError> {
+        let text = url_or_path.trim();
+        if text.is_empty() {
+            return Err(StoreError::Backend(
+                "no database given (expected postgres://…, postgresql://…, sqlite://PATH or a file path)"
+                    .to_owned(),
+            ));
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(ReleaseDb::Postgres(text.to_owned()));
+        }
+        if let Some(path) = text.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Backend(
+                    "database sqlite:// names no file (expected sqlite://PATH)".to_owned(),
+                ));
+            }
+            return Ok(ReleaseDb::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = text.find("://").map_or("", |end| &text[..end]);
+        if !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(StoreError::Backend(format!(
+                "database {}: unsupported scheme {scheme}:// (expected postgres://, postgresql://, sqlite://PATH or a file path)",
+                codec::redact(text)
+            )));
+        }
+        Ok(ReleaseDb::Sqlite(PathBuf::from(text)))
+    }
+
+    /// Parses `url_or_path` (see [`parse`](Self::parse)) and opens the store. The schema is
+    /// not created: call [`initialize`](ReleaseStore::initialize) (on a blocking thread).
+    pub fn open(url_or_path: &str) -> Result<Arc<dyn ReleaseStore>, StoreError> {
+        Self::parse(url_or_path)?.connect()
+    }
+
+    /// Opens the store this names.
+    pub fn connect(&self) -> Result<Arc<dyn ReleaseStore>, StoreError> {
+        Ok(match self {
+            ReleaseDb::Postgres(url) => Arc::new(postgres::PostgresReleaseStore::connect(url)?),
+            ReleaseDb::Sqlite(path) => Arc::new(sqlite::SqliteReleaseStore::open(path)?),
+        })
+    }
+}
+
+impl std::fmt::Display for ReleaseDb {
+    /// The database for messages, without a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReleaseDb::Postgres(url) => f.write_str(&codec::redact(url)),
+            ReleaseDb::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn parse_picks_the_backend() {
+        assert_eq!(
+            ReleaseDb::parse("postgres://u:p@h/db").unwrap(),
+            ReleaseDb::Postgres("postgres://u:p@h/db".into())
+        );
+        assert_eq!(
+            ReleaseDb::parse("postgresql://h/db").unwrap(),
+            ReleaseDb::Postgres("postgresql://h/db".into())
+        );
+        assert_eq!(
+            ReleaseDb::parse("sqlite:///var/lib/custody/release.db").unwrap(),
+            ReleaseDb::Sqlite("/var/lib/custody/release.db".into())
+        );
+        assert_eq!(
+            ReleaseDb::parse("sqlite://rel/release.db").unwrap(),
+            ReleaseDb::Sqlite("rel/release.db".into())
+        );
+        assert_eq!(
+            ReleaseDb::parse("/tmp/r.db").unwrap(),
+            ReleaseDb::Sqlite("/tmp/r.db".into())
+        );
+        assert_eq!(
+            ReleaseDb::parse("data/r.db").unwrap(),
+            ReleaseDb::Sqlite("data/r.db".into())
+        );
+    }
+
+    #[test]
+    fn parse_rejects_other_schemes_without_leaking_passwords() {
+        let err = ReleaseDb::parse("mysql://root:hunter2@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported scheme mysql://"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(!err.contains('\n'));
+        assert!(ReleaseDb::parse("").is_err());
+        assert!(ReleaseDb::parse("sqlite://").is_err());
+        assert_eq!(
+            ReleaseDb::Postgres("postgres://u:secret@h:5432/db".into()).to_string(),
+            "postgres://…@h:5432/db"
+        );
+    }
 }

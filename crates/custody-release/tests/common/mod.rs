@@ -1,0 +1,4 @@
+//! Shared by the backend tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+pub mod contract;
