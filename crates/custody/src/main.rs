@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_log;
+mod cli_release;
 mod cmd;
 mod config;
 mod files;
@@ -96,6 +97,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Policy(PolicyCommand::Test(args)) => cmd::policy::test(&ctx, args),
         Command::Policy(PolicyCommand::Eval(args)) => cmd::policy::eval(&ctx, args),
         Command::Policy(PolicyCommand::Digest(args)) => cmd::policy::digest(&ctx, args),
+        Command::Push(args) => cmd::release::push(&ctx, args),
+        Command::Approve(args) => cmd::release::approve(&ctx, args),
+        Command::Promote(args) => cmd::release::promote(&ctx, args),
+        Command::Rollback(args) => cmd::release::rollback(&ctx, args),
+        Command::Revoke(args) => cmd::release::revoke(&ctx, args),
+        Command::Status(args) => cmd::release::status(&ctx, args),
+        Command::History(args) => cmd::release::history(&ctx, args),
+        Command::Audit(args) => cmd::release::audit(&ctx, args),
     }
 }
 

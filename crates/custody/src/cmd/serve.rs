@@ -33,6 +33,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
     let tls = super::serve_gate::tls(&args)?;
     let gate = super::serve_gate::gate(&args.gate)?;
     let store = super::serve_gate::store(&data_dir)?;
+    let release = super::serve_release::setup(&args, &data_dir)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -74,6 +75,8 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             store: Some(store),
             gate,
             tls,
+            release,
+            max_artifact_bytes: args.max_artifact_bytes,
         };
         custody_server::serve(listener, config, shutdown)
             .await
@@ -141,7 +144,7 @@ fn witness_target(spec: &str) -> anyhow::Result<WitnessTarget> {
 }
 
 /// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://***{}", &url[..scheme], &url[at..])

@@ -23,8 +23,8 @@ use crate::files;
 use crate::outcome::{Denied, Outcome};
 
 mod batch;
-mod evidence_from;
-mod gate;
+pub(crate) mod evidence_from;
+pub(crate) mod gate;
 mod report;
 
 pub(crate) use gate::{load_policy, verdict_outcome, write_sarif};

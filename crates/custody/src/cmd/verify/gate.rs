@@ -36,7 +36,7 @@ pub(crate) fn load_policy(dir: &Path) -> anyhow::Result<Policy> {
 
 /// Every bundle file beside `file`: `<name>.sigstore.json`, `<name>.<anything>.sigstore.json`,
 /// `<name>.sigstore`.
-fn bundles_beside(file: &Path) -> Vec<PathBuf> {
+pub(crate) fn bundles_beside(file: &Path) -> Vec<PathBuf> {
     let Some(name) = file.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Vec::new();
     };

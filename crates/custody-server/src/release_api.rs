@@ -1,0 +1,420 @@
+//! Releases over HTTP (see `docs/http-api.md`). Every route names the role it needs; the
+//! log's write token acts as an admin called `admin`.
+//!
+//! * `PUT /api/v1/artifacts/sha256:<hex>[?name=N]` (builder): store an artifact.
+//! * `GET /api/v1/artifacts/sha256:<hex>` (any principal): its bytes.
+//! * `POST /api/v1/approvals` (approver): a signed approval bundle.
+//! * `POST /api/v1/promotions` (release-manager): `{"digest", "to", "request_id"}`.
+//! * `POST /api/v1/rollbacks` (release-manager): `{"environment", "digest"?, "reason"}`.
+//! * `POST /api/v1/revocations` (admin): a signed revocation bundle.
+//! * `POST /api/v1/reconcile` (admin): re-run quarantine and rollback.
+//! * `POST /api/v1/deployments` (release-manager): a deploy agent's report.
+//! * `GET /api/v1/environments[/{env}[/releases]]` (any principal).
+//! * `GET /api/v1/history/sha256:<hex>`, `/api/v1/incidents`, `/api/v1/events` (auditor).
+//! * `GET /metrics` (no token: Prometheus scrapes it).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custody_core::digest::Sha256Digest;
+use custody_release::model::{Deployment, Role};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use crate::auth::WriteAuth;
+use crate::release::{ApiError, Caller, PromoteRequest, ReleaseService, RollbackRequest};
+use crate::server::AppState;
+use crate::write_api::error;
+
+/// Largest JSON request (approvals, revocations, promotions).
+const MAX_JSON_BYTES: usize = 1 << 20;
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+fn api_error(e: ApiError) -> Response {
+    if e.status == StatusCode::INTERNAL_SERVER_ERROR {
+        return crate::read_api::internal(&e.message);
+    }
+    let mut body = json!({ "code": e.status.as_u16(), "message": e.message });
+    if let Some(verdict) = e.verdict {
+        body["verdict"] = serde_json::to_value(&*verdict).unwrap_or(Json::Null);
+        body["explanation"] = json!(verdict.human());
+    }
+    (
+        e.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok_json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(text) => (status, [(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(e) => crate::read_api::internal(&e),
+    }
+}
+
+fn service(state: &AppState) -> Result<&Arc<ReleaseService>, Response> {
+    state.release.as_ref().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "this server manages no releases: start custody serve with --release-config FILE",
+        )
+    })
+}
+
+/// The bearer token's SHA-256, if the request has one.
+fn bearer_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| *Sha256Digest::of(token.trim().as_bytes()).as_bytes())
+}
+
+/// Who is calling: a principal's token, the log's write token (admin), or, on a server told
+/// to allow unauthenticated writes, an anonymous admin.
+pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    if let Some(hash) = bearer_sha256(headers) {
+        if let Some(service) = &state.release
+            && let Some(caller) = service.caller_for_token(&hash)
+        {
+            return Ok(caller);
+        }
+        if matches!(state.auth, WriteAuth::Bearer { .. }) && state.auth.check(headers).is_ok() {
+            return Ok(Caller {
+                name: "admin".into(),
+                roles: BTreeSet::from([Role::Admin]),
+            });
+        }
+        return Err(unauthorized(
+            "the bearer token belongs to no principal (check the token, or the [[principal]] entries of the release config)",
+        ));
+    }
+    if matches!(state.auth, WriteAuth::DangerouslyUnauthenticated) {
+        return Ok(Caller {
+            name: "anonymous".into(),
+            roles: BTreeSet::from([Role::Admin]),
+        });
+    }
+    Err(unauthorized("this call needs `Authorization: Bearer <token>`"))
+}
+
+/// Whether a request may write log entries: the write token or any principal's token.
+pub(crate) fn may_write_log(state: &AppState, headers: &HeaderMap) -> bool {
+    state.auth.check(headers).is_ok()
+        || (state.release.is_some()
+            && bearer_sha256(headers).is_some_and(|h| {
+                state
+                    .release
+                    .as_ref()
+                    .is_some_and(|s| s.caller_for_token(&h).is_some())
+            }))
+}
+
+async fn read_json_body(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, MAX_JSON_BYTES).await.map_err(|_| {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body exceeds {MAX_JSON_BYTES} bytes"),
+        )
+    })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, Response> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("malformed {what} request: {e}"),
+        )
+    })
+}
+
+macro_rules! ctx {
+    ($state:expr, $headers:expr) => {{
+        let service = match service(&$state) {
+            Ok(s) => s.clone(),
+            Err(r) => return r,
+        };
+        let caller = match caller(&$state, &$headers) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        (service, caller)
+    }};
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PushQuery {
+    name: Option<String>,
+}
+
+pub(crate) async fn put_artifact(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+    Query(query): Query<PushQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let limit = state.max_artifact_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the artifact exceeds the limit of {limit} bytes (server option --max-artifact-bytes)"
+                ),
+            );
+        }
+    };
+    match service.push(&caller, bytes, &digest, query.name).await {
+        Ok((status, record)) => ok_json(status, &record),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn get_artifact(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, _caller) = ctx!(state, headers);
+    match service.artifact_bytes(&digest).await {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_approval(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let bytes = match read_json_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match service.approve(&caller, &bytes).await {
+        Ok(v) => ok_json(StatusCode::CREATED, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_promotion(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let bytes = match read_json_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let req: PromoteRequest = match parse(&bytes, "promotion") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match service.promote(&caller, req).await {
+        Ok((status, release)) => ok_json(status, &release),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_rollback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let bytes = match read_json_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let req: RollbackRequest = match parse(&bytes, "rollback") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match service.rollback(&caller, req).await {
+        Ok((status, release)) => ok_json(status, &release),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_revocation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let bytes = match read_json_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match service.revoke(&caller, &bytes).await {
+        Ok(v) => ok_json(StatusCode::CREATED, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_reconcile(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    if let Err(e) = caller.require(Role::Admin, "reconciling") {
+        return api_error(e);
+    }
+    match service.reconcile().await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_deployment(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let bytes = match read_json_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let report: Deployment = match parse(&bytes, "deployment") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match service.deployed(&caller, report).await {
+        Ok(()) => ok_json(StatusCode::CREATED, &json!({"recorded": true})),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn get_environments(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, _caller) = ctx!(state, headers);
+    match service.environments().await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn get_environment(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, _caller) = ctx!(state, headers);
+    match service.environment_current(&name).await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn get_environment_releases(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, _caller) = ctx!(state, headers);
+    match service.environment_history(&name).await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn get_history(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    if let Err(e) = caller.require(Role::Auditor, "reading history") {
+        return api_error(e);
+    }
+    match service.history(&digest).await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn get_incidents(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    if let Err(e) = caller.require(Role::Auditor, "reading incidents") {
+        return api_error(e);
+    }
+    match service.incidents().await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventsQuery {
+    object: Option<String>,
+}
+
+pub(crate) async fn get_events(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    if let Err(e) = caller.require(Role::Auditor, "reading events") {
+        return api_error(e);
+    }
+    match service.events(query.object).await {
+        Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut snap = crate::metrics::Snapshot::default();
+    if let Ok(note) = state.log.checkpoint().await {
+        snap.log_size = note
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_default();
+    }
+    if let Some(service) = &state.release
+        && let Ok(report) = service.snapshot().await
+    {
+        snap.detect_seconds = report.detect_seconds;
+        snap.recover_seconds = report.recover_seconds;
+        snap.incidents_open = report.incidents_open;
+        snap.quarantined = report.quarantined;
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&snap),
+    )
+        .into_response()
+}

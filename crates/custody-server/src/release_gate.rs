@@ -1,0 +1,106 @@
+//! The gate request for a release decision: the environment with its approval rule, who
+//! asked, which keys belong to whom, and what is revoked.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use custody_core::digest::Sha256Digest;
+use custody_policy::input::{ApprovalsRef, EnvironmentRef, Evidence, PromotionRef, RevokedTarget};
+use custody_policy::{ArtifactRef, Request};
+use custody_release::config::{Environment, ReleaseConfig};
+use custody_release::model::Revocation;
+
+/// The revocations as the policy crate applies them.
+pub(crate) fn revoked_targets(revocations: &[Revocation]) -> Vec<RevokedTarget> {
+    revocations
+        .iter()
+        .map(|r| RevokedTarget::new(r.id, r.target.clone(), r.reason.clone()))
+        .collect()
+}
+
+/// The environment as the policy sees it: name, stage, approval rule and the group's members.
+pub(crate) fn environment_ref(config: &ReleaseConfig, env: &Environment) -> EnvironmentRef {
+    EnvironmentRef {
+        name: env.name.clone(),
+        stage: env.stage.clone(),
+        approvals: env.approvals.as_ref().map(|rule| ApprovalsRef {
+            required: rule.required,
+            group: rule.group.clone(),
+            members: config.groups().remove(&rule.group).unwrap_or_default(),
+            max_age_seconds: rule.max_age.map(|d| d.as_secs()),
+        }),
+    }
+}
+
+pub(crate) fn request(
+    config: &ReleaseConfig,
+    env: &Environment,
+    digest: Sha256Digest,
+    requested_by: &str,
+    revocations: &[Revocation],
+    principals: Arc<BTreeMap<String, String>>,
+) -> Request<'static> {
+    Request {
+        artifact: ArtifactRef {
+            digest: Some(digest.to_string()),
+            ..Default::default()
+        },
+        bytes: None,
+        environment: Some(environment_ref(config, env)),
+        time: Utc::now(),
+        principals,
+        revocations: Arc::new(revoked_targets(revocations)),
+        promotion: Some(PromotionRef {
+            requested_by: requested_by.to_owned(),
+            from: env.from.clone(),
+        }),
+    }
+}
+
+/// Which of `revocations` touch an artifact with this verified evidence: the digest itself
+/// (when given), or evidence the policy crate would reject as revoked.
+pub(crate) fn touching(
+    revocations: &[Revocation],
+    digest: Option<&Sha256Digest>,
+    evidence: &[Evidence],
+) -> Vec<u64> {
+    let targets = revoked_targets(revocations);
+    let mut ids: Vec<u64> = Vec::new();
+    if let Some(d) = digest
+        && let Some(r) = custody_policy::input::artifact_revocation(&d.to_string(), &targets)
+    {
+        ids.push(r.id);
+    }
+    let mut rejected = Vec::new();
+    custody_policy::input::apply_revocations(evidence.to_vec(), &mut rejected, &targets);
+    ids.extend(
+        rejected
+            .iter()
+            .filter_map(|r| r.revoked.as_ref().map(|x| x.revocation.id)),
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The revocations every gate decision applies (admission and evaluate included), shared by
+/// the release service (which replaces the list after each revocation) and the gate.
+#[derive(Debug, Default)]
+pub struct SharedRevocations(std::sync::RwLock<Arc<Vec<RevokedTarget>>>);
+
+impl SharedRevocations {
+    pub fn get(&self) -> Arc<Vec<RevokedTarget>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set(&self, revocations: &[Revocation]) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(revoked_targets(revocations));
+    }
+}
