@@ -95,9 +95,18 @@ pub(crate) async fn post_evidence(
         Ok(b) => b,
         Err(r) => return r,
     };
-    if let Err(e) = state.auth.check(&headers) {
-        return unauthorized(&e.to_string());
-    }
+    // The log's write token, or (on a release server) a principal with the builder role.
+    let caller = match state.auth.check(&headers) {
+        Ok(()) => None,
+        Err(e) if state.release.is_none() => return unauthorized(&e.to_string()),
+        Err(_) => match crate::release_api::caller(&state, &headers) {
+            Ok(caller) => match caller.require(custody_release::model::Role::Builder, "storing evidence") {
+                Ok(()) => Some(caller),
+                Err(e) => return error(e.status, &e.message),
+            },
+            Err(r) => return r,
+        },
+    };
     let Some(store) = state.store.clone() else {
         return no_store();
     };
@@ -123,6 +132,16 @@ pub(crate) async fn post_evidence(
         }
     }
     tracing::info!(bundle = %stored.bundle_digest, subjects = stored.subjects.len(), new = stored.new, "evidence stored");
+    if let (Some(release), true) = (&state.release, stored.new) {
+        let who = caller.map_or_else(|| "admin".to_owned(), |c| c.name);
+        let subjects: Vec<String> = stored.subjects.iter().map(ToString::to_string).collect();
+        if let Err(e) = release
+            .evidence_stored(&who, &stored.bundle_digest.to_string(), &subjects)
+            .await
+        {
+            tracing::warn!(error = %e.message, "cannot record who stored the evidence");
+        }
+    }
     let status = if stored.new {
         StatusCode::CREATED
     } else {

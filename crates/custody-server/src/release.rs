@@ -537,13 +537,13 @@ impl ReleaseService {
     /// Records who stored evidence (the evidence store itself is `gate_api`'s).
     pub async fn evidence_stored(
         &self,
-        caller: &Caller,
+        who: &str,
         bundle_digest: &str,
         subjects: &[String],
     ) -> Result<(), ApiError> {
         for s in subjects {
             self.event(
-                &caller.name,
+                who,
                 "evidence",
                 s,
                 None,

@@ -28,8 +28,14 @@ impl Drop for Daemon {
 impl Daemon {
     /// Starts `custody ARGS...` and waits for its "listening on URL" line.
     pub fn start(args: &[&str]) -> Daemon {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("custody"))
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("CUSTODY_WRITE_TOKEN")
             .env_remove("CUSTODY_HOME")
             .env("RUST_LOG", "warn")

@@ -195,7 +195,7 @@ approvals = { required = 2, group = "release-approvers", max_age = "1d" }
         args.push(url.to_owned());
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Daemon::start(&refs);
+    let server = Daemon::start_with_env(&refs, &[("CUSTODY_PASSWORD", common::PASSWORD)]);
     let mut story = Story {
         dir: tmp,
         server,
