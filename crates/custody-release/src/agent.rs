@@ -208,7 +208,7 @@ pub enum AgentError {
     },
     /// The target failed to activate the release; the state was not advanced.
     #[error(
-        "{environment} release {seq} ({digest}): activation on {target} failed: {message}; the agent's state is unchanged (it tries again at the next poll)"
+        "{environment} release {seq} ({digest}): activation on {target} failed: {message}; the agent's state is unchanged (the next run or poll tries again)"
     )]
     Activation {
         environment: String,
