@@ -96,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Policy(PolicyCommand::Test(args)) => cmd::policy::test(&ctx, args),
         Command::Policy(PolicyCommand::Eval(args)) => cmd::policy::eval(&ctx, args),
         Command::Policy(PolicyCommand::Digest(args)) => cmd::policy::digest(&ctx, args),
+        Command::Deploy(args) => cmd::deploy::deploy(&ctx, *args),
     }
 }
 
