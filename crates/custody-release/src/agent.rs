@@ -636,6 +636,18 @@ impl Agent {
     ) -> Result<Self, AgentError> {
         create_private_dir(state_dir)?;
         let state = AgentState::load(state_dir, environment)?;
+        // Temporary files of a download or state write that a crash interrupted (one agent
+        // per state directory: nothing else is writing them).
+        for (dir, prefix) in [
+            (state_dir.join("downloads"), ".download-"),
+            (state_dir.to_path_buf(), ".state-"),
+        ] {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(Self {
             environment: environment.to_owned(),
             trust,

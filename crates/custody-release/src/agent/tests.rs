@@ -664,8 +664,11 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     );
 
     let saved = std::fs::read(state.join(STATE_FILE)).unwrap();
+    // A download a crash interrupted is removed when the agent starts.
+    std::fs::write(state.join("downloads/.download-crashed"), b"partial").unwrap();
     let failing = TargetSpec::Exec("exit 3".into()).open(&state).unwrap();
     let mut agent = Agent::open(ENV, trust(&key), &state, failing).unwrap();
+    assert!(!state.join("downloads/.download-crashed").exists());
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
     let err = agent.apply(&r2, &mut serve(b"v2")).unwrap_err();
     assert!(matches!(err, AgentError::Activation { .. }), "{err}");
