@@ -8,7 +8,9 @@
 //! * [`cas`]: the content-addressed artifact store: a digest, once stored, never changes.
 //! * [`statement`]: the in-toto predicates custody signs for approvals, promotions, rollbacks,
 //!   revocations and uploads.
+//! * [`agent`]: the deploy agent's checks and targets (`custody deploy`), without HTTP.
 
+pub mod agent;
 pub mod cas;
 pub mod config;
 pub mod model;

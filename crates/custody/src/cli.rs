@@ -116,6 +116,76 @@ pub enum Command {
     /// Prove that what an environment runs verifies: release record, VSA, artifact bytes,
     /// and (with --policy) the policy over all evidence
     Audit(crate::cli_release::AuditArgs),
+    /// The deploy agent: activate an environment's current release from a custody server, if
+    /// it verifies
+    ///
+    /// Fetches the environment's current release, and deploys it only if its signed release
+    /// statement verifies with --release-key (and, with --trusted-root, its log entry), names
+    /// this environment, seq, kind and digest, carries a valid VSA when it has one, is not older
+    /// than what this agent deployed (a return to an older digest must be a signed rollback),
+    /// and the downloaded artifact hashes to its digest. Then the target activates it and the
+    /// agent reports the deployment to the server. See docs/deploy.md.
+    ///
+    /// Exit status: 0 deployed or no change, 1 refused (did not verify, stale, equivocating),
+    /// 2 operational error (server unreachable, activation failed, bad flags). With --watch it
+    /// runs until SIGINT or SIGTERM and exits 0; a refused release does not stop it.
+    Deploy(Box<DeployArgs>),
+}
+
+/// `custody deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The environment to deploy, as the server names it (e.g. prod)
+    #[arg(value_name = "ENV")]
+    pub environment: String,
+    /// The custody server: http://HOST:PORT or https://HOST
+    #[arg(long, env = "CUSTODY_SERVER", value_name = "URL")]
+    pub server: String,
+    /// Where releases become active: dir:PATH (PATH/releases/<hex>/ and the symlink
+    /// PATH/current, switched atomically) or exec:COMMAND (run with sh -c; the artifact's path
+    /// is in $CUSTODY_ARTIFACT)
+    #[arg(long, value_name = "dir:PATH|exec:COMMAND")]
+    pub target: String,
+    /// The server's release key (PEM public key): releases must be signed with it. Repeat while
+    /// the server's key is being rotated
+    #[arg(long = "release-key", value_name = "PEM", required = true)]
+    pub release_keys: Vec<PathBuf>,
+    /// The trust root of the server's transparency log (GET /api/v1/trusted_root.json): every
+    /// release must carry a log entry whose inclusion proof and checkpoint verify against it
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// Keep polling, deploying each change, until SIGINT or SIGTERM
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: time between polls (30s, 5m, ...)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        requires = "watch"
+    )]
+    pub interval: String,
+    /// The agent's state directory (state.json: what it deployed; downloads; exec: artifacts)
+    /// [default: $XDG_STATE_HOME/custody/deploy/ENV]. One agent per directory
+    #[arg(long, value_name = "DIR", env = "CUSTODY_DEPLOY_STATE")]
+    pub state: Option<PathBuf>,
+    /// Bearer token for the server
+    #[arg(
+        long,
+        env = "CUSTODY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// The name the agent reports deployments as [default: HOSTNAME TARGET]
+    #[arg(long, value_name = "NAME")]
+    pub agent_name: Option<String>,
+    /// The verifier id a release's VSA must name
+    #[arg(long, value_name = "URI", default_value = custody_policy::vsa::DEFAULT_VERIFIER_ID)]
+    pub vsa_verifier_id: String,
+    /// How long before the release a release's VSA may have been issued (30m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub vsa_max_age: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -105,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status(args) => cmd::release::status(&ctx, args),
         Command::History(args) => cmd::release::history(&ctx, args),
         Command::Audit(args) => cmd::release::audit(&ctx, args),
+        Command::Deploy(args) => cmd::deploy::deploy(&ctx, *args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod deploy;
 pub mod digest;
 pub mod intoto;
 mod intoto_exec;
