@@ -219,9 +219,11 @@ approvals = { required = 2, group = "release-approvers", max_age = "1d" }
                 "keys/release.pub",
                 "--watch",
                 "--interval",
-                "100ms",
+                "1s",
                 "--agent-name",
                 &format!("agent-{env}"),
+                "--state",
+                &story.d().join("state").join(env).to_string_lossy(),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -430,8 +432,9 @@ fn story(database: Option<&str>) {
     assert_eq!(incident["affected_digests"], json!([r3.to_string()]));
     assert_eq!(incident["recoveries"].as_array().unwrap().len(), 3);
 
-    let (status, text, _) = logd::get(&format!("{}/metrics", s.server.url));
+    let (status, _, body) = logd::get(&format!("{}/metrics", s.server.url));
     assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
     assert_eq!(metric(&text, "custody_rollbacks_total{environment=\"prod\"}"), 1.0);
     assert_eq!(metric(&text, "custody_promotions_total{environment=\"prod\"}"), 3.0);
     assert!(metric(&text, "custody_mean_time_to_recover_seconds") > 0.0, "{text}");
@@ -450,6 +453,10 @@ fn story(database: Option<&str>) {
             "keys/release.pub",
             "--trusted-key",
             "keys/ci2.pub",
+            "--trusted-key",
+            "keys/alice.pub",
+            "--trusted-key",
+            "keys/carol.pub",
             "--save",
             saved.to_str().unwrap(),
         ],
