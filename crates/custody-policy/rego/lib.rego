@@ -409,10 +409,13 @@ violations contains v if {
 	}
 }
 
+# Revoked evidence has its own finding (evidence-revoked, a deny); evidence signed by a retired
+# key is not tampering, only stale, and has its own warning (evidence-key-retired).
 violations contains v if {
 	config.deny_rejected
 	some r in input.rejected
 	r.code != "revoked"
+	r.code != "key.retired"
 	v := {
 		"code": "evidence-rejected",
 		"msg": sprintf("%s did not verify [%s]: %s", [r.source, r.code, r.reason]),
@@ -574,3 +577,31 @@ duration_text(s) := sprintf("%dd", [floor(s / 86400)]) if {
 } else := sprintf("%dm", [floor(s / 60)]) if {
 	s >= 60
 } else := sprintf("%ds", [s])
+
+# ---------------------------------------------------------------------------------------------
+# Warnings: findings that do not block. A gate policy reports them with
+# `warn contains v if some v in data.custody.lib.warnings` (`custody policy init` writes it).
+# Like the release facts, always on when the input carries them.
+
+warnings contains v if some v in release_warnings
+
+# Evidence signed by a retired (rotated-out) key and not logged before the retirement was
+# moved to input.rejected with code "key.retired": it simply does not count, so it is no deny
+# of its own (the other rules deny if what remains is not enough), but it is worth saying why.
+release_warnings contains v if {
+	some r in input.rejected
+	r.code == "key.retired"
+	v := {
+		"code": "evidence-key-retired",
+		"msg": sprintf("%s for %s does not count: %s", [r.source, input.artifact.digest, r.reason]),
+		"fix": retired_fix(r),
+		"signer": object.get(r, "signer", null),
+		"evidence": r.source,
+		"artifact": input.artifact.digest,
+	}
+}
+
+retired_fix(r) := sprintf("re-sign or re-attest it with the successor key %s (custody sign/attest --key <its private key> --log URL); what the retired key signed and logged before log index %v still counts", [s, r.retirement.cut]) if {
+	s := r.retirement.successor
+	is_string(s)
+} else := sprintf("re-sign or re-attest it with a current key (custody sign/attest --key K --log URL); what the retired key signed and logged before log index %v still counts", [object.get(r, ["retirement", "cut"], "?")])

@@ -475,3 +475,54 @@ test_release_violations_alone if {
 	vs := lib.release_violations with input as d
 	codes(vs) == {"approvals-missing", "artifact-revoked"}
 }
+
+# --- retired keys ------------------------------------------------------------------------------
+
+retired_rejection(successor) := {
+	"source": "old.intoto.sigstore.json",
+	"bundle_digest": "sha256:02",
+	"code": "key.retired",
+	"reason": sprintf("signed by retired key %s (retired at log index 42, successor %v; rotated), and it has no verified log entry, and an unlogged signature by a retired key cannot be shown to predate the retirement: re-sign with the successor key", [key_a, successor]),
+	"signer": key_a,
+	"retirement": {"key_id": key_a, "cut": 42, "successor": successor, "reason": "rotated"},
+}
+
+test_retired_key_evidence_warns_and_does_not_deny if {
+	d := object.union(doc([attestation(key_signer(key_b), custody_provenance({}))]), {"rejected": [retired_rejection(key_b)]})
+	# Not a deny, not even with deny_rejected: it is not tampering, it just does not count.
+	cfg := {"signers": {"keys": [key_a, key_b]}, "deny_rejected": true}
+	vs := lib.violations with input as d with data.custody.config as cfg
+	count(vs) == 0
+	ws := lib.warnings with input as d with data.custody.config as cfg
+	codes(ws) == {"evidence-key-retired"}
+	[w] := by_code(ws, "evidence-key-retired")
+	w.signer == key_a
+	w.evidence == "old.intoto.sigstore.json"
+	w.artifact == "sha256:00"
+	startswith(w.msg, "old.intoto.sigstore.json for sha256:00 does not count: signed by retired key aa00")
+	contains(w.fix, sprintf("with the successor key %s", [key_b]))
+	contains(w.fix, "before log index 42 still counts")
+}
+
+test_retired_key_without_successor_says_a_current_key if {
+	d := object.union(doc([]), {"rejected": [retired_rejection(null)]})
+	ws := lib.warnings with input as d
+	[w] := by_code(ws, "evidence-key-retired")
+	contains(w.fix, "with a current key")
+}
+
+test_what_remains_decides_after_a_retired_key_is_taken_out if {
+	# The retired key's provenance was the only one: the ordinary rules deny, once each.
+	d := object.union(doc([]), {"rejected": [retired_rejection(key_b)]})
+	cfg := {"signers": {"keys": [key_a, key_b]}}
+	vs := lib.violations with input as d with data.custody.config as cfg
+	codes(vs) == {"signers-below-threshold", "provenance-missing"}
+	ws := lib.warnings with input as d with data.custody.config as cfg
+	codes(ws) == {"evidence-key-retired"}
+}
+
+test_ordinary_rejections_do_not_warn if {
+	d := object.union(doc([]), {"rejected": [{"source": "x.sigstore.json", "code": "signature.invalid", "reason": "bad"}]})
+	ws := lib.warnings with input as d
+	count(ws) == 0
+}

@@ -598,7 +598,9 @@ const SAMPLE_INPUT: &str = r#"{
   }],
   "rejected": [{"source": "bad.sigstore.json", "code": "signature-invalid", "reason": "sample"},
     {"source": "revoked.sigstore.json", "code": "revoked", "reason": "sample", "signer": "02",
-     "revocation": {"id": 1, "target": "key:02", "reason": "sample"}}]
+     "revocation": {"id": 1, "target": "key:02", "reason": "sample"}},
+    {"source": "retired.sigstore.json", "code": "key.retired", "reason": "sample", "signer": "03",
+     "retirement": {"key_id": "03", "cut": 7, "successor": "04", "reason": "sample"}}]
 }"#;
 
 #[derive(Default)]

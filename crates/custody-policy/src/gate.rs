@@ -9,7 +9,7 @@ use custody_core::verify::Artifact;
 use crate::Policy;
 use crate::PolicyError;
 use crate::input::{
-    self, Candidate, EnvironmentRef, InputParts, PromotionRef, RevokedTarget, TrustSet,
+    self, Candidate, EnvironmentRef, InputParts, PromotionRef, RetiredKey, RevokedTarget, TrustSet,
 };
 use crate::verdict::{ArtifactRef, Finding, Verdict};
 
@@ -20,8 +20,8 @@ pub struct Gate {
     pub trust: TrustSet,
 }
 
-/// One decision request. The release facts (`principals`, `revocations`, `promotion`) default
-/// to none: `Request { artifact, time, ..Default::default() }`.
+/// One decision request. The release facts (`principals`, `revocations`, `retired`,
+/// `promotion`) default to none: `Request { artifact, time, ..Default::default() }`.
 #[derive(Debug, Clone, Default)]
 pub struct Request<'a> {
     pub artifact: ArtifactRef,
@@ -35,6 +35,9 @@ pub struct Request<'a> {
     /// Revoked keys, identities, builders and digests: evidence they touch is moved to
     /// `rejected` (code `revoked`); a revoked artifact gets `input.artifact.revoked`.
     pub revocations: Arc<Vec<RevokedTarget>>,
+    /// Retired (rotated-out) keys: evidence one signed counts only if it has a verified log
+    /// entry below the retirement's cut; the rest is moved to `rejected` (code `key.retired`).
+    pub retired: Arc<Vec<RetiredKey>>,
     /// The promotion being decided, if this is one (`input.promotion`).
     pub promotion: Option<PromotionRef>,
 }
@@ -60,6 +63,7 @@ impl Gate {
             input::verify_evidence(&self.trust, artifact, candidates);
         input::attach_principals(&mut evidence, &request.principals);
         let evidence = input::apply_revocations(evidence, &mut rejected, &request.revocations);
+        let evidence = input::apply_retirements(evidence, &mut rejected, &request.retired);
         let doc = InputParts {
             artifact: &request.artifact,
             artifact_revoked: input::artifact_revocation(digest_text, &request.revocations),

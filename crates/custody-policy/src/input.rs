@@ -107,13 +107,19 @@ pub struct Rejected {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_digest: Option<String>,
     /// The verifier's stable code (`signature.invalid`, `artifact.mismatch`, `tlog.proof`, …),
-    /// or `revoked` for evidence that verified but whose signer, builder or bundle is revoked.
+    /// `revoked` for evidence that verified but whose signer, builder or bundle is revoked, or
+    /// `key.retired` for evidence that verified but whose signer key was retired before it was
+    /// logged.
     pub code: String,
     pub reason: String,
     /// For `revoked`: who signed it and the revocation that took it out (serialized as the
     /// fields `signer` and `revocation`).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Box<RevokedEvidence>>,
+    /// For `key.retired`: who signed it and the key's retirement (serialized as the fields
+    /// `signer` and `retirement`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Box<RetiredEvidence>>,
 }
 
 /// Why evidence that verified was taken out ([`apply_revocations`]).
@@ -122,6 +128,15 @@ pub struct RevokedEvidence {
     /// The signer's label (key id, or `identity (issuer)`).
     pub signer: String,
     pub revocation: RevokedTarget,
+}
+
+/// Why evidence that verified was taken out as signed by a retired key
+/// ([`apply_retirements`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RetiredEvidence {
+    /// The signer's label (its key id).
+    pub signer: String,
+    pub retirement: RetiredKey,
 }
 
 /// The short form of one piece of evidence in a verdict.
@@ -308,6 +323,7 @@ pub fn verify_one(
         code: code.to_string(),
         reason,
         revoked: None,
+        retired: None,
     };
     let from_verify = |e: VerifyError| reject(e.code(), e.to_string());
     let bundle = Bundle::from_json(&candidate.bytes).map_err(|e| from_verify(e.into()))?;
@@ -534,6 +550,7 @@ pub fn apply_revocations(
                     signer: e.signer.label.clone(),
                     revocation: r.clone(),
                 })),
+                retired: None,
             }),
             None => kept.push(e),
         }
@@ -550,6 +567,108 @@ pub fn artifact_revocation<'r>(
         r.kind_value()
             .is_some_and(|(kind, value)| kind == "digest" && value.eq_ignore_ascii_case(digest))
     })
+}
+
+/// A key rotated out (`custody key rotate`). A retired key is not compromised: what it signed
+/// and had logged *before* it was retired keeps counting, so history does not break, but
+/// nothing it signs afterwards does. The log is append-only, so "before" is a log position:
+/// `cut` is the log's size when the key was retired, and an entry with `log_index < cut` was
+/// logged before the retirement.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RetiredKey {
+    /// The retired key's id (hex SHA-256 of its SubjectPublicKeyInfo; any case).
+    pub key_id: String,
+    /// The log's size when the key was retired: entries below this index predate it.
+    pub cut: u64,
+    /// The key that replaced it, if any (named in messages).
+    pub successor: Option<String>,
+    pub reason: String,
+}
+
+impl RetiredKey {
+    /// Why evidence `e`, signed by this key and not logged before the cut, does not count.
+    fn describe(&self, e: &Evidence) -> String {
+        let key = e.signer.key_id.as_deref().unwrap_or(&self.key_id);
+        let successor = match &self.successor {
+            Some(s) => format!("successor {s}"),
+            None => "no successor".to_string(),
+        };
+        let why = if self.reason.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", self.reason)
+        };
+        let when = match e.tlog.iter().map(|t| t.log_index).min() {
+            Some(index) if e.tlog.len() > 1 => format!(
+                "its earliest verified log entry is at index {index}, at or after the retirement"
+            ),
+            Some(index) => {
+                format!("its verified log entry is at index {index}, at or after the retirement")
+            }
+            None => "it has no verified log entry, and an unlogged signature by a retired key \
+                     cannot be shown to predate the retirement"
+                .to_string(),
+        };
+        let fix = if self.successor.is_some() {
+            "re-sign with the successor key"
+        } else {
+            "re-sign with a current key"
+        };
+        format!(
+            "signed by retired key {key} (retired at log index {}, {successor}{why}), and {when}: {fix}",
+            self.cut
+        )
+    }
+}
+
+/// The retirement that applies to `e`'s signer key, if any (when a key was retired more than
+/// once, the earliest cut: the stricter one).
+fn retirement_of<'r>(e: &Evidence, retired: &'r [RetiredKey]) -> Option<&'r RetiredKey> {
+    let key = e.signer.key_id.as_deref()?;
+    retired
+        .iter()
+        .filter(|r| r.key_id.eq_ignore_ascii_case(key))
+        .min_by_key(|r| r.cut)
+}
+
+/// True when `e` has a verified log entry below `cut`: it was signed and logged before then.
+fn logged_before(e: &Evidence, cut: u64) -> bool {
+    e.tlog
+        .iter()
+        .any(|t| u64::try_from(t.log_index).is_ok_and(|index| index < cut))
+}
+
+/// Moves evidence signed by a retired key (its signer key id, any case) from `evidence` to
+/// `rejected`, with code `key.retired` and a reason naming the key, the cut and the successor,
+/// unless it has a verified log entry (`tlog`) with `log_index < cut`: that was signed before
+/// the key was retired and keeps counting. Unlogged evidence by a retired key cannot be shown
+/// to predate the retirement, so it never counts.
+pub fn apply_retirements(
+    evidence: Vec<Evidence>,
+    rejected: &mut Vec<Rejected>,
+    retired: &[RetiredKey],
+) -> Vec<Evidence> {
+    if retired.is_empty() {
+        return evidence;
+    }
+    let mut kept = Vec::with_capacity(evidence.len());
+    for e in evidence {
+        match retirement_of(&e, retired) {
+            Some(r) if !logged_before(&e, r.cut) => rejected.push(Rejected {
+                source: e.source.clone(),
+                bundle_digest: Some(e.bundle_digest.clone()),
+                code: "key.retired".into(),
+                reason: r.describe(&e),
+                revoked: None,
+                retired: Some(Box::new(RetiredEvidence {
+                    signer: e.signer.label.clone(),
+                    retirement: r.clone(),
+                })),
+            }),
+            _ => kept.push(e),
+        }
+    }
+    kept
 }
 
 /// Everything an input document is made of.
@@ -675,6 +794,149 @@ mod tests {
         attach_principals(&mut ev, &principals);
         let names: Vec<Option<&str>> = ev.iter().map(|e| e.signer.principal.as_deref()).collect();
         assert_eq!(names, [Some("alice"), Some("bob"), None]);
+    }
+
+    fn logged_at(mut e: Evidence, indexes: &[i64]) -> Evidence {
+        e.tlog = indexes
+            .iter()
+            .map(|&log_index| TlogFact {
+                log_id: "c0ffee".into(),
+                log_index,
+                integrated_time: None,
+            })
+            .collect();
+        e.logged = !e.tlog.is_empty();
+        e
+    }
+
+    const OLD: &str = "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12";
+    const NEW: &str = "cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34cd34";
+
+    fn retired_at(cut: u64, successor: Option<&str>) -> RetiredKey {
+        RetiredKey {
+            // Any case: key ids match case-insensitively.
+            key_id: OLD.to_uppercase(),
+            cut,
+            successor: successor.map(str::to_string),
+            reason: "yearly rotation".into(),
+        }
+    }
+
+    #[test]
+    fn retired_keys_keep_what_was_logged_before_the_cut() {
+        let ev = || {
+            vec![
+                logged_at(evidence("before", Some(OLD), None), &[41]),
+                logged_at(evidence("at", Some(OLD), None), &[42]),
+                logged_at(evidence("after", Some(OLD), None), &[57]),
+                // One entry before the cut is enough: it shows the signature existed then.
+                logged_at(evidence("both", Some(OLD), None), &[90, 3]),
+                evidence("unlogged", Some(OLD), None),
+                logged_at(evidence("successor", Some(NEW), None), &[99]),
+                evidence("successor-unlogged", Some(NEW), None),
+                evidence("cert", None, Some("bob@example.com")),
+            ]
+        };
+        let mut rejected = Vec::new();
+        let kept = apply_retirements(ev(), &mut rejected, &[retired_at(42, Some(NEW))]);
+        let kept: Vec<&str> = kept.iter().map(|e| e.source.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["before", "both", "successor", "successor-unlogged", "cert"]
+        );
+        let out: Vec<(&str, &str)> = rejected
+            .iter()
+            .map(|r| (r.source.as_str(), r.code.as_str()))
+            .collect();
+        assert_eq!(
+            out,
+            [
+                ("at", "key.retired"),
+                ("after", "key.retired"),
+                ("unlogged", "key.retired")
+            ]
+        );
+        assert_eq!(
+            rejected[1].reason,
+            format!(
+                "signed by retired key {OLD} (retired at log index 42, successor {NEW}; yearly rotation), \
+                 and its verified log entry is at index 57, at or after the retirement: re-sign with the successor key"
+            )
+        );
+        assert_eq!(
+            rejected[2].reason,
+            format!(
+                "signed by retired key {OLD} (retired at log index 42, successor {NEW}; yearly rotation), \
+                 and it has no verified log entry, and an unlogged signature by a retired key cannot be \
+                 shown to predate the retirement: re-sign with the successor key"
+            )
+        );
+        let detail = rejected[0].retired.as_deref().unwrap();
+        assert_eq!(detail.signer, "at");
+        assert_eq!(detail.retirement, retired_at(42, Some(NEW)));
+        assert!(rejected[0].revoked.is_none());
+        // In JSON (input.rejected, the verdict) the two are fields of the rejection.
+        let json = serde_json::to_value(&rejected[0]).unwrap();
+        assert_eq!(json["signer"], "at");
+        assert_eq!(
+            json["retirement"],
+            json!({"key_id": OLD.to_uppercase(), "cut": 42, "successor": NEW, "reason": "yearly rotation"})
+        );
+        assert!(json.get("revocation").is_none());
+    }
+
+    #[test]
+    fn retirement_edge_cases() {
+        let apply = |ev: Vec<Evidence>, retired: &[RetiredKey]| {
+            let mut rejected = Vec::new();
+            let kept = apply_retirements(ev, &mut rejected, retired);
+            let kept: Vec<String> = kept.into_iter().map(|e| e.source).collect();
+            let reasons: Vec<String> = rejected.into_iter().map(|r| r.reason).collect();
+            (kept, reasons)
+        };
+        // No retirements: nothing moves.
+        let (kept, _) = apply(vec![evidence("a", Some(OLD), None)], &[]);
+        assert_eq!(kept, ["a"]);
+        // Cut 0: the key was retired before anything was logged, so nothing it signed counts.
+        let (kept, _) = apply(
+            vec![logged_at(evidence("a", Some(OLD), None), &[0])],
+            &[retired_at(0, None)],
+        );
+        assert!(kept.is_empty());
+        // A key retired twice: the earlier cut (the stricter) applies.
+        let (kept, reasons) = apply(
+            vec![logged_at(evidence("a", Some(OLD), None), &[10, 20])],
+            &[retired_at(50, Some(NEW)), retired_at(5, None)],
+        );
+        assert!(kept.is_empty());
+        assert_eq!(
+            reasons,
+            [format!(
+                "signed by retired key {OLD} (retired at log index 5, no successor; yearly rotation), \
+                 and its earliest verified log entry is at index 10, at or after the retirement: \
+                 re-sign with a current key"
+            )]
+        );
+        // A negative index (never verified, but never trusted either) is not "before".
+        let (kept, _) = apply(
+            vec![logged_at(evidence("a", Some(OLD), None), &[-1])],
+            &[retired_at(42, None)],
+        );
+        assert!(kept.is_empty());
+        // No reason given: none shown.
+        let mut quiet = retired_at(42, None);
+        quiet.reason.clear();
+        let (_, reasons) = apply(
+            vec![logged_at(evidence("a", Some(OLD), None), &[42])],
+            &[quiet],
+        );
+        assert!(
+            reasons[0].starts_with(&format!(
+                "signed by retired key {OLD} (retired at log index 42, no successor), and"
+            )),
+            "{}",
+            reasons[0]
+        );
     }
 
     #[test]

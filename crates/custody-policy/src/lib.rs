@@ -3,6 +3,7 @@
 //! ```text
 //!  candidates (bundles) ─► input::verify_evidence ─► Evidence / Rejected
 //!          principals, revocations ─► input::attach_principals, input::apply_revocations
+//!                      retired keys ─► input::apply_retirements
 //!                                                      │
 //!  artifact, environment, promotion, time ─► input::InputParts ─► Policy::evaluate (regorus)
 //!                                                      │
@@ -20,8 +21,8 @@ pub mod vsa;
 pub use engine::{Evaluation, Policy, PolicyFile, TestOutcome, TestResult};
 pub use gate::{Gate, Request};
 pub use input::{
-    ApprovalsRef, Candidate, EnvironmentRef, Evidence, PromotionRef, Rejected, RevokedEvidence,
-    RevokedTarget, TrustSet,
+    ApprovalsRef, Candidate, EnvironmentRef, Evidence, PromotionRef, Rejected, RetiredEvidence,
+    RetiredKey, RevokedEvidence, RevokedTarget, TrustSet,
 };
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
 

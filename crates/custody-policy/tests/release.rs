@@ -1,5 +1,5 @@
 //! Release facts in the gate, over real signed bundles: principals named in the input,
-//! revoked keys, builders and artifacts, and approvals with separation of duties.
+//! revoked keys, builders and artifacts, retired keys, and approvals with separation of duties.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -15,9 +15,12 @@ use custody_core::verify::Artifact;
 use custody_policy::input::{self, InputParts};
 use custody_policy::{
     ApprovalsRef, ArtifactRef, Candidate, EnvironmentRef, Gate, Policy, PolicyFile, PromotionRef,
-    Request, RevokedTarget, TrustSet, Verdict,
+    Request, RetiredKey, RevokedTarget, TrustSet, Verdict,
 };
 use serde_json::{Value, json};
+
+/// The library's denies and warnings.
+const GATE_POLICY: &str = "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n\nwarn contains v if some v in data.custody.lib.warnings\n";
 
 struct World {
     ci: SigningKey,
@@ -59,8 +62,7 @@ impl World {
         let policy = Policy::from_files(
             vec![PolicyFile {
                 path: "gate.rego".into(),
-                text: "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
-                    .into(),
+                text: GATE_POLICY.into(),
             }],
             data,
         )
@@ -148,6 +150,7 @@ fn document(g: &Gate, request: &Request<'_>, candidates: &[Candidate]) -> Value 
     let (mut evidence, mut rejected) = input::verify_evidence(&g.trust, artifact, candidates);
     input::attach_principals(&mut evidence, &request.principals);
     let evidence = input::apply_revocations(evidence, &mut rejected, &request.revocations);
+    let evidence = input::apply_retirements(evidence, &mut rejected, &request.retired);
     InputParts {
         artifact: &request.artifact,
         artifact_revoked: input::artifact_revocation(digest_text, &request.revocations),
@@ -168,25 +171,27 @@ fn decide(g: &Gate, request: &Request<'_>, candidates: &[Candidate]) -> Verdict 
     check(&s, &s, &doc, "input").unwrap();
     assert!(g.policy.uses_vm(), "the library should compile for the VM");
     let value = regorus::Value::from(doc.clone());
-    let (interpreted, _) = g.policy.eval_interpreter(value.clone()).unwrap();
-    let mut interpreted: Vec<String> = serde_json::to_value(&interpreted)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap_or("").to_string())
-        .collect();
-    interpreted.sort();
-    let vm: Vec<String> = g
-        .policy
-        .evaluate_value(value)
-        .unwrap()
-        .denies
-        .iter()
-        .map(|f| f.code.clone())
-        .collect();
-    assert_eq!(interpreted, vm, "{doc}");
+    let (denies, warnings) = g.policy.eval_interpreter(value.clone()).unwrap();
+    let sorted_codes = |findings: &regorus::Value| {
+        let mut codes: Vec<String> = serde_json::to_value(findings)
+            .unwrap()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap_or("").to_string())
+            .collect();
+        codes.sort();
+        codes
+    };
+    let vm = g.policy.evaluate_value(value).unwrap();
+    let vm_codes = |findings: &[custody_policy::Finding]| {
+        let mut codes: Vec<String> = findings.iter().map(|f| f.code.clone()).collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(sorted_codes(&denies), vm_codes(&vm.denies), "{doc}");
+    assert_eq!(sorted_codes(&warnings), vm_codes(&vm.warnings), "{doc}");
     g.decide(request, candidates).unwrap()
 }
 
@@ -482,4 +487,222 @@ fn approvals_exclude_the_promoter_the_builder_stale_and_other_environments() {
     let mut c = codes(&v);
     c.sort();
     assert_eq!(c, ["approvals-missing", "evidence-revoked"]);
+}
+
+fn warning_codes(v: &Verdict) -> Vec<&str> {
+    v.warnings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn retired(key: &SigningKey, cut: u64, successor: Option<&SigningKey>) -> RetiredKey {
+    RetiredKey {
+        // Retired key ids match whatever their case.
+        key_id: id(key).to_uppercase(),
+        cut,
+        successor: successor.map(id),
+        reason: "yearly rotation".into(),
+    }
+}
+
+#[test]
+fn an_unlogged_signature_by_a_retired_key_does_not_count_and_warns() {
+    let w = World::new();
+    let g = w.gate();
+    let cands = [
+        w.provenance(&w.ci, "ci.json"),
+        w.provenance(&w.mallory, "m.json"),
+    ];
+    // mallory's key was rotated out (for ci's) when the log held 42 entries; m.json has no
+    // verified log entry, so nothing shows it was signed before.
+    let request = Request {
+        retired: Arc::new(vec![retired(&w.mallory, 42, Some(&w.ci))]),
+        ..w.request()
+    };
+    let v = decide(&g, &request, &cands);
+    assert!(v.allowed, "what remains is enough: {:?}", v.denies);
+    let sources: Vec<&str> = v.evidence.iter().map(|e| e.source.as_str()).collect();
+    assert_eq!(sources, ["ci.json"]);
+    assert_eq!(v.rejected.len(), 1);
+    let r = &v.rejected[0];
+    assert_eq!(
+        (r.source.as_str(), r.code.as_str()),
+        ("m.json", "key.retired")
+    );
+    assert_eq!(
+        r.reason,
+        format!(
+            "signed by retired key {} (retired at log index 42, successor {}; yearly rotation), \
+             and it has no verified log entry, and an unlogged signature by a retired key cannot \
+             be shown to predate the retirement: re-sign with the successor key",
+            id(&w.mallory),
+            id(&w.ci)
+        )
+    );
+    let detail = r.retired.as_deref().unwrap();
+    assert_eq!(detail.signer, id(&w.mallory));
+    assert_eq!(detail.retirement.cut, 42);
+    assert!(r.revoked.is_none());
+    // Not a deny; a warning naming the bundle, the signer and the successor.
+    assert_eq!(codes(&v), Vec::<&str>::new());
+    assert_eq!(warning_codes(&v), ["evidence-key-retired"]);
+    let f = &v.warnings[0];
+    assert_eq!(f.evidence.as_deref(), Some("m.json"));
+    assert_eq!(f.signer.as_deref(), Some(id(&w.mallory).as_str()));
+    assert!(f.message.starts_with("m.json for sha256:"), "{}", f.message);
+    assert!(f.message.contains("signed by retired key"), "{}", f.message);
+    let fix = f.fix.as_deref().unwrap();
+    assert!(
+        fix.contains(&format!("with the successor key {}", id(&w.ci))),
+        "{fix}"
+    );
+    assert_eq!(
+        f.location.as_ref().map(|l| l.file.as_str()),
+        Some(custody_policy::engine::LIB_PATH)
+    );
+
+    // When the retired key's evidence was all there was, the ordinary rules deny.
+    let request = Request {
+        retired: Arc::new(vec![retired(&w.ci, 42, None)]),
+        ..w.request()
+    };
+    let v = decide(&g, &request, &cands[..1]);
+    assert!(!v.allowed);
+    let mut c = codes(&v);
+    c.sort();
+    assert_eq!(c, ["provenance-missing", "signers-below-threshold"]);
+    assert_eq!(warning_codes(&v), ["evidence-key-retired"]);
+    assert!(v.rejected[0].reason.ends_with("re-sign with a current key"));
+}
+
+#[test]
+fn keys_that_are_not_retired_are_untouched_and_revocation_comes_first() {
+    let w = World::new();
+    let g = w.gate();
+    let cands = [
+        w.provenance(&w.ci, "ci.json"),
+        w.provenance(&w.mallory, "m.json"),
+    ];
+    // alice's key is retired: ci's and mallory's evidence is not hers.
+    let request = Request {
+        retired: Arc::new(vec![retired(&w.alice, 0, Some(&w.bob))]),
+        ..w.request()
+    };
+    let v = decide(&g, &request, &cands);
+    assert!(v.allowed, "{:?}", v.denies);
+    assert_eq!(v.evidence.len(), 2);
+    assert!(v.rejected.is_empty());
+    assert!(v.warnings.is_empty());
+
+    // A key both revoked and retired: it is revoked (a deny), and said once.
+    let request = Request {
+        revocations: Arc::new(vec![RevokedTarget::new(
+            3,
+            format!("key:{}", id(&w.mallory)),
+            "key stolen",
+        )]),
+        retired: Arc::new(vec![retired(&w.mallory, 42, Some(&w.ci))]),
+        ..w.request()
+    };
+    let v = decide(&g, &request, &cands);
+    let rejected: Vec<(&str, &str)> = v
+        .rejected
+        .iter()
+        .map(|r| (r.source.as_str(), r.code.as_str()))
+        .collect();
+    assert_eq!(rejected, [("m.json", "revoked")]);
+    assert_eq!(codes(&v), ["evidence-revoked"]);
+    assert!(v.warnings.is_empty());
+}
+
+/// sigstore-conformance's managed-key bundle: a key-signed message signature with a Rekor
+/// entry that verifies against the public-good trusted root (`../shared/testdata`).
+fn conformance(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/sigstore-conformance/bundle-verify")
+        .join(rel)
+}
+
+#[test]
+fn a_retired_key_keeps_what_it_had_logged_before_the_cut() {
+    let read = |rel: &str| {
+        let path = conformance(rel);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let key =
+        custody_core::keys::PublicKey::from_pem(&read("managed-key-happy-path/key.pub")).unwrap();
+    let key_id = key.key_id().to_string();
+    let root_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/testdata/sigstore-python/embedded-tuf-store/https%3A%2F%2Ftuf-repo-cdn.sigstore.dev/trusted_root.json",
+    );
+    let root = custody_core::trust_root::TrustedRoot::from_json(
+        &std::fs::read(&root_path).unwrap_or_else(|e| panic!("{}: {e}", root_path.display())),
+    )
+    .unwrap();
+    let artifact_bytes = read("a.txt");
+    let artifact = Sha256Digest::of(&artifact_bytes);
+    let policy = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text: GATE_POLICY.into(),
+        }],
+        json!({"custody": {"config": {"signers": {"keys": [key_id]}, "provenance": {"required": false}, "tlog": true}}}),
+    )
+    .unwrap();
+    let g = Gate {
+        policy,
+        trust: TrustSet {
+            keys: vec![key],
+            root: Some(root),
+            root_digest: None,
+        },
+    };
+    let cands = [Candidate {
+        source: "bundle.sigstore.json".into(),
+        bytes: read("managed-key-happy-path/bundle.sigstore.json"),
+    }];
+    let request = |retired: Vec<RetiredKey>| Request {
+        artifact: ArtifactRef {
+            digest: Some(artifact.to_string()),
+            name: Some("a.txt".into()),
+            image: None,
+        },
+        bytes: Some(&artifact_bytes),
+        time: "2026-11-26T12:00:00Z".parse().unwrap(),
+        retired: Arc::new(retired),
+        ..Default::default()
+    };
+    let retire_at = |cut: u64| RetiredKey {
+        key_id: key_id.clone(),
+        cut,
+        successor: None,
+        reason: "rotated".into(),
+    };
+
+    // Not retired: the signature verifies, with its log entry.
+    let doc = document(&g, &request(vec![]), &cands);
+    assert_eq!(doc["rejected"], json!([]), "{doc}");
+    let index = doc["evidence"][0]["tlog"][0]["log_index"].as_u64().unwrap();
+    assert_eq!(index, 771488337);
+    assert!(decide(&g, &request(vec![]), &cands).allowed);
+
+    // Retired after it was logged: history does not break.
+    let v = decide(&g, &request(vec![retire_at(index + 1)]), &cands);
+    assert!(v.allowed, "{:?}", v.denies);
+    assert!(v.rejected.is_empty() && v.warnings.is_empty());
+
+    // Retired at (or before) its log entry: it does not count.
+    for cut in [index, 1] {
+        let v = decide(&g, &request(vec![retire_at(cut)]), &cands);
+        assert!(!v.allowed);
+        assert_eq!(codes(&v), ["signers-below-threshold"]);
+        assert_eq!(warning_codes(&v), ["evidence-key-retired"]);
+        assert_eq!(v.rejected[0].code, "key.retired");
+        assert_eq!(
+            v.rejected[0].reason,
+            format!(
+                "signed by retired key {key_id} (retired at log index {cut}, no successor; rotated), \
+                 and its verified log entry is at index {index}, at or after the retirement: \
+                 re-sign with a current key"
+            )
+        );
+    }
 }

@@ -51,6 +51,8 @@ pub(crate) fn request(
         time: Utc::now(),
         principals,
         revocations: Arc::new(revoked_targets(revocations)),
+        // Key retirements (`custody key rotate`) are not recorded by the server yet.
+        retired: Arc::default(),
         promotion: Some(PromotionRef {
             requested_by: requested_by.to_owned(),
             from: env.from.clone(),

@@ -22,6 +22,9 @@ package custody.gate
 # through `import data.custody.lib`.
 deny contains v if some v in data.custody.lib.violations
 
+# The library's warnings (reported, never blocking): e.g. evidence signed by a retired key.
+warn contains v if some v in data.custody.lib.warnings
+
 # Your own rules: give each a stable kebab-case code, a message and a fix. For example:
 #
 # deny contains {"code": "no-release-from-fork", "msg": msg, "fix": "build from acme/app"} if {
