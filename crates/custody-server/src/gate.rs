@@ -323,9 +323,13 @@ impl GateService {
                     .map_err(|e| GateError::Task(e.to_string()))?;
                 let (gate, store) = (self.gate.clone(), self.store.clone());
                 let env = environment.clone();
-                let revoked = self.revocations.get().map(|r| r.get()).unwrap_or_default();
+                let (revoked, retired) = self
+                    .revocations
+                    .get()
+                    .map(|r| (r.get(), r.retired()))
+                    .unwrap_or_default();
                 let verdict = tokio::task::spawn_blocking(move || {
-                    decide_blocking(&gate, &store, &subject, env, revoked)
+                    decide_blocking(&gate, &store, &subject, env, revoked, retired)
                 })
                 .await
                 .map_err(|e| GateError::Task(e.to_string()))??;
@@ -433,6 +437,7 @@ fn decide_blocking(
     subject: &Subject,
     environment: Option<EnvironmentRef>,
     revocations: Arc<Vec<custody_policy::input::RevokedTarget>>,
+    retired: Arc<Vec<custody_policy::input::RetiredKey>>,
 ) -> Result<Verdict, GateError> {
     let candidates: Vec<Candidate> = match &subject.digest {
         Some(digest) => store
@@ -455,6 +460,7 @@ fn decide_blocking(
         environment,
         time: Utc::now(),
         revocations,
+        retired,
         ..Default::default()
     };
     Ok(gate.decide(&request, &candidates)?)

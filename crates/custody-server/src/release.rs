@@ -172,6 +172,7 @@ pub struct ReleaseService {
     serial: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
     revoked: Arc<crate::release_gate::SharedRevocations>,
+    retirements_pending: std::sync::atomic::AtomicBool,
     on_change: Box<dyn Fn(Option<&Sha256Digest>) + Send + Sync>,
 }
 
@@ -234,6 +235,7 @@ impl ReleaseService {
             serial: tokio::sync::Mutex::new(()),
             metrics,
             revoked: Arc::default(),
+            retirements_pending: std::sync::atomic::AtomicBool::new(true),
             on_change,
         }
     }
@@ -718,6 +720,7 @@ impl ReleaseService {
             digest,
             requested_by,
             &revocations,
+            self.revoked.retired(),
             self.principals.clone(),
         );
         let started = std::time::Instant::now();
@@ -1319,6 +1322,157 @@ impl ReleaseService {
                 tracing::warn!("the alert webhook did not take the alert");
             }
         }
+    }
+
+    // ----- key rotation -----------------------------------------------------------------
+
+    /// Accepts a key rotation: a statement signed by the old key naming its successor and
+    /// when the old key retires. Both keys must be trusted (listed under a principal, or
+    /// `--gate-key`) during the overlap. Logged and recorded; the retirement takes effect at
+    /// `retireAt`, when the log's size becomes the cut: what the old key signed and logged
+    /// before it keeps verifying, nothing later counts.
+    pub async fn rotate(&self, caller: &Caller, bytes: &[u8]) -> Result<Json, ApiError> {
+        caller.require(Role::Admin, "rotating a key")?;
+        let (statement, subject) = dsse_statement(bytes, statement::KEY_ROTATION_V1)?;
+        let p = statement.predicate.clone();
+        let field = |name: &str| {
+            statement::field(&p, name).map(str::to_owned).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the key rotation has no {name}"),
+                )
+            })
+        };
+        let (old_id, new_id, new_pem) = (field("oldKeyId")?, field("newKeyId")?, field("newKey")?);
+        let retire_at: DateTime<Utc> = field("retireAt")?.parse().map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("retireAt: {e}"))
+        })?;
+        if subject != Sha256Digest::of(format!("key:{new_id}").as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the rotation's subject is not the digest of key:<new key id> (make it with custody key rotate)",
+            ));
+        }
+        let new_key = PublicKey::from_pem(new_pem.as_bytes()).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("newKey: {e}"))
+        })?;
+        if new_key.key_id().to_string() != new_id {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "newKeyId is not the id of newKey",
+            ));
+        }
+        if new_id == old_id {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "the new key is the old key"));
+        }
+        let evidence = self.verify_bundle(bytes, &subject)?;
+        if evidence.signer.key_id.as_deref() != Some(old_id.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "a rotation must be signed by the old key {old_id}; this one is signed by {}",
+                    evidence.signer_name()
+                ),
+            ));
+        }
+        if !self.trusted_keys.iter().any(|k| k.key_id() == new_key.key_id()) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "the new key {new_id} is not trusted by this server yet: list it under the principal's keys in the release config (beside the old one, for the overlap), restart, then rotate"
+                ),
+            ));
+        }
+        let (_, log_index) = self.ensure_logged(bytes, &evidence).await?;
+        let object = format!("key:{old_id}");
+        let detail = json!({
+            "old_key_id": old_id,
+            "new_key_id": new_id,
+            "retire_at": rfc3339(retire_at),
+            "reason": statement::field(&p, "reason").unwrap_or("rotated"),
+        });
+        self.event(&caller.name, "key-rotate", &object, log_index, detail.clone())
+            .await?;
+        self.metrics.signed("key_rotation");
+        let retired = self.refresh_retirements().await?;
+        Ok(json!({
+            "rotation": detail,
+            "log_index": log_index,
+            "retired": retired,
+        }))
+    }
+
+    /// Fixes the cut of every rotation whose retirement time has come (the log's size then),
+    /// and publishes the retired keys to every gate decision. Returns them.
+    pub async fn refresh_retirements(&self) -> Result<Json, ApiError> {
+        let events = self.db(|s| s.events(None)).await?;
+        let now = Utc::now();
+        let mut retired = Vec::new();
+        let mut pending = false;
+        for e in events.iter().filter(|e| e.action == "key-rotate") {
+            let old = e.detail["old_key_id"].as_str().unwrap_or_default().to_owned();
+            let new = e.detail["new_key_id"].as_str().map(str::to_owned);
+            let Some(retire_at) = e.detail["retire_at"]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+            else {
+                continue;
+            };
+            let cut = events
+                .iter()
+                .find(|x| x.action == "key-retire" && x.object == e.object)
+                .and_then(|x| x.detail["cut"].as_u64());
+            let cut = match cut {
+                Some(c) => c,
+                None if retire_at <= now => {
+                    let size = self.log_size().await?;
+                    self.event(
+                        SERVER_PRINCIPAL,
+                        "key-retire",
+                        &e.object,
+                        None,
+                        json!({"cut": size, "successor": new}),
+                    )
+                    .await?;
+                    self.alert(json!({"event": "key-retired", "key": old, "successor": new, "cut": size}))
+                        .await;
+                    size
+                }
+                None => {
+                    pending = true;
+                    continue;
+                }
+            };
+            retired.push(custody_policy::input::RetiredKey {
+                key_id: old,
+                cut,
+                successor: new,
+                reason: format!("rotated (event #{})", e.id),
+            });
+        }
+        let out = serde_json::to_value(&retired).unwrap_or_default();
+        self.retirements_pending
+            .store(pending, std::sync::atomic::Ordering::Relaxed);
+        if *self.revoked.retired() != retired {
+            self.revoked.set_retired(retired);
+            (self.on_change)(None);
+        }
+        Ok(out)
+    }
+
+    /// Whether a rotation is waiting for its retirement time.
+    pub fn retirements_pending(&self) -> bool {
+        self.retirements_pending
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn log_size(&self) -> Result<u64, ApiError> {
+        let note = self.log.checkpoint().await.map_err(ApiError::internal)?;
+        Ok(note
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_default())
     }
 
     // ----- reads ------------------------------------------------------------------------

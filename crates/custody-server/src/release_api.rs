@@ -8,6 +8,7 @@
 //! * `POST /api/v1/rollbacks` (release-manager): `{"environment", "digest"?, "reason"}`.
 //! * `POST /api/v1/revocations` (admin): a signed revocation bundle.
 //! * `POST /api/v1/reconcile` (admin): re-run quarantine and rollback.
+//! * `POST /api/v1/keys/rotations` (admin): a key rotation signed by the old key.
 //! * `POST /api/v1/deployments` (release-manager): a deploy agent's report.
 //! * `GET /api/v1/environments[/{env}[/releases]]` (any principal).
 //! * `GET /api/v1/history/sha256:<hex>`, `/api/v1/incidents`, `/api/v1/events` (auditor).
@@ -286,6 +287,22 @@ pub(crate) async fn post_reconcile(
     }
     match service.reconcile().await {
         Ok(v) => ok_json(StatusCode::OK, &v),
+        Err(e) => api_error(e),
+    }
+}
+
+pub(crate) async fn post_rotation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (service, caller) = ctx!(state, headers);
+    let bytes = match read_json_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match service.rotate(&caller, &bytes).await {
+        Ok(v) => ok_json(StatusCode::CREATED, &v),
         Err(e) => api_error(e),
     }
 }

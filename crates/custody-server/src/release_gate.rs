@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use custody_core::digest::Sha256Digest;
-use custody_policy::input::{ApprovalsRef, EnvironmentRef, Evidence, PromotionRef, RevokedTarget};
+use custody_policy::input::{
+    ApprovalsRef, EnvironmentRef, Evidence, PromotionRef, RetiredKey, RevokedTarget,
+};
 use custody_policy::{ArtifactRef, Request};
 use custody_release::config::{Environment, ReleaseConfig};
 use custody_release::model::Revocation;
@@ -39,6 +41,7 @@ pub(crate) fn request(
     digest: Sha256Digest,
     requested_by: &str,
     revocations: &[Revocation],
+    retired: Arc<Vec<RetiredKey>>,
     principals: Arc<BTreeMap<String, String>>,
 ) -> Request<'static> {
     Request {
@@ -52,7 +55,7 @@ pub(crate) fn request(
         principals,
         revocations: Arc::new(revoked_targets(revocations)),
         // Key retirements (`custody key rotate`) are not recorded by the server yet.
-        retired: Arc::default(),
+        retired,
         promotion: Some(PromotionRef {
             requested_by: requested_by.to_owned(),
             from: env.from.clone(),
@@ -86,14 +89,18 @@ pub(crate) fn touching(
     ids
 }
 
-/// The revocations every gate decision applies (admission and evaluate included), shared by
-/// the release service (which replaces the list after each revocation) and the gate.
+/// The revocations and key retirements every gate decision applies (admission and evaluate
+/// included), shared by the release service (which replaces them when they change) and the
+/// gate.
 #[derive(Debug, Default)]
-pub struct SharedRevocations(std::sync::RwLock<Arc<Vec<RevokedTarget>>>);
+pub struct SharedRevocations {
+    revoked: std::sync::RwLock<Arc<Vec<RevokedTarget>>>,
+    retired: std::sync::RwLock<Arc<Vec<RetiredKey>>>,
+}
 
 impl SharedRevocations {
     pub fn get(&self) -> Arc<Vec<RevokedTarget>> {
-        self.0
+        self.revoked
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -101,8 +108,23 @@ impl SharedRevocations {
 
     pub fn set(&self, revocations: &[Revocation]) {
         *self
-            .0
+            .revoked
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(revoked_targets(revocations));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(revoked_targets(revocations));
+    }
+
+    pub fn retired(&self) -> Arc<Vec<RetiredKey>> {
+        self.retired
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_retired(&self, retired: Vec<RetiredKey>) {
+        *self
+            .retired
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(retired);
     }
 }

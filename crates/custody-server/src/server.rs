@@ -19,6 +19,8 @@ use crate::store::GateStore;
 
 /// Write requests waiting for a signature check before the server answers 503.
 const ADMIT_QUEUE: usize = 16_384;
+/// How often the release service looks for key retirements that came due.
+const RETIREMENT_TICK: Duration = Duration::from_secs(5);
 /// Bytes of full entry bundles kept in memory (two generations of half this each).
 const BUNDLE_CACHE_BYTES: usize = 64 << 20;
 use crate::identity::LogIdentity;
@@ -155,6 +157,15 @@ pub async fn serve(
             if let Err(e) = release.reconcile().await {
                 tracing::error!(error = %e.message, "reconciling releases at start-up failed");
             }
+            // Key retirements take effect at their time: look every few seconds.
+            loop {
+                if release.retirements_pending()
+                    && let Err(e) = release.refresh_retirements().await
+                {
+                    tracing::warn!(error = %e.message, "refreshing key retirements failed");
+                }
+                tokio::time::sleep(RETIREMENT_TICK).await;
+            }
         });
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -207,6 +218,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/rollbacks", post(release_api::post_rollback))
         .route("/api/v1/revocations", post(release_api::post_revocation))
         .route("/api/v1/reconcile", post(release_api::post_reconcile))
+        .route("/api/v1/keys/rotations", post(release_api::post_rotation))
         .route("/api/v1/deployments", post(release_api::post_deployment))
         .route("/api/v1/environments", get(release_api::get_environments))
         .route("/api/v1/environments/{name}", get(release_api::get_environment))

@@ -375,6 +375,10 @@ pub enum KeyCommand {
     Import(KeyImportArgs),
     /// Print the public key and key id of a private or public key file
     Inspect(KeyInspectArgs),
+    /// Rotate a signing key on a custody server: the old key introduces the new one (signed,
+    /// logged), chosen releases' evidence is re-signed with the new key, and the old key
+    /// retires after the overlap without breaking what it signed before
+    Rotate(crate::cli_release::KeyRotateArgs),
 }
 
 #[derive(Debug, Args)]

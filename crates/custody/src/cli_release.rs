@@ -149,3 +149,26 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 }
+
+#[derive(Debug, Args)]
+pub struct KeyRotateArgs {
+    /// The key being retired (private: it signs the introduction of its successor)
+    #[arg(long, value_name = "KEY")]
+    pub old: PathBuf,
+    /// The successor (private: it re-signs evidence); its public key must already be listed
+    /// under the principal's keys in the server's release config
+    #[arg(long, value_name = "KEY")]
+    pub new: PathBuf,
+    /// How long both keys count; after it, nothing new signed by the old key counts
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub overlap: String,
+    /// Re-sign this artifact's evidence (DSSE attestations signed by the old key) with the new
+    /// key, logged and stored beside the old; repeatable
+    #[arg(long = "resign", value_name = "DIGEST|FILE")]
+    pub resign: Vec<String>,
+    /// Why (kept in the signed, logged rotation)
+    #[arg(long, default_value = "scheduled rotation")]
+    pub reason: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}

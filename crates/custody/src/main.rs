@@ -69,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Key(KeyCommand::Generate(args)) => cmd::key::generate(&ctx, args),
         Command::Key(KeyCommand::Import(args)) => cmd::key::import(&ctx, args),
         Command::Key(KeyCommand::Inspect(args)) => cmd::key::inspect(&ctx, args),
+        Command::Key(KeyCommand::Rotate(args)) => cmd::release::rotate(&ctx, args),
         Command::Sign(args) => cmd::sign::sign(&ctx, args),
         Command::Attest(args) => cmd::sign::attest(&ctx, args),
         Command::Verify(args) => cmd::verify::verify(&ctx, *args),

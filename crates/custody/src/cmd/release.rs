@@ -24,8 +24,8 @@ use serde_json::{Value as Json, json};
 use super::Context;
 use super::key::{load_public_key, load_signing_key};
 use crate::cli_release::{
-    ApproveArgs, AuditArgs, HistoryArgs, PromoteArgs, PushArgs, RevokeArgs, RollbackArgs,
-    ServerArgs, StatusArgs,
+    ApproveArgs, AuditArgs, HistoryArgs, KeyRotateArgs, PromoteArgs, PushArgs, RevokeArgs,
+    RollbackArgs, ServerArgs, StatusArgs,
 };
 use crate::outcome::{Denied, Outcome};
 
@@ -760,5 +760,101 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
         ))
         .into());
     }
+    Ok(Outcome::Done)
+}
+
+pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
+    let client = Client::new(&args.server)?;
+    let overlap = custody_release::config::parse_duration(&args.overlap)
+        .map_err(|m| anyhow::anyhow!("--overlap: {m}"))?;
+    let old = load_signing_key(&args.old)?;
+    let new = load_signing_key(&args.new)?;
+    let (old_pub, new_pub) = (old.public_key(), new.public_key());
+    let now = Utc::now();
+    let retire_at = now
+        + chrono::Duration::from_std(overlap).map_err(|_| anyhow::anyhow!("--overlap is too long"))?;
+    let st = statement::key_rotation(
+        &old_pub.key_id().to_string(),
+        &new_pub.key_id().to_string(),
+        &new_pub.to_pem(),
+        retire_at,
+        now,
+    );
+    let mut st_json: Json = serde_json::from_slice(&st.to_json_bytes())?;
+    st_json["predicate"]["reason"] = json!(args.reason);
+    let payload = serde_json::to_vec(&st_json)?;
+    let envelope = dsse::sign_in_toto(&old, payload)
+        .with_context(|| format!("signing with {}", args.old.display()))?;
+    let bundle = Bundle::new_dsse_v03(base64_encode(&old_pub.key_id().0), envelope).to_json();
+    let answer = client
+        .send("POST", "/api/v1/keys/rotations", bundle.as_bytes())?
+        .ok("key rotation")?
+        .json();
+    // Re-sign the chosen artifacts' evidence that the old key signed.
+    let old_trust = TrustSet {
+        keys: vec![old_pub.clone()],
+        root: None,
+        root_digest: None,
+    };
+    let log = crate::tlog_client::LogTarget {
+        url: client.base.clone(),
+        token: client.token.clone(),
+    };
+    let mut resigned = Vec::new();
+    for artifact in &args.resign {
+        let digest = artifact_digest(artifact)?;
+        for candidate in super::verify::evidence_from::fetch(&client.base, &digest)? {
+            let Ok(evidence) = verify_one(
+                &old_trust,
+                Artifact {
+                    digest,
+                    bytes: None,
+                },
+                &candidate,
+            ) else {
+                continue;
+            };
+            let bundle = Bundle::from_json(&candidate.bytes)?;
+            let custody_core::bundle::BundleContent::Dsse(envelope) = bundle.content else {
+                tracing::warn!(evidence = %evidence.bundle_digest, "a message signature by the old key is not re-signed (re-sign the file with custody sign)");
+                continue;
+            };
+            let new_envelope = dsse::sign_in_toto(&new, envelope.payload.clone())
+                .context("re-signing with the new key")?;
+            let entry = crate::tlog_client::submit_dsse(&log, &new_envelope, &new_pub)?;
+            let new_bundle = Bundle::new_dsse_v03(base64_encode(&new_pub.key_id().0), new_envelope)
+                .with_tlog_entry(entry)
+                .to_json();
+            let stored = client
+                .send("POST", "/api/v1/evidence", new_bundle.as_bytes())?
+                .ok("storing the re-signed evidence")?
+                .json();
+            resigned.push(json!({
+                "artifact": digest.to_string(),
+                "old": evidence.bundle_digest,
+                "new": stored["bundle_digest"],
+                "predicate_type": evidence.predicate_type,
+            }));
+        }
+    }
+    let out = json!({"rotation": answer, "resigned": resigned});
+    ctx.emit(&out, || {
+        let mut text = format!(
+            "rotated {} -> {} (logged at index {}); the old key retires at {}\n",
+            old_pub.key_id().short(),
+            new_pub.key_id().short(),
+            answer["log_index"],
+            statement::rfc3339(retire_at)
+        );
+        for r in &resigned {
+            text.push_str(&format!(
+                "  re-signed {} evidence of {} as {}\n",
+                r["predicate_type"].as_str().unwrap_or("?"),
+                r["artifact"].as_str().unwrap_or("?"),
+                r["new"].as_str().unwrap_or("?")
+            ));
+        }
+        text
+    });
     Ok(Outcome::Done)
 }
