@@ -268,12 +268,10 @@ impl ReleaseConfig {
             let mut keys = Vec::new();
             for key in &p.keys {
                 let path = base.join(key);
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    format!("principal {:?}: key {}: {e}", p.name, path.display())
-                })?;
-                let public = PublicKey::from_pem(&bytes).map_err(|e| {
-                    format!("principal {:?}: key {}: {e}", p.name, path.display())
-                })?;
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| format!("principal {:?}: key {}: {e}", p.name, path.display()))?;
+                let public = PublicKey::from_pem(&bytes)
+                    .map_err(|e| format!("principal {:?}: key {}: {e}", p.name, path.display()))?;
                 key_ids.insert(public.key_id().to_string());
                 keys.push(public);
             }
@@ -407,10 +405,7 @@ groups = ["ops"]
         assert_eq!(rule.max_age, Some(Duration::from_secs(7 * 86_400)));
         let alice = &c.principals[0];
         assert!(alice.has(Role::Approver) && !alice.has(Role::Admin) && !alice.has(Role::Builder));
-        assert_eq!(
-            alice.token_sha256,
-            *Sha256Digest::of(b"secret").as_bytes()
-        );
+        assert_eq!(alice.token_sha256, *Sha256Digest::of(b"secret").as_bytes());
 
         let bad_from = ok.replace("from = \"dev\"", "from = \"staging\"");
         assert!(parse(&bad_from).unwrap_err().contains("from = \"staging\""));

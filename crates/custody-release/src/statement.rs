@@ -136,7 +136,9 @@ pub fn parse_target(target: &str) -> Result<(&str, &str), String> {
         format!("revocation target {target:?}: expected key:ID, identity:SAN, builder:ID or digest:sha256:HEX")
     })?;
     if value.is_empty() {
-        return Err(format!("revocation target {target:?} names nothing after {kind:?}"));
+        return Err(format!(
+            "revocation target {target:?} names nothing after {kind:?}"
+        ));
     }
     match kind {
         "key" => {
@@ -173,7 +175,10 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert_eq!(parse_target(&format!("key:{}", "ab".repeat(32))).unwrap().0, "key");
+        assert_eq!(
+            parse_target(&format!("key:{}", "ab".repeat(32))).unwrap().0,
+            "key"
+        );
         assert!(parse_target("key:abc").is_err());
         assert!(parse_target("digest:sha256:zz").is_err());
         assert!(parse_target("builder:https://ci.example/runner").is_ok());

@@ -100,11 +100,13 @@ pub(crate) async fn post_evidence(
         Ok(()) => None,
         Err(e) if state.release.is_none() => return unauthorized(&e.to_string()),
         Err(_) => match crate::release_api::caller(&state, &headers) {
-            Ok(caller) => match caller.require(custody_release::model::Role::Builder, "storing evidence") {
-                Ok(()) => Some(caller),
-                Err(e) => return error(e.status, &e.message),
-            },
-            Err(r) => return r,
+            Ok(caller) => {
+                match caller.require(custody_release::model::Role::Builder, "storing evidence") {
+                    Ok(()) => Some(caller),
+                    Err(e) => return error(e.status, &e.message),
+                }
+            }
+            Err(r) => return *r,
         },
     };
     let Some(store) = state.store.clone() else {

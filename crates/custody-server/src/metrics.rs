@@ -35,8 +35,10 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_ns
-            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.sum_ns.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
@@ -87,7 +89,9 @@ impl Family {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Everything the server counts.
@@ -126,11 +130,8 @@ impl Metrics {
     /// A gate decision and how long it took.
     pub fn decision(&self, verdict: &Verdict, took: Duration) {
         self.gate_latency.observe(took);
-        self.verifications.inc(&[if verdict.allowed {
-            "allowed"
-        } else {
-            "denied"
-        }]);
+        self.verifications
+            .inc(&[if verdict.allowed { "allowed" } else { "denied" }]);
         for d in &verdict.denies {
             self.denials.inc(&[&d.code]);
         }
@@ -317,7 +318,10 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 fn counter(out: &mut String, name: &str, help: &str, v: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+    );
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, v: f64) {

@@ -41,6 +41,9 @@ use serde_json::{Value as Json, json};
 use crate::metrics::Metrics;
 use crate::store::GateStore;
 
+/// Called with a digest (or `None` for every digest) whose decisions may have changed.
+pub type OnChange = Box<dyn Fn(Option<&Sha256Digest>) + Send + Sync>;
+
 /// The principal name the server signs automatic actions as.
 pub const SERVER_PRINCIPAL: &str = "custody";
 
@@ -173,7 +176,7 @@ pub struct ReleaseService {
     metrics: Arc<Metrics>,
     revoked: Arc<crate::release_gate::SharedRevocations>,
     retirements_pending: std::sync::atomic::AtomicBool,
-    on_change: Box<dyn Fn(Option<&Sha256Digest>) + Send + Sync>,
+    on_change: OnChange,
 }
 
 impl std::fmt::Debug for ReleaseService {
@@ -206,7 +209,7 @@ impl ReleaseService {
         log_id_base64: String,
         evidence: Arc<GateStore>,
         metrics: Arc<Metrics>,
-        on_change: Box<dyn Fn(Option<&Sha256Digest>) + Send + Sync>,
+        on_change: OnChange,
     ) -> Self {
         let mut principals = BTreeMap::new();
         for p in &setup.config.principals {
@@ -341,7 +344,9 @@ impl ReleaseService {
         key: &PublicKey,
     ) -> Result<(String, u64), ApiError> {
         let details = key.sigstore_key_details().ok_or_else(|| {
-            ApiError::internal("the signing key has no Sigstore key type (use ECDSA P-256 or Ed25519)")
+            ApiError::internal(
+                "the signing key has no Sigstore key type (use ECDSA P-256 or Ed25519)",
+            )
         })?;
         let envelope_json: Json = serde_json::from_str(&envelope.to_json())
             .map_err(|e| ApiError::internal(format!("envelope JSON: {e}")))?;
@@ -349,13 +354,15 @@ impl ReleaseService {
             "envelope": envelope_json,
             "verifiers": [{ "publicKey": { "rawBytes": base64_encode(key.spki_der()) }, "keyDetails": details }],
         }});
-        let admitted = crate::request::admit(request.to_string().as_bytes())
-            .map_err(|e| ApiError::internal(format!("the statement is not a loggable entry: {e}")))?;
-        let receipt = self
-            .log
-            .submit(admitted.body.clone())
-            .await
-            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the log did not accept the entry: {e}")))?;
+        let admitted = crate::request::admit(request.to_string().as_bytes()).map_err(|e| {
+            ApiError::internal(format!("the statement is not a loggable entry: {e}"))
+        })?;
+        let receipt = self.log.submit(admitted.body.clone()).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the log did not accept the entry: {e}"),
+            )
+        })?;
         let entry_text = crate::entry::entry_json(&self.log_id_base64, &admitted, &receipt);
         let entry = TransparencyLogEntry::from_json(entry_text.as_bytes())
             .map_err(|e| ApiError::internal(format!("log entry: {e}")))?;
@@ -734,7 +741,8 @@ impl ReleaseService {
                     bytes: b.bytes,
                 })
                 .collect();
-            gate.decide(&request, &candidates).map_err(|e| e.to_string())
+            gate.decide(&request, &candidates)
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(ApiError::internal)?
@@ -966,7 +974,11 @@ impl ReleaseService {
             let digest = parse_digest(&r.digest)?;
             let verdict = self.decide(&env, digest, &r.requested_by).await?;
             if !verdict.allowed {
-                refusals.push(format!("{} no longer passes: {}", r.digest, verdict.one_line()));
+                refusals.push(format!(
+                    "{} no longer passes: {}",
+                    r.digest,
+                    verdict.one_line()
+                ));
                 continue;
             }
             let release = self
@@ -1003,7 +1015,9 @@ impl ReleaseService {
         let (statement, subject) = dsse_statement(bytes, statement::REVOCATION_V1)?;
         let predicate = statement.predicate.clone();
         let target = statement::field(&predicate, "target")
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "the revocation names no target"))?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, "the revocation names no target")
+            })?
             .to_owned();
         statement::parse_target(&target).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, m))?;
         if subject != Sha256Digest::of(target.as_bytes()) {
@@ -1012,7 +1026,9 @@ impl ReleaseService {
                 "the revocation's subject is not the digest of its target (make it with custody revoke)",
             ));
         }
-        let reason = statement::field(&predicate, "reason").unwrap_or_default().to_owned();
+        let reason = statement::field(&predicate, "reason")
+            .unwrap_or_default()
+            .to_owned();
         let evidence = self.verify_bundle(bytes, &subject)?;
         let signer = self.principal_of(&evidence);
         let is_admin = signer.as_ref().is_some_and(|name| {
@@ -1255,7 +1271,10 @@ impl ReleaseService {
         if report.status != "active" && report.status != "failed" {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                format!("deployment status {:?}: expected active or failed", report.status),
+                format!(
+                    "deployment status {:?}: expected active or failed",
+                    report.status
+                ),
             ));
         }
         report.at = Utc::now();
@@ -1336,26 +1355,27 @@ impl ReleaseService {
         let (statement, subject) = dsse_statement(bytes, statement::KEY_ROTATION_V1)?;
         let p = statement.predicate.clone();
         let field = |name: &str| {
-            statement::field(&p, name).map(str::to_owned).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("the key rotation has no {name}"),
-                )
-            })
+            statement::field(&p, name)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("the key rotation has no {name}"),
+                    )
+                })
         };
         let (old_id, new_id, new_pem) = (field("oldKeyId")?, field("newKeyId")?, field("newKey")?);
-        let retire_at: DateTime<Utc> = field("retireAt")?.parse().map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("retireAt: {e}"))
-        })?;
+        let retire_at: DateTime<Utc> = field("retireAt")?
+            .parse()
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("retireAt: {e}")))?;
         if subject != Sha256Digest::of(format!("key:{new_id}").as_bytes()) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "the rotation's subject is not the digest of key:<new key id> (make it with custody key rotate)",
             ));
         }
-        let new_key = PublicKey::from_pem(new_pem.as_bytes()).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("newKey: {e}"))
-        })?;
+        let new_key = PublicKey::from_pem(new_pem.as_bytes())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("newKey: {e}")))?;
         if new_key.key_id().to_string() != new_id {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -1363,7 +1383,10 @@ impl ReleaseService {
             ));
         }
         if new_id == old_id {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "the new key is the old key"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the new key is the old key",
+            ));
         }
         let evidence = self.verify_bundle(bytes, &subject)?;
         if evidence.signer.key_id.as_deref() != Some(old_id.as_str()) {
@@ -1375,7 +1398,11 @@ impl ReleaseService {
                 ),
             ));
         }
-        if !self.trusted_keys.iter().any(|k| k.key_id() == new_key.key_id()) {
+        if !self
+            .trusted_keys
+            .iter()
+            .any(|k| k.key_id() == new_key.key_id())
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
@@ -1391,8 +1418,14 @@ impl ReleaseService {
             "retire_at": rfc3339(retire_at),
             "reason": statement::field(&p, "reason").unwrap_or("rotated"),
         });
-        self.event(&caller.name, "key-rotate", &object, log_index, detail.clone())
-            .await?;
+        self.event(
+            &caller.name,
+            "key-rotate",
+            &object,
+            log_index,
+            detail.clone(),
+        )
+        .await?;
         self.metrics.signed("key_rotation");
         let retired = self.refresh_retirements().await?;
         Ok(json!({
@@ -1410,7 +1443,10 @@ impl ReleaseService {
         let mut retired = Vec::new();
         let mut pending = false;
         for e in events.iter().filter(|e| e.action == "key-rotate") {
-            let old = e.detail["old_key_id"].as_str().unwrap_or_default().to_owned();
+            let old = e.detail["old_key_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let new = e.detail["new_key_id"].as_str().map(str::to_owned);
             let Some(retire_at) = e.detail["retire_at"]
                 .as_str()
@@ -1434,8 +1470,10 @@ impl ReleaseService {
                         json!({"cut": size, "successor": new}),
                     )
                     .await?;
-                    self.alert(json!({"event": "key-retired", "key": old, "successor": new, "cut": size}))
-                        .await;
+                    self.alert(
+                        json!({"event": "key-retired", "key": old, "successor": new, "cut": size}),
+                    )
+                    .await;
                     size
                 }
                 None => {
@@ -1569,15 +1607,12 @@ impl ReleaseService {
         };
         let mut evidence = Vec::new();
         for b in stored {
-            let v = verified
-                .iter()
-                .find(|e| e.bundle_digest == b.bundle_digest.to_string());
+            let key = b.bundle_digest.to_string();
+            let v = verified.iter().find(|e| e.bundle_digest == key);
             let revoked_by: Vec<u64> = match v {
-                Some(e) => crate::release_gate::touching(
-                    &revocations,
-                    None,
-                    std::slice::from_ref(e),
-                ),
+                Some(e) => {
+                    crate::release_gate::touching(&revocations, None, std::slice::from_ref(e))
+                }
                 None => Vec::new(),
             };
             evidence.push(json!({
@@ -1631,7 +1666,11 @@ fn settle(incident: &mut Incident) {
         return;
     }
     if incident.recoveries.iter().all(|r| r.deployed_at.is_some()) {
-        incident.recovered_at = incident.recoveries.iter().filter_map(|r| r.deployed_at).max();
+        incident.recovered_at = incident
+            .recoveries
+            .iter()
+            .filter_map(|r| r.deployed_at)
+            .max();
         incident.status = "recovered".into();
     } else {
         incident.status = "open".into();
@@ -1640,9 +1679,13 @@ fn settle(incident: &mut Incident) {
 
 /// The statement of a DSSE bundle with the given predicate type, and its single subject's
 /// SHA-256.
-fn dsse_statement(bytes: &[u8], predicate_type: &str) -> Result<(Statement, Sha256Digest), ApiError> {
+fn dsse_statement(
+    bytes: &[u8],
+    predicate_type: &str,
+) -> Result<(Statement, Sha256Digest), ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let bundle = Bundle::from_json(bytes).map_err(|e| bad(format!("not a Sigstore bundle: {e}")))?;
+    let bundle =
+        Bundle::from_json(bytes).map_err(|e| bad(format!("not a Sigstore bundle: {e}")))?;
     let BundleContent::Dsse(envelope) = &bundle.content else {
         return Err(bad("expected a DSSE bundle".into()));
     };

@@ -67,12 +67,12 @@ fn ok_json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     }
 }
 
-fn service(state: &AppState) -> Result<&Arc<ReleaseService>, Response> {
+fn service(state: &AppState) -> Result<&Arc<ReleaseService>, Box<Response>> {
     state.release.as_ref().ok_or_else(|| {
-        error(
+        Box::new(error(
             StatusCode::NOT_FOUND,
             "this server manages no releases: start custody serve with --release-config FILE",
-        )
+        ))
     })
 }
 
@@ -87,7 +87,7 @@ fn bearer_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
 
 /// Who is calling: a principal's token, the log's write token (admin), or, on a server told
 /// to allow unauthenticated writes, an anonymous admin.
-pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     if let Some(hash) = bearer_sha256(headers) {
         if let Some(service) = &state.release
             && let Some(caller) = service.caller_for_token(&hash)
@@ -100,9 +100,9 @@ pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Re
                 roles: BTreeSet::from([Role::Admin]),
             });
         }
-        return Err(unauthorized(
+        return Err(Box::new(unauthorized(
             "the bearer token belongs to no principal (check the token, or the [[principal]] entries of the release config)",
-        ));
+        )));
     }
     if matches!(state.auth, WriteAuth::DangerouslyUnauthenticated) {
         return Ok(Caller {
@@ -110,7 +110,9 @@ pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Re
             roles: BTreeSet::from([Role::Admin]),
         });
     }
-    Err(unauthorized("this call needs `Authorization: Bearer <token>`"))
+    Err(Box::new(unauthorized(
+        "this call needs `Authorization: Bearer <token>`",
+    )))
 }
 
 /// Whether a request may write log entries: the write token or any principal's token.
@@ -126,20 +128,22 @@ pub(crate) fn may_write_log(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 async fn read_json_body(body: Body) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, MAX_JSON_BYTES).await.map_err(|_| {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the request body exceeds {MAX_JSON_BYTES} bytes"),
-        )
-    })
+    axum::body::to_bytes(body, MAX_JSON_BYTES)
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body exceeds {MAX_JSON_BYTES} bytes"),
+            )
+        })
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, Response> {
+fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, Box<Response>> {
     serde_json::from_slice(bytes).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             &format!("malformed {what} request: {e}"),
-        )
+        ))
     })
 }
 
@@ -147,11 +151,11 @@ macro_rules! ctx {
     ($state:expr, $headers:expr) => {{
         let service = match service(&$state) {
             Ok(s) => s.clone(),
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let caller = match caller(&$state, &$headers) {
             Ok(c) => c,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         (service, caller)
     }};
@@ -233,7 +237,7 @@ pub(crate) async fn post_promotion(
     };
     let req: PromoteRequest = match parse(&bytes, "promotion") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match service.promote(&caller, req).await {
         Ok((status, release)) => ok_json(status, &release),
@@ -253,7 +257,7 @@ pub(crate) async fn post_rollback(
     };
     let req: RollbackRequest = match parse(&bytes, "rollback") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match service.rollback(&caller, req).await {
         Ok((status, release)) => ok_json(status, &release),
@@ -319,7 +323,7 @@ pub(crate) async fn post_deployment(
     };
     let report: Deployment = match parse(&bytes, "deployment") {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match service.deployed(&caller, report).await {
         Ok(()) => ok_json(StatusCode::CREATED, &json!({"recorded": true})),

@@ -108,12 +108,11 @@ pub async fn serve(
     let release = match (config.release, &config.store) {
         (Some(setup), Some(store)) => {
             let gate = gate.clone();
-            let on_change: Box<dyn Fn(Option<&custody_core::digest::Sha256Digest>) + Send + Sync> =
-                Box::new(move |digest| {
-                    if let Some(gate) = &gate {
-                        gate.invalidate(digest);
-                    }
-                });
+            let on_change: crate::release::OnChange = Box::new(move |digest| {
+                if let Some(gate) = &gate {
+                    gate.invalidate(digest);
+                }
+            });
             Some(Arc::new(ReleaseService::new(
                 setup,
                 config.log.clone(),
@@ -124,9 +123,7 @@ pub async fn serve(
             )))
         }
         (Some(_), None) => {
-            return Err(std::io::Error::other(
-                "releases need the evidence store",
-            ));
+            return Err(std::io::Error::other("releases need the evidence store"));
         }
         (None, _) => None,
     };
@@ -221,7 +218,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/keys/rotations", post(release_api::post_rotation))
         .route("/api/v1/deployments", post(release_api::post_deployment))
         .route("/api/v1/environments", get(release_api::get_environments))
-        .route("/api/v1/environments/{name}", get(release_api::get_environment))
+        .route(
+            "/api/v1/environments/{name}",
+            get(release_api::get_environment),
+        )
         .route(
             "/api/v1/environments/{name}/releases",
             get(release_api::get_environment_releases),

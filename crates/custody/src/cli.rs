@@ -81,7 +81,7 @@ pub enum Command {
     #[command(name = "trust-root", subcommand)]
     TrustRoot(TrustRootCommand),
     /// Run the transparency log server (C2SP tlog-tiles read API, Rekor v2 write API)
-    Serve(crate::cli_log::ServeArgs),
+    Serve(Box<crate::cli_log::ServeArgs>),
     /// Follow, audit and witness transparency logs
     #[command(subcommand)]
     Log(crate::cli_log::LogCommand),

@@ -12,7 +12,12 @@ pub struct ServerArgs {
     #[arg(long, env = "CUSTODY_SERVER", value_name = "URL")]
     pub server: String,
     /// API token (a [[principal]]'s token in the server's release config)
-    #[arg(long, env = "CUSTODY_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
+    #[arg(
+        long,
+        env = "CUSTODY_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     pub token: Option<String>,
     /// File holding the API token
     #[arg(long, value_name = "FILE")]

@@ -122,13 +122,7 @@ fn setup(database: Option<&str>) -> Story {
     }
     let ci = key_id(d, "keys/ci.pub");
     let ci2 = key_id(d, "keys/ci2.pub");
-    let (code, _, err) = run(custody(d).args([
-        "policy",
-        "init",
-        "policy",
-        "--trust-key-id",
-        &ci,
-    ]));
+    let (code, _, err) = run(custody(d).args(["policy", "init", "policy", "--trust-key-id", &ci]));
     assert_eq!(code, 0, "{err}");
     let mut data: Value =
         serde_json::from_slice(&fs::read(d.join("policy/data.json")).unwrap()).unwrap();
@@ -329,7 +323,14 @@ fn story(database: Option<&str>) {
     let key = d.join("keys/alice.key");
     let (code, _, err) = s.cli(
         "alice",
-        &["approve", &r1s, "--env", "qa", "--key", key.to_str().unwrap()],
+        &[
+            "approve",
+            &r1s,
+            "--env",
+            "qa",
+            "--key",
+            key.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown environment \"qa\""), "{err}");
@@ -346,7 +347,14 @@ fn story(database: Option<&str>) {
     // A retried promotion (same request id) is not a second one.
     let again = s.json(
         "rm",
-        &["promote", &r1s, "--to", "prod", "--request-id", "fixed-id-1"],
+        &[
+            "promote",
+            &r1s,
+            "--to",
+            "prod",
+            "--request-id",
+            "fixed-id-1",
+        ],
     );
     assert_eq!(again["seq"], 1);
     for env in ["dev", "staging", "prod"] {
@@ -435,10 +443,22 @@ fn story(database: Option<&str>) {
     let (status, _, body) = logd::get(&format!("{}/metrics", s.server.url));
     assert_eq!(status, 200);
     let text = String::from_utf8(body).unwrap();
-    assert_eq!(metric(&text, "custody_rollbacks_total{environment=\"prod\"}"), 1.0);
-    assert_eq!(metric(&text, "custody_promotions_total{environment=\"prod\"}"), 3.0);
-    assert!(metric(&text, "custody_mean_time_to_recover_seconds") > 0.0, "{text}");
-    assert!(metric(&text, "custody_mean_time_to_detect_seconds") > 0.0, "{text}");
+    assert_eq!(
+        metric(&text, "custody_rollbacks_total{environment=\"prod\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "custody_promotions_total{environment=\"prod\"}"),
+        3.0
+    );
+    assert!(
+        metric(&text, "custody_mean_time_to_recover_seconds") > 0.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "custody_mean_time_to_detect_seconds") > 0.0,
+        "{text}"
+    );
     assert_eq!(metric(&text, "custody_quarantined_artifacts"), 1.0);
     assert!(metric(&text, "custody_denials_total{code=\"approvals-missing\"}") >= 1.0);
 
@@ -484,7 +504,12 @@ fn story(database: Option<&str>) {
     }
     let h2 = s.json(
         "aud",
-        &["history", &r2.to_string(), "--release-key", "keys/release.pub"],
+        &[
+            "history",
+            &r2.to_string(),
+            "--release-key",
+            "keys/release.pub",
+        ],
     );
     let all2 = h2["timeline"].to_string();
     assert!(all2.contains("rollback into prod as release 4"), "{all2}");

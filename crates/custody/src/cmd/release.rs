@@ -192,7 +192,10 @@ pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
             .collect::<String>()
     );
     let url = client.url(&path);
-    let mut req = client.agent.put(&url).header("content-type", "application/octet-stream");
+    let mut req = client
+        .agent
+        .put(&url)
+        .header("content-type", "application/octet-stream");
     if let Some(t) = &client.token {
         req = req.header("authorization", &format!("Bearer {t}"));
     }
@@ -221,7 +224,10 @@ pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
                 record["log_index"]
             );
             for e in &evidence {
-                out.push_str(&format!("  evidence {}\n", e["file"].as_str().unwrap_or("")));
+                out.push_str(&format!(
+                    "  evidence {}\n",
+                    e["file"].as_str().unwrap_or("")
+                ));
             }
             out
         },
@@ -249,7 +255,9 @@ pub fn approve(ctx: &Context, args: ApproveArgs) -> anyhow::Result<Outcome> {
     ctx.emit(&answer, || {
         format!(
             "approved {digest} for {} as {} (logged at index {})\n",
-            args.environment, answer["approver"].as_str().unwrap_or("?"), answer["log_index"]
+            args.environment,
+            answer["approver"].as_str().unwrap_or("?"),
+            answer["log_index"]
         )
     });
     Ok(Outcome::Done)
@@ -277,7 +285,9 @@ pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
         }
         std::thread::sleep(Duration::from_millis(500 * attempt));
     };
-    let release: Json = answer.ok(&format!("promotion of {digest} to {}", args.to))?.json();
+    let release: Json = answer
+        .ok(&format!("promotion of {digest} to {}", args.to))?
+        .json();
     ctx.emit(&release, || {
         format!(
             "promoted {digest} to {} as release {} (logged at index {})\n",
@@ -346,9 +356,15 @@ pub fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<Outcome> {
 
 pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
     let client = Client::new(&args.server)?;
-    let mut doc = client.get("/api/v1/environments")?.ok("listing environments")?.json();
+    let mut doc = client
+        .get("/api/v1/environments")?
+        .ok("listing environments")?
+        .json();
     if args.incidents {
-        doc["incidents"] = client.get("/api/v1/incidents")?.ok("listing incidents")?.json();
+        doc["incidents"] = client
+            .get("/api/v1/incidents")?
+            .ok("listing incidents")?
+            .json();
     }
     ctx.emit(&doc, || {
         let mut out = String::new();
@@ -370,7 +386,11 @@ pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
                 }
             ));
         }
-        for i in doc["incidents"]["incidents"].as_array().into_iter().flatten() {
+        for i in doc["incidents"]["incidents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             out.push_str(&format!(
                 "incident #{} ({}): revocation #{}, detected {}, recovered {}\n",
                 i["id"],
@@ -448,7 +468,11 @@ pub(crate) fn verify_release(trust: &TrustSet, release: &Release) -> Result<(), 
     {
         return Err(format!(
             "the signed record says {} seq {} {} but the server's record says {} seq {} {}",
-            p["environment"], p["seq"], p["kind"], release.environment, release.seq,
+            p["environment"],
+            p["seq"],
+            p["kind"],
+            release.environment,
+            release.seq,
             release.kind.as_str()
         ));
     }
@@ -483,7 +507,10 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("the history names no digest: {e}"))?;
     let evidence_trust = trust(&args.trusted_keys, args.trusted_root.as_deref())?;
     let release_trust = match &args.release_key {
-        Some(k) => Some(trust(std::slice::from_ref(k), args.trusted_root.as_deref())?),
+        Some(k) => Some(trust(
+            std::slice::from_ref(k),
+            args.trusted_root.as_deref(),
+        )?),
         None => None,
     };
     // (time, line, verified?)
@@ -491,7 +518,10 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
     let mut failures = 0usize;
     if let Some(a) = doc["artifact"].as_object() {
         lines.push((
-            a.get("uploaded_at").and_then(Json::as_str).unwrap_or("").to_owned(),
+            a.get("uploaded_at")
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .to_owned(),
             format!(
                 "pushed by {} ({} bytes), upload logged at index {}",
                 a.get("uploaded_by").and_then(Json::as_str).unwrap_or("?"),
@@ -514,8 +544,13 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
                     "{} signed by {}{}, log index {}",
                     v.predicate_type.as_deref().map_or("signature", short_type),
                     v.signer_name(),
-                    e["principal"].as_str().map(|p| format!(" ({p})")).unwrap_or_default(),
-                    v.tlog.first().map_or("none".into(), |t| t.log_index.to_string())
+                    e["principal"]
+                        .as_str()
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default(),
+                    v.tlog
+                        .first()
+                        .map_or("none".into(), |t| t.log_index.to_string())
                 ),
             ),
             Err(reason) => (
@@ -537,7 +572,8 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
             Some(checked.is_ok()),
         ));
     }
-    let releases: Vec<Release> = serde_json::from_value(doc["releases"].clone()).unwrap_or_default();
+    let releases: Vec<Release> =
+        serde_json::from_value(doc["releases"].clone()).unwrap_or_default();
     for r in &releases {
         let verified = release_trust.as_ref().map(|t| verify_release(t, r));
         if matches!(verified, Some(Err(_))) {
@@ -551,7 +587,10 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
                 r.environment,
                 r.seq,
                 r.requested_by,
-                r.reason.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
+                r.reason
+                    .as_deref()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default(),
                 r.log_index.map_or("none".into(), |i| i.to_string()),
                 match &verified {
                     Some(Err(e)) => format!(" — DOES NOT VERIFY: {e}"),
@@ -591,7 +630,10 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
     if let Some(q) = doc["quarantine"].as_object() {
         lines.push((
             q.get("at").and_then(Json::as_str).unwrap_or("").to_owned(),
-            format!("quarantined (revocation #{})", q.get("revocation_id").cloned().unwrap_or_default()),
+            format!(
+                "quarantined (revocation #{})",
+                q.get("revocation_id").cloned().unwrap_or_default()
+            ),
             None,
         ));
     }
@@ -651,7 +693,10 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
     let release: Release = serde_json::from_value(current.clone())
         .context("the server's release record is malformed")?;
     let mut checks: Vec<(String, Result<(), String>)> = Vec::new();
-    let release_trust = trust(std::slice::from_ref(&args.release_key), args.trusted_root.as_deref())?;
+    let release_trust = trust(
+        std::slice::from_ref(&args.release_key),
+        args.trusted_root.as_deref(),
+    )?;
     checks.push((
         format!("release record {} (seq {})", release.digest, release.seq),
         verify_release(&release_trust, &release),
@@ -712,7 +757,11 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
             &candidates,
         )?;
         checks.push((
-            format!("policy {} over {} evidence", dir.display(), candidates.len()),
+            format!(
+                "policy {} over {} evidence",
+                dir.display(),
+                candidates.len()
+            ),
             if verdict.allowed {
                 Ok(())
             } else {
@@ -726,8 +775,17 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
             .context("--target: only dir:PATH can be audited")?;
         let link = Path::new(path).join("current");
         let result = match std::fs::read_link(&link) {
-            Ok(t) if t.file_name().map(|n| n.to_string_lossy().into_owned()) == Some(digest.hex()) => Ok(()),
-            Ok(t) => Err(format!("{} points to {}, not {digest}", link.display(), t.display())),
+            Ok(t)
+                if t.file_name().map(|n| n.to_string_lossy().into_owned())
+                    == Some(digest.hex()) =>
+            {
+                Ok(())
+            }
+            Ok(t) => Err(format!(
+                "{} points to {}, not {digest}",
+                link.display(),
+                t.display()
+            )),
             Err(e) => Err(format!("{}: {e}", link.display())),
         };
         checks.push((format!("deployed at {path}"), result));
@@ -772,7 +830,8 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
     let (old_pub, new_pub) = (old.public_key(), new.public_key());
     let now = Utc::now();
     let retire_at = now
-        + chrono::Duration::from_std(overlap).map_err(|_| anyhow::anyhow!("--overlap is too long"))?;
+        + chrono::Duration::from_std(overlap)
+            .map_err(|_| anyhow::anyhow!("--overlap is too long"))?;
     let st = statement::key_rotation(
         &old_pub.key_id().to_string(),
         &new_pub.key_id().to_string(),

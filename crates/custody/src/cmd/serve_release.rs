@@ -84,8 +84,12 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
         (None, Some(db)) if db.starts_with("postgres") => db.clone(),
         _ => data_dir.join("release.db").to_string_lossy().into_owned(),
     };
-    let store = custody_release::store::ReleaseDb::open(&store_url)
-        .with_context(|| format!("cannot open the release store {}", super::serve::redact(&store_url)))?;
+    let store = custody_release::store::ReleaseDb::open(&store_url).with_context(|| {
+        format!(
+            "cannot open the release store {}",
+            super::serve::redact(&store_url)
+        )
+    })?;
     store.initialize()?;
     let cas = Cas::open(&data_dir.join("artifacts"))?;
     Ok(Some(ReleaseSetup {
