@@ -877,15 +877,18 @@ impl ReleaseService {
             at,
             previous: current.map(|c| (c.seq, c.digest.as_str())),
         });
-        let (bundle, log_index) = self.sign_and_log(&statement).await?;
-        let vsa = match custody_policy::vsa::summary(
+        let vsa = custody_policy::vsa::summary(
             verdict,
             &self.verifier_id,
             &format!("custody:environment:{}", env.name),
-        ) {
-            Some(vsa) => Some(self.sign_and_log(&vsa).await?.0),
-            None => None,
-        };
+        );
+        // Both go into the same log batch: one wait for a checkpoint, not two.
+        let ((bundle, log_index), vsa) = tokio::try_join!(self.sign_and_log(&statement), async {
+            match &vsa {
+                Some(vsa) => Ok(Some(self.sign_and_log(vsa).await?.0)),
+                None => Ok(None),
+            }
+        })?;
         let release = Release {
             environment: env.name.clone(),
             seq,
