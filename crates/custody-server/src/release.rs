@@ -1160,6 +1160,18 @@ impl ReleaseService {
                 }
             };
             for env in &self.config.environments {
+                let history = histories.get(&env.name).cloned().unwrap_or_default();
+                if !incident
+                    .recoveries
+                    .iter()
+                    .any(|r| r.environment == env.name)
+                    && let Some(recovery) =
+                        self.recovery_on_record(&incident, env, &history).await?
+                {
+                    // A previous run rolled this environment back and stopped before it
+                    // stored the incident: the signed rollback is the recovery.
+                    incident.recoveries.push(recovery);
+                }
                 let name = env.name.clone();
                 let Some(current) = self.db(move |s| s.current_release(&name)).await? else {
                     continue;
@@ -1167,7 +1179,6 @@ impl ReleaseService {
                 if !quarantined.contains(&current.digest) || !affected.contains(&current.digest) {
                     continue;
                 }
-                let history = histories.get(&env.name).cloned().unwrap_or_default();
                 let mut chosen = None;
                 for r in history.iter().rev() {
                     if quarantined.contains(&r.digest) {
@@ -1190,8 +1201,11 @@ impl ReleaseService {
                 match chosen {
                     Some((digest, verdict)) => {
                         let reason = format!(
-                            "incident #{}: revocation #{} of {} ({})",
-                            incident.id, revocation.id, revocation.target, revocation.reason
+                            "{}revocation #{} of {} ({})",
+                            incident_reason_prefix(incident.id),
+                            revocation.id,
+                            revocation.target,
+                            revocation.reason
                         );
                         let release = self
                             .record_release(
@@ -1242,6 +1256,49 @@ impl ReleaseService {
             self.db(move |s| s.update_incident(&i)).await?;
         }
         Ok(json!({"quarantined": newly, "rolled_back": rolled}))
+    }
+
+    /// The recovery of `env` from `incident` that the environment's history shows: the
+    /// rollback the server signed for the incident (reason `incident #N: …`), deployed when an
+    /// agent reported it active (or, without a target, when recorded). For a run that stopped
+    /// between recording a rollback and storing the incident.
+    async fn recovery_on_record(
+        &self,
+        incident: &Incident,
+        env: &Environment,
+        history: &[Release],
+    ) -> Result<Option<Recovery>, ApiError> {
+        let prefix = incident_reason_prefix(incident.id);
+        let Some(at) = history.iter().position(|r| {
+            r.kind == ReleaseKind::Rollback
+                && r.requested_by == SERVER_PRINCIPAL
+                && r.reason.as_deref().is_some_and(|x| x.starts_with(&prefix))
+        }) else {
+            return Ok(None);
+        };
+        let rollback = &history[at];
+        let deployed_at = if env.target.is_none() {
+            Some(rollback.at)
+        } else {
+            let name = env.name.clone();
+            self.db(move |s| s.deployments(&name))
+                .await?
+                .into_iter()
+                .find(|d| {
+                    d.status == "active" && d.seq == rollback.seq && d.digest == rollback.digest
+                })
+                .map(|d| d.at)
+        };
+        Ok(Some(Recovery {
+            environment: env.name.clone(),
+            from_digest: at
+                .checked_sub(1)
+                .map(|i| history[i].digest.clone())
+                .unwrap_or_default(),
+            to_digest: Some(rollback.digest.clone()),
+            seq: Some(rollback.seq),
+            deployed_at,
+        }))
     }
 
     /// Records a deploy agent's report; completes incident recoveries it confirms.
@@ -1465,6 +1522,11 @@ impl ReleaseService {
             "release_key": self.key_public.to_pem(),
         }))
     }
+}
+
+/// How the reason of a rollback made for incident `id` begins.
+fn incident_reason_prefix(id: u64) -> String {
+    format!("incident #{id}: ")
 }
 
 /// Sets an incident's status and recovery time from its recoveries.
