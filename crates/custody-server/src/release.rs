@@ -77,6 +77,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub verdict: Option<Box<Verdict>>,
+    /// The call lost a race (another promotion or rollback took the environment's next seq
+    /// first) and nothing changed: sending it again, with the same request id, may succeed.
+    pub retry: bool,
 }
 
 impl ApiError {
@@ -85,6 +88,7 @@ impl ApiError {
             status,
             message: message.into(),
             verdict: None,
+            retry: false,
         }
     }
     fn internal(what: impl std::fmt::Display) -> Self {
@@ -95,7 +99,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, e.to_string()),
+            StoreError::Conflict { .. } => Self {
+                retry: true,
+                ..Self::new(StatusCode::CONFLICT, e.to_string())
+            },
             StoreError::Duplicate(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             StoreError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, e.to_string()),
             StoreError::Backend(_) => Self::internal(e),
@@ -817,6 +824,7 @@ impl ReleaseService {
                     verdict.one_line()
                 ),
                 verdict: Some(Box::new(verdict)),
+                retry: false,
             });
         }
         let release = self
