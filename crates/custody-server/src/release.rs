@@ -898,9 +898,23 @@ impl ReleaseService {
             log_index: Some(log_index),
             vsa,
         };
+        // The event is stored with the release, so a server killed in between cannot keep
+        // one without the other.
+        let event = Event {
+            id: 0,
+            at: Utc::now(),
+            actor: requested_by.to_owned(),
+            action: kind.as_str().to_owned(),
+            object: release.digest.clone(),
+            log_index: Some(log_index),
+            detail: json!({"environment": env.name, "seq": seq, "reason": release.reason}),
+        };
         let r = release.clone();
-        match self.db(move |s| s.append_release(&r)).await {
-            Ok(()) => {}
+        match self
+            .db(move |s| s.append_release_with_event(&r, &event))
+            .await
+        {
+            Ok(_) => {}
             Err(e) if e.status == StatusCode::CONFLICT => {
                 // Another replica won; if it was this very request (same id), that is ours.
                 if let Some(id) = release.request_id.clone()
@@ -912,14 +926,6 @@ impl ReleaseService {
             }
             Err(e) => return Err(e),
         }
-        self.event(
-            requested_by,
-            kind.as_str(),
-            &release.digest,
-            Some(log_index),
-            json!({"environment": env.name, "seq": seq, "reason": release.reason}),
-        )
-        .await?;
         tracing::info!(environment = %env.name, seq, digest = %release.digest, kind = kind.as_str(), index = log_index, "release recorded");
         Ok(release)
     }
