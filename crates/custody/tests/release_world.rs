@@ -15,6 +15,7 @@ pub mod pg;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{custody, run};
@@ -278,6 +279,43 @@ pub fn try_http(
     Ok((status, value))
 }
 
+/// The release key and every principal's key pair (a key takes a while to encrypt), made once
+/// by each build of the custody binary and kept in the target's scratch directory; each world
+/// copies them.
+fn key_template() -> &'static Path {
+    static KEYS: OnceLock<PathBuf> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let bin = fs::metadata(assert_cmd::cargo::cargo_bin("custody")).unwrap();
+        let built = bin
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = scratch.join(format!(
+            "release-world-keys-{}-{}",
+            built.as_nanos(),
+            bin.len()
+        ));
+        if dir.is_dir() {
+            return dir;
+        }
+        let fresh = tempfile::Builder::new()
+            .prefix(".release-world-keys-")
+            .tempdir_in(scratch)
+            .unwrap();
+        keygen(fresh.path(), "release");
+        for (name, _) in PEOPLE {
+            keygen(fresh.path(), name);
+        }
+        // Another test process may have made them meanwhile: either set will do.
+        if fs::rename(fresh.path(), &dir).is_ok() {
+            let _ = fresh.keep();
+        }
+        dir
+    })
+}
+
 /// The world of `releases.rs`: embedded stores or `database`, with agents.
 pub fn setup(database: Option<&str>) -> Story {
     setup_with(&Options {
@@ -291,13 +329,19 @@ pub fn setup_with(options: &Options) -> Story {
     let tmp = tempfile::tempdir().unwrap().keep();
     let d = tmp.as_path();
     fs::create_dir_all(d.join("keys")).unwrap();
-    keygen(&d.join("keys"), "release");
+    for entry in fs::read_dir(key_template()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        fs::copy(&path, d.join("keys").join(path.file_name().unwrap())).unwrap();
+    }
     let people: Vec<(&str, &str)> = PEOPLE
         .iter()
         .copied()
         .chain(options.outsiders.iter().map(|n| (*n, "approver")))
         .collect();
-    for (name, _) in &people {
+    for name in &options.outsiders {
         keygen(&d.join("keys"), name);
     }
     let ci = key_id(d, "keys/ci.pub");
