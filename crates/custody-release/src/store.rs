@@ -17,7 +17,8 @@
 //!   otherwise, even with several processes on one database. Two releases with the same
 //!   non-empty `request_id` are never stored: the second fails with
 //!   [`StoreError::Duplicate`] and [`release_by_request`](ReleaseStore::release_by_request)
-//!   finds the first.
+//!   finds the first. [`append_release_with_event`](ReleaseStore::append_release_with_event)
+//!   is the same compare-and-swap, and stores the event with the release or not at all.
 //! * Ids (revocations, incidents, events) are assigned by the store, increasing, never reused.
 //! * Every write is atomic and durable when it returns.
 //! * "Oldest first" is the order the store recorded things in (ids, or `seq` within one
@@ -64,6 +65,14 @@ pub trait ReleaseStore: Send + Sync + std::fmt::Debug {
 
     /// Appends `release` to its environment's history if its seq is the next one.
     fn append_release(&self, release: &Release) -> Result<(), StoreError>;
+    /// [`append_release`](Self::append_release) and [`record_event`](Self::record_event) in
+    /// one transaction: the release is stored with its event, or neither is. Returns the
+    /// event's id.
+    fn append_release_with_event(
+        &self,
+        release: &Release,
+        event: &Event,
+    ) -> Result<u64, StoreError>;
     /// The latest release of `environment`.
     fn current_release(&self, environment: &str) -> Result<Option<Release>, StoreError>;
     /// The whole history of `environment`, oldest first.

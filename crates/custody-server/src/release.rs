@@ -80,6 +80,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub verdict: Option<Box<Verdict>>,
+    /// The call lost a race (another promotion or rollback took the environment's next seq
+    /// first) and nothing changed: sending it again, with the same request id, may succeed.
+    pub retry: bool,
 }
 
 impl ApiError {
@@ -88,6 +91,7 @@ impl ApiError {
             status,
             message: message.into(),
             verdict: None,
+            retry: false,
         }
     }
     fn internal(what: impl std::fmt::Display) -> Self {
@@ -98,7 +102,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, e.to_string()),
+            StoreError::Conflict { .. } => Self {
+                retry: true,
+                ..Self::new(StatusCode::CONFLICT, e.to_string())
+            },
             StoreError::Duplicate(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
             StoreError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, e.to_string()),
             StoreError::Backend(_) => Self::internal(e),
@@ -828,6 +835,7 @@ impl ReleaseService {
                     verdict.one_line()
                 ),
                 verdict: Some(Box::new(verdict)),
+                retry: false,
             });
         }
         let release = self
@@ -904,9 +912,23 @@ impl ReleaseService {
             log_index: Some(log_index),
             vsa,
         };
+        // The event is stored with the release, so a server killed in between cannot keep
+        // one without the other.
+        let event = Event {
+            id: 0,
+            at: Utc::now(),
+            actor: requested_by.to_owned(),
+            action: kind.as_str().to_owned(),
+            object: release.digest.clone(),
+            log_index: Some(log_index),
+            detail: json!({"environment": env.name, "seq": seq, "reason": release.reason}),
+        };
         let r = release.clone();
-        match self.db(move |s| s.append_release(&r)).await {
-            Ok(()) => {}
+        match self
+            .db(move |s| s.append_release_with_event(&r, &event))
+            .await
+        {
+            Ok(_) => {}
             Err(e) if e.status == StatusCode::CONFLICT => {
                 // Another replica won; if it was this very request (same id), that is ours.
                 if let Some(id) = release.request_id.clone()
@@ -918,14 +940,6 @@ impl ReleaseService {
             }
             Err(e) => return Err(e),
         }
-        self.event(
-            requested_by,
-            kind.as_str(),
-            &release.digest,
-            Some(log_index),
-            json!({"environment": env.name, "seq": seq, "reason": release.reason}),
-        )
-        .await?;
         tracing::info!(environment = %env.name, seq, digest = %release.digest, kind = kind.as_str(), index = log_index, "release recorded");
         Ok(release)
     }
@@ -1182,6 +1196,18 @@ impl ReleaseService {
                 }
             };
             for env in &self.config.environments {
+                let history = histories.get(&env.name).cloned().unwrap_or_default();
+                if !incident
+                    .recoveries
+                    .iter()
+                    .any(|r| r.environment == env.name)
+                    && let Some(recovery) =
+                        self.recovery_on_record(&incident, env, &history).await?
+                {
+                    // A previous run rolled this environment back and stopped before it
+                    // stored the incident: the signed rollback is the recovery.
+                    incident.recoveries.push(recovery);
+                }
                 let name = env.name.clone();
                 let Some(current) = self.db(move |s| s.current_release(&name)).await? else {
                     continue;
@@ -1189,7 +1215,6 @@ impl ReleaseService {
                 if !quarantined.contains(&current.digest) || !affected.contains(&current.digest) {
                     continue;
                 }
-                let history = histories.get(&env.name).cloned().unwrap_or_default();
                 let mut chosen = None;
                 for r in history.iter().rev() {
                     if quarantined.contains(&r.digest) {
@@ -1212,8 +1237,11 @@ impl ReleaseService {
                 match chosen {
                     Some((digest, verdict)) => {
                         let reason = format!(
-                            "incident #{}: revocation #{} of {} ({})",
-                            incident.id, revocation.id, revocation.target, revocation.reason
+                            "{}revocation #{} of {} ({})",
+                            incident_reason_prefix(incident.id),
+                            revocation.id,
+                            revocation.target,
+                            revocation.reason
                         );
                         let release = self
                             .record_release(
@@ -1264,6 +1292,49 @@ impl ReleaseService {
             self.db(move |s| s.update_incident(&i)).await?;
         }
         Ok(json!({"quarantined": newly, "rolled_back": rolled}))
+    }
+
+    /// The recovery of `env` from `incident` that the environment's history shows: the
+    /// rollback the server signed for the incident (reason `incident #N: …`), deployed when an
+    /// agent reported it active (or, without a target, when recorded). For a run that stopped
+    /// between recording a rollback and storing the incident.
+    async fn recovery_on_record(
+        &self,
+        incident: &Incident,
+        env: &Environment,
+        history: &[Release],
+    ) -> Result<Option<Recovery>, ApiError> {
+        let prefix = incident_reason_prefix(incident.id);
+        let Some(at) = history.iter().position(|r| {
+            r.kind == ReleaseKind::Rollback
+                && r.requested_by == SERVER_PRINCIPAL
+                && r.reason.as_deref().is_some_and(|x| x.starts_with(&prefix))
+        }) else {
+            return Ok(None);
+        };
+        let rollback = &history[at];
+        let deployed_at = if env.target.is_none() {
+            Some(rollback.at)
+        } else {
+            let name = env.name.clone();
+            self.db(move |s| s.deployments(&name))
+                .await?
+                .into_iter()
+                .find(|d| {
+                    d.status == "active" && d.seq == rollback.seq && d.digest == rollback.digest
+                })
+                .map(|d| d.at)
+        };
+        Ok(Some(Recovery {
+            environment: env.name.clone(),
+            from_digest: at
+                .checked_sub(1)
+                .map(|i| history[i].digest.clone())
+                .unwrap_or_default(),
+            to_digest: Some(rollback.digest.clone()),
+            seq: Some(rollback.seq),
+            deployed_at,
+        }))
     }
 
     /// Records a deploy agent's report; completes incident recoveries it confirms.
@@ -1657,6 +1728,11 @@ impl ReleaseService {
             "release_key": self.key_public.to_pem(),
         }))
     }
+}
+
+/// How the reason of a rollback made for incident `id` begins.
+fn incident_reason_prefix(id: u64) -> String {
+    format!("incident #{id}: ")
 }
 
 /// Sets an incident's status and recovery time from its recoveries.

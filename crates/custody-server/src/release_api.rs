@@ -52,6 +52,9 @@ fn api_error(e: ApiError) -> Response {
         body["verdict"] = serde_json::to_value(&*verdict).unwrap_or(Json::Null);
         body["explanation"] = json!(verdict.human());
     }
+    if e.retry {
+        body["retry"] = json!(true);
+    }
     (
         e.status,
         [(header::CONTENT_TYPE, "application/json")],

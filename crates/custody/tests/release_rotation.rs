@@ -138,7 +138,10 @@ keys = ["sec.pub"]
     ]));
     assert_eq!(code, 0, "{err}");
     first.terminate();
-    let server = serve(d, &["--gate-trusted-root", d.join("tr.json").to_str().unwrap()]);
+    let server = serve(
+        d,
+        &["--gate-trusted-root", d.join("tr.json").to_str().unwrap()],
+    );
     let url = server.url.clone();
 
     let r1 = build(d, &url, "r1", "ci.key");
@@ -165,8 +168,15 @@ keys = ["sec.pub"]
         ]));
     assert_eq!(code, 0, "{err}");
     let rotated: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(rotated["resigned"].as_array().unwrap().len(), 1, "{rotated}");
-    assert_eq!(rotated["rotation"]["retired"][0]["key_id"], old, "{rotated}");
+    assert_eq!(
+        rotated["resigned"].as_array().unwrap().len(),
+        1,
+        "{rotated}"
+    );
+    assert_eq!(
+        rotated["rotation"]["retired"][0]["key_id"], old,
+        "{rotated}"
+    );
 
     // Signed and logged before the retirement: still counts.
     let (code, _, err) = promote(d, &url, &r1, "staging");
@@ -205,7 +215,12 @@ keys = ["sec.pub"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["event"].as_str().unwrap().starts_with("SLSA provenance signed by"))
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .unwrap()
+                .starts_with("SLSA provenance signed by")
+        })
         .collect();
     assert_eq!(signed.len(), 2, "{h}");
     assert!(signed.iter().all(|e| e["verified"] == true), "{h}");

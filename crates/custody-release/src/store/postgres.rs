@@ -483,6 +483,29 @@ impl PostgresReleaseStore {
         }
     }
 
+    /// What a failed append is: a lost race is a conflict.
+    fn append_failure(&self, release: &Release, failure: Failure) -> StoreError {
+        match failure {
+            // The head's row lock leaves no room for these, but a lost race is a conflict.
+            Failure::Pg(err)
+                if err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                    || err.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                StoreError::Conflict {
+                    environment: release.environment.clone(),
+                    expected: release.seq,
+                }
+            }
+            failure => self.error(
+                &format!(
+                    "cannot append release {} to {}",
+                    release.seq, release.environment
+                ),
+                failure,
+            ),
+        }
+    }
+
     /// Runs `f` in a transaction and commits it if `f` succeeds.
     fn write<T>(
         &self,
@@ -517,6 +540,101 @@ impl PostgresReleaseStore {
         }
         result
     }
+}
+
+/// Appends `release` if its seq is the environment's next (in the caller's transaction).
+fn append(c: &mut Client, release: &Release) -> Result<(), Failure> {
+    let conflict = || {
+        Failure::Store(StoreError::Conflict {
+            environment: release.environment.clone(),
+            expected: release.seq,
+        })
+    };
+    let key = codec::request_key(release.request_id.as_deref());
+    let duplicate = |c: &mut Client| -> Result<bool, Failure> {
+        match key {
+            Some(key) => Ok(c
+                .query_opt(
+                    "SELECT 1 FROM release_history WHERE request_id = $1",
+                    &[&key],
+                )?
+                .is_some()),
+            None => Ok(false),
+        }
+    };
+    let seq = codec::int("release seq", release.seq)?;
+    let previous = seq
+        .checked_sub(1)
+        .filter(|p| *p >= 0)
+        .ok_or_else(conflict)?;
+    c.execute(
+        "INSERT INTO release_heads (environment, seq) VALUES ($1, 0)
+             ON CONFLICT (environment) DO NOTHING",
+        &[&release.environment],
+    )?;
+    // Waits for a concurrent append to this environment, then sees its result.
+    let moved = c.execute(
+        "UPDATE release_heads SET seq = $2 WHERE environment = $1 AND seq = $3",
+        &[&release.environment, &seq, &previous],
+    )?;
+    // Checked after the head's row lock, so a retried request that raced its
+    // first attempt is a duplicate, not a conflict.
+    if duplicate(c)? {
+        return Err(StoreError::Duplicate(key.unwrap_or_default().to_owned()).into());
+    }
+    if moved != 1 {
+        return Err(conflict());
+    }
+    let params: [&(dyn ToSql + Sync); 13] = [
+        &release.environment,
+        &seq,
+        &release.digest,
+        &release.kind.as_str(),
+        &release.from_environment,
+        &release.requested_by,
+        &codec::time_text(&release.at),
+        &release.policy_digest,
+        &release.reason,
+        &release.request_id,
+        &release.bundle,
+        &codec::opt_int("log index", release.log_index)?,
+        &release.vsa,
+    ];
+    c.execute(
+        &format!(
+            "INSERT INTO release_history ({RELEASE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
+        &params,
+    )
+    .map_err(|err| match (err.as_db_error(), key) {
+        (Some(db), Some(key))
+            if db.code() == &SqlState::UNIQUE_VIOLATION
+                && db.constraint() == Some("release_history_request_id") =>
+        {
+            Failure::Store(StoreError::Duplicate(key.to_owned()))
+        }
+        (Some(db), _) if db.code() == &SqlState::UNIQUE_VIOLATION => conflict(),
+        _ => Failure::Pg(err),
+    })?;
+    Ok(())
+}
+
+/// Records `event` (in the caller's transaction) and returns its id.
+fn insert_event(c: &mut Client, event: &Event) -> Result<u64, Failure> {
+    let row = c.query_one(
+        "INSERT INTO release_events (at, actor, action, object, log_index, detail)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        &[
+            &codec::time_text(&event.at),
+            &event.actor,
+            &event.action,
+            &event.object,
+            &codec::opt_int("log index", event.log_index)?,
+            &codec::json_text("event detail", &event.detail)?,
+        ],
+    )?;
+    to_id("event id", row.try_get(0)?)
 }
 
 impl Drop for PostgresReleaseStore {
@@ -596,101 +714,20 @@ impl ReleaseStore for PostgresReleaseStore {
     }
 
     fn append_release(&self, release: &Release) -> Result<(), StoreError> {
-        let conflict = || {
-            Failure::Store(StoreError::Conflict {
-                environment: release.environment.clone(),
-                expected: release.seq,
-            })
-        };
-        let key = codec::request_key(release.request_id.as_deref());
-        let duplicate = |c: &mut Client| -> Result<bool, Failure> {
-            match key {
-                Some(key) => Ok(c
-                    .query_opt(
-                        "SELECT 1 FROM release_history WHERE request_id = $1",
-                        &[&key],
-                    )?
-                    .is_some()),
-                None => Ok(false),
-            }
-        };
-        let appended = self.transact(|c| {
-            let seq = codec::int("release seq", release.seq)?;
-            let previous = seq
-                .checked_sub(1)
-                .filter(|p| *p >= 0)
-                .ok_or_else(conflict)?;
-            c.execute(
-                "INSERT INTO release_heads (environment, seq) VALUES ($1, 0)
-                     ON CONFLICT (environment) DO NOTHING",
-                &[&release.environment],
-            )?;
-            // Waits for a concurrent append to this environment, then sees its result.
-            let moved = c.execute(
-                "UPDATE release_heads SET seq = $2 WHERE environment = $1 AND seq = $3",
-                &[&release.environment, &seq, &previous],
-            )?;
-            // Checked after the head's row lock, so a retried request that raced its
-            // first attempt is a duplicate, not a conflict.
-            if duplicate(c)? {
-                return Err(StoreError::Duplicate(key.unwrap_or_default().to_owned()).into());
-            }
-            if moved != 1 {
-                return Err(conflict());
-            }
-            let params: [&(dyn ToSql + Sync); 13] = [
-                &release.environment,
-                &seq,
-                &release.digest,
-                &release.kind.as_str(),
-                &release.from_environment,
-                &release.requested_by,
-                &codec::time_text(&release.at),
-                &release.policy_digest,
-                &release.reason,
-                &release.request_id,
-                &release.bundle,
-                &codec::opt_int("log index", release.log_index)?,
-                &release.vsa,
-            ];
-            c.execute(
-                &format!(
-                    "INSERT INTO release_history ({RELEASE_COLUMNS})
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-                ),
-                &params,
-            )
-            .map_err(|err| match (err.as_db_error(), key) {
-                (Some(db), Some(key))
-                    if db.code() == &SqlState::UNIQUE_VIOLATION
-                        && db.constraint() == Some("release_history_request_id") =>
-                {
-                    Failure::Store(StoreError::Duplicate(key.to_owned()))
-                }
-                (Some(db), _) if db.code() == &SqlState::UNIQUE_VIOLATION => conflict(),
-                _ => Failure::Pg(err),
-            })?;
-            Ok(())
-        });
-        appended.map_err(|failure| match failure {
-            // The head's row lock leaves no room for these, but a lost race is a conflict.
-            Failure::Pg(err)
-                if err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-                    || err.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
-            {
-                StoreError::Conflict {
-                    environment: release.environment.clone(),
-                    expected: release.seq,
-                }
-            }
-            failure => self.error(
-                &format!(
-                    "cannot append release {} to {}",
-                    release.seq, release.environment
-                ),
-                failure,
-            ),
+        self.transact(|c| append(c, release))
+            .map_err(|failure| self.append_failure(release, failure))
+    }
+
+    fn append_release_with_event(
+        &self,
+        release: &Release,
+        event: &Event,
+    ) -> Result<u64, StoreError> {
+        self.transact(|c| {
+            append(c, release)?;
+            insert_event(c, event)
         })
+        .map_err(|failure| self.append_failure(release, failure))
     }
 
     fn current_release(&self, environment: &str) -> Result<Option<Release>, StoreError> {
@@ -965,21 +1002,7 @@ impl ReleaseStore for PostgresReleaseStore {
                     event.action, event.object
                 )
             },
-            |c| {
-                let row = c.query_one(
-                    "INSERT INTO release_events (at, actor, action, object, log_index, detail)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                    &[
-                        &codec::time_text(&event.at),
-                        &event.actor,
-                        &event.action,
-                        &event.object,
-                        &codec::opt_int("log index", event.log_index)?,
-                        &codec::json_text("event detail", &event.detail)?,
-                    ],
-                )?;
-                to_id("event id", row.try_get(0)?)
-            },
+            |c| insert_event(c, event),
         )
     }
 

@@ -277,6 +277,81 @@ impl SqliteReleaseStore {
     }
 }
 
+/// Appends `release` if its seq is the environment's next (in the caller's transaction).
+fn append(tx: &Connection, release: &Release) -> Result<(), Failure> {
+    let conflict = || {
+        Failure::Store(StoreError::Conflict {
+            environment: release.environment.clone(),
+            expected: release.seq,
+        })
+    };
+    let key = codec::request_key(release.request_id.as_deref());
+    if let Some(key) = key {
+        let used = tx
+            .prepare_cached("SELECT 1 FROM release_history WHERE request_id = ?1")?
+            .query_row([key], |_| Ok(()))
+            .optional()?;
+        if used.is_some() {
+            return Err(StoreError::Duplicate(key.to_owned()).into());
+        }
+    }
+    let latest: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM release_history WHERE environment = ?1")?
+        .query_row([&release.environment], |row| row.get(0))?;
+    let seq = codec::int("release seq", release.seq)?;
+    if latest.checked_add(1) != Some(seq) {
+        return Err(conflict());
+    }
+    let inserted = tx
+        .prepare_cached(&format!(
+            "INSERT INTO release_history ({RELEASE_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))?
+        .execute(params![
+            release.environment,
+            seq,
+            release.digest,
+            release.kind.as_str(),
+            release.from_environment,
+            release.requested_by,
+            codec::time_text(&release.at),
+            release.policy_digest,
+            release.reason,
+            release.request_id,
+            release.bundle,
+            codec::opt_int("log index", release.log_index)?,
+            release.vsa,
+        ]);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(err) => match (is_unique_violation(&err), key) {
+            (Some(message), Some(key)) if message.contains("request_id") => {
+                Err(StoreError::Duplicate(key.to_owned()).into())
+            }
+            (Some(_), _) => Err(conflict()),
+            (None, _) => Err(err.into()),
+        },
+    }
+}
+
+/// Records `event` (in the caller's transaction) and returns its id.
+fn insert_event(tx: &Connection, event: &Event) -> Result<u64, Failure> {
+    tx.prepare_cached(
+        "INSERT INTO release_events (at, actor, action, object, log_index, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        codec::time_text(&event.at),
+        event.actor,
+        event.action,
+        event.object,
+        codec::opt_int("log index", event.log_index)?,
+        codec::json_text("event detail", &event.detail)?,
+    ])?;
+    let id = tx.last_insert_rowid();
+    Ok(u64::try_from(id).map_err(|_| format!("negative event id {id}"))?)
+}
+
 impl ReleaseStore for SqliteReleaseStore {
     fn initialize(&self) -> Result<(), StoreError> {
         self.write(
@@ -330,62 +405,25 @@ impl ReleaseStore for SqliteReleaseStore {
                     release.seq, release.environment
                 )
             },
+            |tx| append(tx, release),
+        )
+    }
+
+    fn append_release_with_event(
+        &self,
+        release: &Release,
+        event: &Event,
+    ) -> Result<u64, StoreError> {
+        self.write(
+            || {
+                format!(
+                    "cannot append release {} to {}",
+                    release.seq, release.environment
+                )
+            },
             |tx| {
-                let conflict = || {
-                    Failure::Store(StoreError::Conflict {
-                        environment: release.environment.clone(),
-                        expected: release.seq,
-                    })
-                };
-                let key = codec::request_key(release.request_id.as_deref());
-                if let Some(key) = key {
-                    let used = tx
-                        .prepare_cached("SELECT 1 FROM release_history WHERE request_id = ?1")?
-                        .query_row([key], |_| Ok(()))
-                        .optional()?;
-                    if used.is_some() {
-                        return Err(StoreError::Duplicate(key.to_owned()).into());
-                    }
-                }
-                let latest: i64 = tx
-                    .prepare_cached(
-                        "SELECT COALESCE(MAX(seq), 0) FROM release_history WHERE environment = ?1",
-                    )?
-                    .query_row([&release.environment], |row| row.get(0))?;
-                let seq = codec::int("release seq", release.seq)?;
-                if latest.checked_add(1) != Some(seq) {
-                    return Err(conflict());
-                }
-                let inserted = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO release_history ({RELEASE_COLUMNS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                    ))?
-                    .execute(params![
-                        release.environment,
-                        seq,
-                        release.digest,
-                        release.kind.as_str(),
-                        release.from_environment,
-                        release.requested_by,
-                        codec::time_text(&release.at),
-                        release.policy_digest,
-                        release.reason,
-                        release.request_id,
-                        release.bundle,
-                        codec::opt_int("log index", release.log_index)?,
-                        release.vsa,
-                    ]);
-                match inserted {
-                    Ok(_) => Ok(()),
-                    Err(err) => match (is_unique_violation(&err), key) {
-                        (Some(message), Some(key)) if message.contains("request_id") => {
-                            Err(StoreError::Duplicate(key.to_owned()).into())
-                        }
-                        (Some(_), _) => Err(conflict()),
-                        (None, _) => Err(err.into()),
-                    },
-                }
+                append(tx, release)?;
+                insert_event(tx, event)
             },
         )
     }
@@ -673,22 +711,7 @@ impl ReleaseStore for SqliteReleaseStore {
                     event.action, event.object
                 )
             },
-            |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO release_events (at, actor, action, object, log_index, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    codec::time_text(&event.at),
-                    event.actor,
-                    event.action,
-                    event.object,
-                    codec::opt_int("log index", event.log_index)?,
-                    codec::json_text("event detail", &event.detail)?,
-                ])?;
-                let id = tx.last_insert_rowid();
-                Ok(u64::try_from(id).map_err(|_| format!("negative event id {id}"))?)
-            },
+            |tx| insert_event(tx, event),
         )
     }
 

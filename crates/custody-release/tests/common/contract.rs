@@ -77,6 +77,7 @@ pub fn contract(store: &dyn ReleaseStore) {
     incidents(store);
     deployments(store);
     events(store);
+    releases_with_events(store);
 }
 
 fn artifacts(store: &dyn ReleaseStore) {
@@ -474,6 +475,42 @@ fn events(store: &dyn ReleaseStore) {
     assert_eq!(store.events(Some("nothing")).unwrap(), vec![]);
     // Exact match only.
     assert_eq!(store.events(Some("stag")).unwrap(), vec![]);
+}
+
+/// A release and its event are stored together, or neither is.
+fn releases_with_events(store: &dyn ReleaseStore) {
+    let q = digest('q');
+    let event = |seq: u64| Event {
+        id: 0,
+        at: at(80 + seq as i64),
+        actor: "alice".to_owned(),
+        action: "promotion".to_owned(),
+        object: q.clone(),
+        log_index: Some(100 + seq),
+        detail: json!({"environment": "qa", "seq": seq}),
+    };
+    let first = release("qa", 1, &q, Some("with-event-1"));
+    let mut recorded = event(1);
+    recorded.id = store.append_release_with_event(&first, &recorded).unwrap();
+    assert!(recorded.id >= 1);
+    assert_eq!(store.current_release("qa").unwrap(), Some(first.clone()));
+    assert_eq!(store.events(Some(&q)).unwrap(), vec![recorded.clone()]);
+    // A lost compare-and-swap and a used request id store neither.
+    match store.append_release_with_event(&release("qa", 3, &q, None), &event(3)) {
+        Err(StoreError::Conflict {
+            environment,
+            expected,
+        }) => {
+            assert_eq!((environment.as_str(), expected), ("qa", 3));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    match store.append_release_with_event(&release("qa", 2, &q, Some("with-event-1")), &event(2)) {
+        Err(StoreError::Duplicate(id)) => assert_eq!(id, "with-event-1"),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(store.releases("qa").unwrap(), vec![first]);
+    assert_eq!(store.events(Some(&q)).unwrap(), vec![recorded]);
 }
 
 /// `threads` threads, each with its own store handle from `open`, race `attempts` promotions

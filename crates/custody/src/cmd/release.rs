@@ -263,6 +263,9 @@ pub fn approve(ctx: &Context, args: ApproveArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
+/// How many lost races `custody promote` retries before it reports the conflict.
+const MAX_RACES: u32 = 20;
+
 pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
     let client = Client::new(&args.server)?;
     let digest = artifact_digest(&args.artifact)?;
@@ -271,19 +274,31 @@ pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let body = json!({"digest": digest.to_string(), "to": args.to, "request_id": request_id});
-    // Retried with the same request id, so a lost answer never promotes twice.
-    let mut attempt = 0;
+    // Retried with the same request id, so a lost answer never promotes twice: after a
+    // transport or server error (a few times), and after losing the race for the
+    // environment's next seq to another promotion or rollback (409 with `retry`: the server
+    // changed nothing, and decides again on the new current release).
+    let mut failures = 0;
+    let mut races = 0;
     let answer = loop {
-        attempt += 1;
         match client.send("POST", "/api/v1/promotions", body.to_string().as_bytes()) {
-            Ok(a) if a.status >= 500 && attempt < 4 => {
+            Ok(a) if a.status == 409 && a.json()["retry"] == true && races < MAX_RACES => {
+                races += 1;
+                tracing::info!(environment = %args.to, "promotion: another release came first, retrying");
+                // A short random wait, so racing clients do not collide again in step.
+                let jitter = (uuid::Uuid::new_v4().as_u128() % 100) as u64;
+                std::thread::sleep(Duration::from_millis(20 + jitter));
+                continue;
+            }
+            Ok(a) if a.status >= 500 && failures < 3 => {
                 tracing::warn!(status = a.status, "promotion: server error, retrying");
             }
             Ok(a) => break a,
-            Err(e) if attempt < 4 => tracing::warn!(error = %e, "promotion: retrying"),
+            Err(e) if failures < 3 => tracing::warn!(error = %e, "promotion: retrying"),
             Err(e) => return Err(e),
         }
-        std::thread::sleep(Duration::from_millis(500 * attempt));
+        failures += 1;
+        std::thread::sleep(Duration::from_millis(500 * failures));
     };
     let release: Json = answer
         .ok(&format!("promotion of {digest} to {}", args.to))?
