@@ -33,7 +33,7 @@ async fn main() {
             Ok(url) => url,
             Err(_) => {
                 let server = pg::PgServer::start();
-                let url = server.create_database("bench").await;
+                let url = server.create_database("bench");
                 _server = Some(server);
                 url
             }

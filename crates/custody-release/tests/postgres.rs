@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "common/pg.rs"]
+#[path = "../../custody-log/tests/common/pg.rs"]
 mod pg;
 
 use std::sync::{Arc, Barrier};

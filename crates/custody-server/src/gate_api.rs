@@ -28,7 +28,7 @@ const MAX_REVIEW_BYTES: usize = 3 << 20;
 /// Largest evaluate or invalidate request.
 const MAX_SMALL_REQUEST_BYTES: usize = 64 << 10;
 
-fn unauthorized(message: &str) -> Response {
+pub(crate) fn unauthorized(message: &str) -> Response {
     let mut response = error(StatusCode::UNAUTHORIZED, message);
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,

@@ -27,21 +27,13 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::auth::WriteAuth;
+use crate::gate_api::unauthorized;
 use crate::release::{ApiError, Caller, PromoteRequest, ReleaseService, RollbackRequest};
 use crate::server::AppState;
 use crate::write_api::error;
 
 /// Largest JSON request (approvals, revocations, promotions).
 const MAX_JSON_BYTES: usize = 1 << 20;
-
-fn unauthorized(message: &str) -> Response {
-    let mut response = error(StatusCode::UNAUTHORIZED, message);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
-}
 
 fn api_error(e: ApiError) -> Response {
     if e.status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -61,6 +53,14 @@ fn api_error(e: ApiError) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The answer to a service call: `status` and the JSON value, or the error.
+fn respond(status: StatusCode, result: Result<impl serde::Serialize, ApiError>) -> Response {
+    match result {
+        Ok(v) => ok_json(status, &v),
+        Err(e) => api_error(e),
+    }
 }
 
 fn ok_json(status: StatusCode, value: &impl serde::Serialize) -> Response {
@@ -150,6 +150,16 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, Bo
     })
 }
 
+/// Reads a bounded JSON body or returns the 413 answer.
+macro_rules! body {
+    ($body:expr) => {
+        match read_json_body($body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        }
+    };
+}
+
 macro_rules! ctx {
     ($state:expr, $headers:expr) => {{
         let service = match service(&$state) {
@@ -218,14 +228,8 @@ pub(crate) async fn post_approval(
     body: Body,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    let bytes = match read_json_body(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match service.approve(&caller, &bytes).await {
-        Ok(v) => ok_json(StatusCode::CREATED, &v),
-        Err(e) => api_error(e),
-    }
+    let bytes = body!(body);
+    respond(StatusCode::CREATED, service.approve(&caller, &bytes).await)
 }
 
 pub(crate) async fn post_promotion(
@@ -234,10 +238,7 @@ pub(crate) async fn post_promotion(
     body: Body,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    let bytes = match read_json_body(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let bytes = body!(body);
     let req: PromoteRequest = match parse(&bytes, "promotion") {
         Ok(r) => r,
         Err(r) => return *r,
@@ -254,10 +255,7 @@ pub(crate) async fn post_rollback(
     body: Body,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    let bytes = match read_json_body(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let bytes = body!(body);
     let req: RollbackRequest = match parse(&bytes, "rollback") {
         Ok(r) => r,
         Err(r) => return *r,
@@ -274,14 +272,8 @@ pub(crate) async fn post_revocation(
     body: Body,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    let bytes = match read_json_body(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match service.revoke(&caller, &bytes).await {
-        Ok(v) => ok_json(StatusCode::CREATED, &v),
-        Err(e) => api_error(e),
-    }
+    let bytes = body!(body);
+    respond(StatusCode::CREATED, service.revoke(&caller, &bytes).await)
 }
 
 pub(crate) async fn post_reconcile(
@@ -292,10 +284,7 @@ pub(crate) async fn post_reconcile(
     if let Err(e) = caller.require(Role::Admin, "reconciling") {
         return api_error(e);
     }
-    match service.reconcile().await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.reconcile().await)
 }
 
 pub(crate) async fn post_rotation(
@@ -304,14 +293,8 @@ pub(crate) async fn post_rotation(
     body: Body,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    let bytes = match read_json_body(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match service.rotate(&caller, &bytes).await {
-        Ok(v) => ok_json(StatusCode::CREATED, &v),
-        Err(e) => api_error(e),
-    }
+    let bytes = body!(body);
+    respond(StatusCode::CREATED, service.rotate(&caller, &bytes).await)
 }
 
 pub(crate) async fn post_deployment(
@@ -320,10 +303,7 @@ pub(crate) async fn post_deployment(
     body: Body,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    let bytes = match read_json_body(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let bytes = body!(body);
     let report: Deployment = match parse(&bytes, "deployment") {
         Ok(r) => r,
         Err(r) => return *r,
@@ -339,10 +319,7 @@ pub(crate) async fn get_environments(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    match service.environments().await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.environments().await)
 }
 
 pub(crate) async fn get_environment(
@@ -351,10 +328,7 @@ pub(crate) async fn get_environment(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    match service.environment_current(&name).await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.environment_current(&name).await)
 }
 
 pub(crate) async fn get_environment_releases(
@@ -363,10 +337,7 @@ pub(crate) async fn get_environment_releases(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    match service.environment_history(&name).await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.environment_history(&name).await)
 }
 
 pub(crate) async fn get_history(
@@ -378,10 +349,7 @@ pub(crate) async fn get_history(
     if let Err(e) = caller.require(Role::Auditor, "reading history") {
         return api_error(e);
     }
-    match service.history(&digest).await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.history(&digest).await)
 }
 
 pub(crate) async fn get_incidents(
@@ -392,10 +360,7 @@ pub(crate) async fn get_incidents(
     if let Err(e) = caller.require(Role::Auditor, "reading incidents") {
         return api_error(e);
     }
-    match service.incidents().await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.incidents().await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -412,10 +377,7 @@ pub(crate) async fn get_events(
     if let Err(e) = caller.require(Role::Auditor, "reading events") {
         return api_error(e);
     }
-    match service.events(query.object).await {
-        Ok(v) => ok_json(StatusCode::OK, &v),
-        Err(e) => api_error(e),
-    }
+    respond(StatusCode::OK, service.events(query.object).await)
 }
 
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {

@@ -27,8 +27,7 @@ fn copy_key_files(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn two_replicas_on_postgres_share_one_log() {
     let server = pg::PgServer::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let url = runtime.block_on(server.create_database("replicas"));
+    let url = server.create_database("replicas");
     let tmp = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
     let a = Daemon::log(&a_dir, &["--database", &url]);

@@ -162,8 +162,7 @@ fn concurrent_promotions_to_one_environment_are_serialized() {
 #[test]
 fn concurrent_promotions_on_two_servers_sharing_postgres_are_serialized() {
     let server = pg::PgServer::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let url = runtime.block_on(server.create_database("release_faults"));
+    let url = server.create_database("release_faults");
     let s = setup_with(&Options {
         database: Some(url),
         ..Options::default()

@@ -298,7 +298,6 @@ fn release_story_on_the_embedded_store() {
 #[test]
 fn release_story_on_postgres() {
     let server = pg::PgServer::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let url = runtime.block_on(server.create_database("releases"));
+    let url = server.create_database("releases");
     story(Some(&url));
 }

@@ -160,19 +160,19 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// Creates an empty database and returns its URL.
-    pub async fn create_database(&self, name: &str) -> String {
-        let (client, connection) =
-            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        let task = tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        drop(client);
-        let _ = task.await;
+    /// Creates an empty database and returns its URL. Runs `createdb` (no client library, no
+    /// runtime), so sync and async tests alike can call it.
+    pub fn create_database(&self, name: &str) -> String {
+        let port = self.port.to_string();
+        let out = self.run(
+            "createdb",
+            &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", name],
+        );
+        assert!(
+            out.status.success(),
+            "createdb {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.url(name)
     }
 }
