@@ -358,7 +358,7 @@ impl GateService {
         let codes = codes.join(",");
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         if let Some(metrics) = self.metrics.get() {
-            metrics.decision(verdict, latency);
+            metrics.decision(verdict, latency, !cached);
         }
         tracing::info!(
             source,

@@ -67,10 +67,18 @@ impl Histogram {
 struct Family(Mutex<BTreeMap<Vec<String>, u64>>);
 
 impl Family {
+    /// Allocates only the first time a label set is seen.
     fn inc(&self, labels: &[&str]) {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry(labels.iter().map(|s| (*s).to_owned()).collect())
-            .or_default() += 1;
+        let known = map
+            .iter_mut()
+            .find(|(k, _)| k.iter().map(String::as_str).eq(labels.iter().copied()));
+        match known {
+            Some((_, count)) => *count += 1,
+            None => {
+                map.insert(labels.iter().map(|s| (*s).to_owned()).collect(), 1);
+            }
+        }
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str, label_names: &[&str]) {
@@ -97,7 +105,8 @@ fn escape(v: &str) -> String {
 /// Everything the server counts.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    verifications: Family,
+    allowed: AtomicU64,
+    denied: AtomicU64,
     denials: Family,
     signing: Family,
     promotions: Family,
@@ -127,13 +136,22 @@ pub struct Snapshot {
 }
 
 impl Metrics {
-    /// A gate decision and how long it took.
-    pub fn decision(&self, verdict: &Verdict, took: Duration) {
+    /// A gate decision and how long it took. `fresh`: made now, not answered from the
+    /// decision cache (only fresh decisions can change what is known about reproducibility,
+    /// so cache hits, the hot path, touch nothing but atomics unless they deny).
+    pub fn decision(&self, verdict: &Verdict, took: Duration, fresh: bool) {
         self.gate_latency.observe(took);
-        self.verifications
-            .inc(&[if verdict.allowed { "allowed" } else { "denied" }]);
+        let counter = if verdict.allowed {
+            &self.allowed
+        } else {
+            &self.denied
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         for d in &verdict.denies {
             self.denials.inc(&[&d.code]);
+        }
+        if !fresh {
+            return;
         }
         if let Some(digest) = &verdict.artifact.digest {
             let has = |t: &str| {
@@ -148,8 +166,12 @@ impl Metrics {
                     .reproduced
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                let slot = map.entry(digest.clone()).or_default();
-                *slot |= reproduced;
+                match map.get_mut(digest) {
+                    Some(slot) => *slot |= reproduced,
+                    None => {
+                        map.insert(digest.clone(), reproduced);
+                    }
+                }
             }
         }
     }
@@ -188,11 +210,12 @@ impl Metrics {
     /// The exposition text.
     pub fn render(&self, snap: &Snapshot) -> String {
         let mut out = String::with_capacity(4096);
-        self.verifications.render(
-            &mut out,
-            "custody_verifications_total",
-            "Gate decisions (admission, evaluate, promotion, rollback) by result.",
-            &["result"],
+        let name = "custody_verifications_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Gate decisions (admission, evaluate, promotion, rollback) by result.\n# TYPE {name} counter\n{name}{{result=\"allowed\"}} {}\n{name}{{result=\"denied\"}} {}",
+            self.allowed.load(Ordering::Relaxed),
+            self.denied.load(Ordering::Relaxed)
         );
         self.denials.render(
             &mut out,
@@ -343,6 +366,7 @@ mod tests {
         m.rolled_back("prod");
         m.deployment("prod", "active");
         m.signed("release");
+        m.signed("release");
         let text = m.render(&Snapshot {
             log_size: 7,
             detect_seconds: vec![10.0, 20.0],
@@ -351,6 +375,8 @@ mod tests {
             quarantined: 1,
         });
         assert!(text.contains("custody_promotions_total{environment=\"prod\"} 2"));
+        assert!(text.contains("custody_signing_events_total{kind=\"release\"} 2"));
+        assert!(text.contains("custody_verifications_total{result=\"allowed\"} 0"));
         assert!(text.contains("custody_rollbacks_total{environment=\"prod\"} 1"));
         assert!(text.contains("custody_gate_decision_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("custody_gate_decision_seconds_bucket{le=\"+Inf\"} 2"));

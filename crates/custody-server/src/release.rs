@@ -56,8 +56,6 @@ pub struct ReleaseSetup {
     pub gates: BTreeMap<String, Arc<Gate>>,
     /// Signs release, upload and VSA statements.
     pub key: SigningKey,
-    /// Keys that verify evidence, approvals and revocations (the gate's trust set keys).
-    pub trusted_keys: Vec<PublicKey>,
     /// `verifier.id` in the VSAs it signs.
     pub verifier_id: String,
     /// POSTed a JSON event on every alert.
@@ -172,7 +170,6 @@ pub struct ReleaseService {
     gates: BTreeMap<String, Arc<Gate>>,
     key: Arc<SigningKey>,
     key_public: PublicKey,
-    trusted_keys: Vec<PublicKey>,
     verifier_id: String,
     alert_webhook: Option<String>,
     log: Log,
@@ -235,7 +232,6 @@ impl ReleaseService {
             gates: setup.gates,
             key: Arc::new(setup.key),
             key_public,
-            trusted_keys: setup.trusted_keys,
             verifier_id: setup.verifier_id,
             alert_webhook: setup.alert_webhook,
             log,
@@ -380,11 +376,7 @@ impl ReleaseService {
 
     /// Verifies a client-signed bundle about `subject` against the trusted keys and root.
     fn verify_bundle(&self, bytes: &[u8], subject: &Sha256Digest) -> Result<Evidence, ApiError> {
-        let gate = self
-            .gates
-            .values()
-            .next()
-            .ok_or_else(|| ApiError::internal("no environment configured"))?;
+        let gate = self.trust_gate()?;
         verify_one(
             &gate.trust,
             Artifact {
@@ -423,10 +415,23 @@ impl ReleaseService {
             .cloned()
     }
 
+    /// The gate every environment shares its trust set with (keys from `--gate-key` and the
+    /// principals, the trusted root): what approvals, revocations and rotations verify
+    /// against. Every environment's gate holds the same trust set; only policies differ.
+    fn trust_gate(&self) -> Result<&Arc<Gate>, ApiError> {
+        self.gates
+            .values()
+            .next()
+            .ok_or_else(|| ApiError::internal("no environment configured"))
+    }
+
     /// The key a verified evidence was signed with (to log it under that key).
     fn trusted_key(&self, evidence: &Evidence) -> Option<&PublicKey> {
         let id = evidence.signer.key_id.as_deref()?;
-        self.trusted_keys
+        self.trust_gate()
+            .ok()?
+            .trust
+            .keys
             .iter()
             .find(|k| k.key_id().to_string() == id)
     }
@@ -682,9 +687,7 @@ impl ReleaseService {
 
     /// Every stored bundle for `digest` that verifies (revocations not applied).
     async fn verified_evidence(&self, digest: Sha256Digest) -> Result<Vec<Evidence>, ApiError> {
-        let Some(gate) = self.gates.values().next().cloned() else {
-            return Ok(Vec::new());
-        };
+        let gate = self.trust_gate()?.clone();
         let store = self.evidence.clone();
         tokio::task::spawn_blocking(move || {
             let candidates: Vec<Candidate> = store
@@ -754,7 +757,7 @@ impl ReleaseService {
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-        self.metrics.decision(&verdict, started.elapsed());
+        self.metrics.decision(&verdict, started.elapsed(), true);
         Ok(verdict)
     }
 
@@ -1473,7 +1476,9 @@ impl ReleaseService {
             ));
         }
         if !self
-            .trusted_keys
+            .trust_gate()?
+            .trust
+            .keys
             .iter()
             .any(|k| k.key_id() == new_key.key_id())
         {

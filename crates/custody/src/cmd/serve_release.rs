@@ -98,7 +98,6 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
         cas,
         gates,
         key,
-        trusted_keys,
         verifier_id: args.gate.gate_verifier_id.clone(),
         alert_webhook: args.release.alert_webhook.clone(),
     }))
