@@ -241,18 +241,23 @@ impl Policy {
             }),
         };
         policy.dry_run()?;
-        // The VM is used only if it gives the interpreter's answer on the sample input.
+        // The VM is used only if it gives the interpreter's answer on the sample inputs: a
+        // full one and a sparse one (no stage, no evidence), whose missing fields exercise the
+        // paths where the VM is known to differ (a complete rule whose `x := <undefined>`
+        // should fall through to `else`).
         if let Some(rvm) = rvm {
-            let sample =
-                Value::from(serde_json::from_str::<Json>(SAMPLE_INPUT).unwrap_or(Json::Null));
-            let interpreted = policy.eval_interpreter(sample.clone());
-            let compiled = rvm.eval_all(sample);
-            if let (Ok(a), Ok(b)) = (&interpreted, &compiled) {
-                if a == b {
-                    if let Some(inner) = Arc::get_mut(&mut policy.inner) {
-                        inner.rvm = Some(rvm);
-                    }
+            let agrees = [SAMPLE_INPUT, SPARSE_SAMPLE_INPUT].iter().all(|text| {
+                let sample = Value::from(serde_json::from_str::<Json>(text).unwrap_or(Json::Null));
+                let interpreted = policy.eval_interpreter(sample.clone());
+                let compiled = rvm.eval_all(sample);
+                matches!((&interpreted, &compiled), (Ok(a), Ok(b)) if a == b)
+            });
+            if agrees {
+                if let Some(inner) = Arc::get_mut(&mut policy.inner) {
+                    inner.rvm = Some(rvm);
                 }
+            } else {
+                tracing::warn!(policy = %dir.display(), "regorus's VM disagrees with its interpreter on a sample input; evaluating with the interpreter");
             }
         }
         Ok(policy)
@@ -523,9 +528,10 @@ fn compile_error(e: impl std::fmt::Display) -> PolicyError {
     }
 }
 
-/// Precomputes `data.custody.lib.merged_config` for the base and for every stage named in
-/// `data.custody.config.stages` into `data.custody.resolved`, so an evaluation reads the
-/// merged configuration instead of deep-merging three objects every time.
+/// Precomputes `data.custody.lib.compiled_merged_config` (the merged configuration plus its
+/// lookup sets) for the base and for every stage named in `data.custody.config.stages` into
+/// `data.custody.resolved`, so an evaluation reads it instead of deep-merging three objects
+/// and building sets every time. The values stay regorus values (sets survive; JSON has none).
 fn resolve_config(engine: &mut Engine) -> Result<(), PolicyError> {
     let mut probe = engine.clone();
     let user = probe
@@ -538,31 +544,51 @@ fn resolve_config(engine: &mut Engine) -> Result<(), PolicyError> {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     stages.sort();
-    let merged = |stage: &str| -> Result<Value, PolicyError> {
+    let compiled = |stage: &str| -> Result<Value, PolicyError> {
         let mut e = engine.clone();
         e.set_input(Value::from(
             serde_json::json!({"environment": {"stage": stage}}),
         ));
-        e.eval_rule("data.custody.lib.merged_config".into())
+        e.eval_rule("data.custody.lib.compiled_merged_config".into())
             .map_err(compile_error)
     };
-    let base = merged("")?;
-    let mut per_stage = serde_json::Map::new();
+    let mut per_stage = Value::new_object();
     for stage in &stages {
-        per_stage.insert(
-            stage.clone(),
-            serde_json::to_value(merged(stage)?).unwrap_or(Json::Null),
-        );
+        per_stage
+            .as_object_mut()
+            .map_err(compile_error)?
+            .insert(Value::from(stage.as_str()), compiled(stage)?);
     }
-    let resolved = serde_json::json!({"custody": {"resolved": {
-        "source": user_json,
-        "base": serde_json::to_value(&base).unwrap_or(Json::Null),
-        "stages": per_stage,
-    }}});
-    engine
-        .add_data(Value::from(resolved))
-        .map_err(compile_error)
+    let mut resolved = Value::new_object();
+    {
+        let r = resolved.as_object_mut().map_err(compile_error)?;
+        r.insert(Value::from("source"), user);
+        r.insert(Value::from("base"), compiled("")?);
+        r.insert(Value::from("stages"), per_stage);
+    }
+    let mut custody = Value::new_object();
+    {
+        let c = custody.as_object_mut().map_err(compile_error)?;
+        c.insert(Value::from("resolved"), resolved);
+        // data.custody.config always exists (an empty object merges into a present one as a
+        // no-op), so the library compares it with `resolved.source` directly.
+        c.insert(Value::from("config"), Value::new_object());
+    }
+    let mut root = Value::new_object();
+    root.as_object_mut()
+        .map_err(compile_error)?
+        .insert(Value::from("custody"), custody);
+    engine.add_data(root).map_err(compile_error)
 }
+
+/// A sparse input: no stage, no evidence, nothing optional (see `Policy::build`).
+const SPARSE_SAMPLE_INPUT: &str = r#"{
+  "artifact": {"digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "name": "sample"},
+  "environment": {"name": "sample"},
+  "time": "2026-01-01T00:00:00Z",
+  "evidence": [],
+  "rejected": []
+}"#;
 
 /// A representative input for the load-time dry run (see `docs/policy-input.md`).
 const SAMPLE_INPUT: &str = r#"{

@@ -247,3 +247,47 @@ fn the_compiled_vm_agrees_with_the_interpreter() {
         }
     }
 }
+
+/// regorus's VM does not fall through to `else` when a complete rule's `x := <undefined>`
+/// fails (its interpreter does). custody checks the VM against the interpreter on a sparse
+/// input at load, so a policy using that pattern is evaluated by the interpreter and gets
+/// the right answer; the built-in library avoids the pattern and keeps the VM.
+#[test]
+fn a_policy_the_vm_gets_wrong_is_evaluated_by_the_interpreter() {
+    let text = "package custody.gate\n\nstage := s if { s := input.environment.stage } else := \"none\"\n\ndeny contains msg if { stage == \"none\"; msg := \"no stage\" }\n";
+    let policy = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text: text.into(),
+        }],
+        json!({}),
+    )
+    .unwrap();
+    let no_stage = json!({"artifact": {"digest": "sha256:00", "name": "a"}, "environment": {"name": "prod"},
+        "time": "2026-01-01T00:00:00Z", "evidence": [], "rejected": []});
+    let denies = policy.evaluate(&no_stage).unwrap().denies;
+    assert_eq!(denies.len(), 1, "{denies:?}");
+    assert_eq!(denies[0].message, "no stage");
+    let mut staged = no_stage.clone();
+    staged["environment"]["stage"] = json!("production");
+    assert!(policy.evaluate(&staged).unwrap().denies.is_empty());
+    // The built-in library keeps the VM, and agrees with the interpreter without a stage.
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+    let g = gate(&key);
+    assert!(g.policy.uses_vm());
+    let vm = g.policy.evaluate(&no_stage).unwrap();
+    let (interpreted, _) = g
+        .policy
+        .eval_interpreter(regorus::Value::from(no_stage.clone()))
+        .unwrap();
+    let codes: std::collections::BTreeSet<String> =
+        vm.denies.iter().map(|f| f.code.clone()).collect();
+    let want: std::collections::BTreeSet<String> = interpreted
+        .as_set()
+        .unwrap()
+        .iter()
+        .map(|v| v["code"].as_string().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, want);
+    assert!(codes.contains("provenance-missing"), "{codes:?}");
+}
