@@ -293,6 +293,38 @@ impl GateService {
         self.cache.invalidate(digest)
     }
 
+    fn cache_key(&self, subject: &Subject, environment: Option<&EnvironmentRef>) -> CacheKey {
+        CacheKey {
+            artifact: match (&subject.digest, &subject.image) {
+                (Some(d), _) => d.to_string(),
+                (None, Some(image)) => format!("image:{image}"),
+                (None, None) => String::new(),
+            },
+            policy: self.gate.policy.digest(),
+            root: self.gate.trust.root_digest,
+            environment: environment.map(|e| e.name.clone()),
+            stage: environment.and_then(|e| e.stage.clone()),
+        }
+    }
+
+    /// The cached decision for `subject`, if there is a fresh one (logged like any decision):
+    /// the admission webhook answers cache hits without spawning a task per image.
+    pub(crate) fn cached(
+        &self,
+        subject: &Subject,
+        environment: Option<&EnvironmentRef>,
+        source: &'static str,
+    ) -> Option<Arc<Decided>> {
+        if self.cache.ttl.is_zero() {
+            return None;
+        }
+        let started = Instant::now();
+        let key = self.cache_key(subject, environment);
+        let hit = self.cache.get(&key)?;
+        self.record(&hit.verdict, &key, true, started.elapsed(), source);
+        Some(hit)
+    }
+
     /// Decides (or answers from the cache), then logs the decision.
     pub(crate) async fn decide(
         &self,
@@ -301,17 +333,7 @@ impl GateService {
         source: &'static str,
     ) -> Result<(Arc<Decided>, bool), GateError> {
         let started = Instant::now();
-        let key = CacheKey {
-            artifact: match (&subject.digest, &subject.image) {
-                (Some(d), _) => d.to_string(),
-                (None, Some(image)) => format!("image:{image}"),
-                (None, None) => String::new(),
-            },
-            policy: self.gate.policy.digest(),
-            root: self.gate.trust.root_digest,
-            environment: environment.as_ref().map(|e| e.name.clone()),
-            stage: environment.as_ref().and_then(|e| e.stage.clone()),
-        };
+        let key = self.cache_key(&subject, environment.as_ref());
         let (decided, cached) = match self.cache.get(&key) {
             Some(hit) => (hit, true),
             None => {

@@ -6,7 +6,10 @@
 //! * `POST /api/v1/gate/cache/invalidate` (write token): the revocation hook.
 //! * `POST /api/v1/admission`: the Kubernetes validating admission webhook.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -18,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::admission;
-use crate::gate::{GateService, Subject};
+use crate::gate::{Decided, GateService, Subject};
 use crate::server::AppState;
 use crate::store::{self, GateStore};
 use crate::write_api::error;
@@ -333,35 +336,48 @@ pub(crate) async fn admission(State(state): State<Arc<AppState>>, body: Body) ->
     json_response(StatusCode::OK, &answer)
 }
 
-/// Decides every image of the review in parallel; any deny (or failure to decide) denies.
+/// Decides every image of the review; any deny (or failure to decide) denies. Cached
+/// decisions are answered at once; the others are decided in parallel (each on the blocking
+/// pool), polled together by this task rather than spawned one task per image.
 async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> Json {
     if matches!(review.operation.as_str(), "DELETE" | "CONNECT") || review.images.is_empty() {
         return admission::response(&review.uid, None, &[]);
     }
     let environment = gate.environment(None, None);
-    let tasks: Vec<_> = review
-        .images
-        .iter()
-        .map(|image| {
-            let gate = gate.clone();
-            let environment = environment.clone();
-            let subject = Subject {
-                digest: admission::image_digest(image),
-                name: None,
-                image: Some(image.clone()),
-            };
-            tokio::spawn(async move { gate.decide(subject, environment, "admission").await })
-        })
-        .collect();
-    let mut verdicts = Vec::with_capacity(tasks.len());
-    let mut failures = Vec::new();
-    for (image, task) in review.images.iter().zip(tasks) {
-        match task.await {
-            Ok(Ok((decided, _))) => verdicts.push(decided),
-            Ok(Err(e)) => failures.push(format!("image {image}: cannot decide: {e}")),
-            Err(e) => failures.push(format!("image {image}: cannot decide: {e}")),
+    let mut decided: Vec<Option<Arc<Decided>>> = Vec::with_capacity(review.images.len());
+    let mut misses = Vec::new();
+    for (i, image) in review.images.iter().enumerate() {
+        let subject = Subject {
+            digest: admission::image_digest(image),
+            name: None,
+            image: Some(image.clone()),
+        };
+        match gate.cached(&subject, environment.as_ref(), "admission") {
+            Some(hit) => decided.push(Some(hit)),
+            None => {
+                decided.push(None);
+                misses.push((i, subject));
+            }
         }
     }
+    let results = join_all(
+        misses
+            .into_iter()
+            .map(|(i, subject)| {
+                let environment = environment.clone();
+                async move { (i, gate.decide(subject, environment, "admission").await) }
+            })
+            .collect(),
+    )
+    .await;
+    let mut failures = Vec::new();
+    for (i, result) in results {
+        match result {
+            Ok((d, _)) => decided[i] = Some(d),
+            Err(e) => failures.push(format!("image {}: cannot decide: {e}", review.images[i])),
+        }
+    }
+    let verdicts: Vec<Arc<Decided>> = decided.into_iter().flatten().collect();
     if !failures.is_empty() {
         tracing::error!(object = %review.object, failures = ?failures, "admission failed closed");
         let message = format!(
@@ -387,4 +403,28 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> J
         let message = admission::denial_message(review.images.len(), &denied);
         admission::response(&review.uid, Some(&message), &[])
     }
+}
+
+/// Polls every future in this task until all are ready; outputs in input order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
