@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The policy gate's admission webhook under load: starts `custody serve --policy` (release
 # build) with TLS on loopback, uploads signed evidence for 3 images, and runs wrk POSTing an
-# AdmissionReview for a Pod with those 3 images, warm (decision cache on) and cold
-# (`--gate-cache-ttl 0`: every request reads the store, verifies 3 bundles and evaluates the
-# Rego policy 3 times), at a few concurrency levels. Stops the server by PID.
+# AdmissionReview for a Pod with those 3 images, at a few concurrency levels, in three modes:
+#   warm   decision cache on: every image answered from it;
+#   cold   `--gate-cache-ttl 0`: every request reads the store and evaluates the Rego policy
+#          3 times; the bundles' verification results are reused (same bytes, same trust);
+#   first  also `--gate-verified-cache 0`: every request parses and verifies 3 bundles too,
+#          as for evidence the gate has never seen.
+# Stops the server by PID.
 #
 #   bench/gate.sh [CONNECTIONS...]        (default: 1 8 64)
 #
@@ -78,10 +82,10 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-start_server() { # TTL
+start_server() { # TTL VERIFIED-CACHE-ENTRIES
     "$bin" serve --listen 127.0.0.1:0 --origin gate.bench --data-dir "$work/data" \
         --write-token-file token --tls-cert server.crt --tls-key server.key \
-        --policy policy --gate-key signer.pub --gate-env production --gate-cache-ttl "$1" \
+        --policy policy --gate-key signer.pub --gate-env production --gate-cache-ttl "$1" --gate-verified-cache "$2" \
         > serve.out 2> serve.err &
     server_pid=$!
     for _ in $(seq 100); do grep -q listening serve.out 2>/dev/null && break; sleep 0.1; done
@@ -93,8 +97,8 @@ server_cpu_ticks() { # utime + stime of the server (fields 14 and 15 of /proc/PI
     awk '{print $14 + $15}' "/proc/$server_pid/stat"
 }
 
-run() { # MODE TTL
-    start_server "$2"
+run() { # MODE TTL VERIFIED-CACHE-ENTRIES
+    start_server "$2" "$3"
     for name in app sidecar init; do
         curl -sf --cacert server.crt -H "Authorization: Bearer bench-token" \
             --data-binary "@$name.img.sigstore.json" "$url/api/v1/evidence" > /dev/null
@@ -129,5 +133,6 @@ run() { # MODE TTL
     echo "custody $("$bin" --version | cut -d' ' -f2), $(nproc) cores, wrk $duration per row, 3 images per review"
     echo "| mode | conn |       p50 |       p99 | req/s     | cpu µs | load  |"
 }
-run warm 300
-run cold 0
+run warm 300 4096
+run cold 0 4096
+run first 0 0

@@ -8,6 +8,7 @@ use custody_core::verify::Artifact;
 
 use crate::Policy;
 use crate::PolicyError;
+use crate::VerificationCache;
 use crate::input::{
     self, Candidate, EnvironmentRef, InputParts, PromotionRef, RetiredKey, RevokedTarget, TrustSet,
 };
@@ -49,6 +50,17 @@ impl Gate {
         request: &Request<'_>,
         candidates: &[Candidate],
     ) -> Result<Verdict, PolicyError> {
+        self.decide_with(request, candidates, None)
+    }
+
+    /// [`Gate::decide`], reusing earlier verification results of the same bundle bytes under
+    /// the same trust set from `cache` (see [`VerificationCache`]).
+    pub fn decide_with(
+        &self,
+        request: &Request<'_>,
+        candidates: &[Candidate],
+        cache: Option<&VerificationCache>,
+    ) -> Result<Verdict, PolicyError> {
         let Some(digest_text) = request.artifact.digest.as_deref() else {
             return self.decide_unpinned(request);
         };
@@ -59,8 +71,10 @@ impl Gate {
             digest,
             bytes: request.bytes,
         };
-        let (mut evidence, mut rejected) =
-            input::verify_evidence(&self.trust, artifact, candidates);
+        let (mut evidence, mut rejected) = match cache {
+            Some(cache) => cache.verify_evidence(&self.trust, artifact, candidates),
+            None => input::verify_evidence(&self.trust, artifact, candidates),
+        };
         input::attach_principals(&mut evidence, &request.principals);
         let evidence = input::apply_revocations(evidence, &mut rejected, &request.revocations);
         let evidence = input::apply_retirements(evidence, &mut rejected, &request.retired);

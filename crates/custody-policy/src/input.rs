@@ -36,6 +36,27 @@ pub struct TrustSet {
     pub root_digest: Option<Sha256Digest>,
 }
 
+impl TrustSet {
+    /// A digest of what verification trusts: every key id (in order) and the trusted root's
+    /// digest. Two trust sets with the same fingerprint verify every bundle the same way.
+    pub fn fingerprint(&self) -> Sha256Digest {
+        let mut bytes = Vec::with_capacity(8 + 33 * (self.keys.len() + 1));
+        bytes.extend_from_slice(b"custody-trust-v1");
+        for k in &self.keys {
+            bytes.push(b'k');
+            bytes.extend_from_slice(&k.key_id().0);
+        }
+        if let Some(root) = &self.root_digest {
+            bytes.push(b'r');
+            bytes.extend_from_slice(&root.0);
+        } else if self.root.is_some() {
+            // A root without its digest: never share results with a rootless trust set.
+            bytes.push(b'?');
+        }
+        Sha256Digest::of(&bytes)
+    }
+}
+
 /// A bundle offered as evidence: where it came from and its bytes.
 #[derive(Debug, Clone)]
 pub struct Candidate {

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod gate;
 pub mod input;
 pub mod verdict;
+pub mod verified;
 pub mod vsa;
 
 pub use engine::{Evaluation, Policy, PolicyFile, TestOutcome, TestResult};
@@ -25,6 +26,7 @@ pub use input::{
     RetiredKey, RevokedEvidence, RevokedTarget, TrustSet,
 };
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
+pub use verified::VerificationCache;
 
 /// Why a policy could not be loaded or evaluated. Loading errors name the file (and line when
 /// regorus gives one).

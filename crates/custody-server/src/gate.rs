@@ -21,7 +21,7 @@ use custody_core::keys::SigningKey;
 use custody_log::Log;
 use custody_policy::gate::Request;
 use custody_policy::input::{Candidate, EnvironmentRef};
-use custody_policy::{ArtifactRef, Gate, PolicyError, Verdict};
+use custody_policy::{ArtifactRef, Gate, PolicyError, Verdict, VerificationCache};
 use serde_json::{Value as Json, json};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -46,6 +46,8 @@ pub struct GateConfig {
     pub stage: Option<String>,
     /// How long a decision is reused; zero turns the cache off.
     pub cache_ttl: Duration,
+    /// Verification results kept for reuse (`--gate-verified-cache`; 0 turns it off).
+    pub verified_cache: usize,
     /// Signs a VSA for allowed `evaluate` verdicts.
     pub vsa: Option<VsaSigner>,
 }
@@ -57,6 +59,7 @@ impl std::fmt::Debug for GateConfig {
             .field("environment", &self.environment)
             .field("stage", &self.stage)
             .field("cache_ttl", &self.cache_ttl)
+            .field("verified_cache", &self.verified_cache)
             .field("vsa", &self.vsa.is_some())
             .finish()
     }
@@ -223,6 +226,8 @@ pub(crate) struct GateService {
     gate: Arc<Gate>,
     store: Arc<GateStore>,
     cache: DecisionCache,
+    /// Earlier verification results (same bundle bytes, artifact and trust set).
+    verified: Arc<VerificationCache>,
     environment: Option<String>,
     stage: Option<String>,
     vsa: Option<VsaSigner>,
@@ -247,6 +252,7 @@ impl GateService {
                 epoch: AtomicU64::new(0),
                 map: RwLock::new(HashMap::new()),
             },
+            verified: Arc::new(VerificationCache::new(config.verified_cache)),
             environment: config.environment,
             stage: config.stage,
             vsa: config.vsa,
@@ -344,6 +350,7 @@ impl GateService {
                     .await
                     .map_err(|e| GateError::Task(e.to_string()))?;
                 let (gate, store) = (self.gate.clone(), self.store.clone());
+                let verified = self.verified.clone();
                 let env = environment.clone();
                 let (revoked, retired) = self
                     .revocations
@@ -351,7 +358,7 @@ impl GateService {
                     .map(|r| (r.get(), r.retired()))
                     .unwrap_or_default();
                 let verdict = tokio::task::spawn_blocking(move || {
-                    decide_blocking(&gate, &store, &subject, env, revoked, retired)
+                    decide_blocking(&gate, &store, &verified, &subject, env, revoked, retired)
                 })
                 .await
                 .map_err(|e| GateError::Task(e.to_string()))??;
@@ -456,6 +463,7 @@ impl GateService {
 fn decide_blocking(
     gate: &Gate,
     store: &GateStore,
+    verified: &VerificationCache,
     subject: &Subject,
     environment: Option<EnvironmentRef>,
     revocations: Arc<Vec<custody_policy::input::RevokedTarget>>,
@@ -485,7 +493,7 @@ fn decide_blocking(
         retired,
         ..Default::default()
     };
-    Ok(gate.decide(&request, &candidates)?)
+    Ok(gate.decide_with(&request, &candidates, Some(verified))?)
 }
 
 /// Why a VSA could not be signed.

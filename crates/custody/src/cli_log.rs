@@ -98,6 +98,10 @@ pub struct ServeGateArgs {
     /// Seconds a decision is reused (0 turns the cache off)
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub gate_cache_ttl: u64,
+    /// Verification results kept for reuse, by bundle bytes, artifact and trust set (0 turns
+    /// it off: every decision verifies every bundle)
+    #[arg(long, value_name = "ENTRIES", default_value_t = 4096)]
+    pub gate_verified_cache: usize,
     /// Private key that signs a SLSA VSA for every allowed evaluate verdict
     #[arg(long, value_name = "KEY", requires = "policy")]
     pub gate_signing_key: Option<PathBuf>,

@@ -78,6 +78,7 @@ pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
         environment: args.gate_env.clone(),
         stage: args.gate_stage.clone(),
         cache_ttl: Duration::from_secs(args.gate_cache_ttl),
+        verified_cache: args.gate_verified_cache,
         vsa,
     }))
 }
