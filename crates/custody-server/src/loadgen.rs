@@ -90,6 +90,11 @@ pub struct WriteReport {
     pub tree_size: u64,
     pub proof_hashes: usize,
     pub answer_bytes: usize,
+    /// CPU time (user + system) of the load generator's own process during the timed part
+    /// (not the signing beforehand), where the OS tells it (Linux `/proc/self/stat`): what
+    /// the load generator takes from a server on the same machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_seconds: Option<f64>,
 }
 
 /// One read phase.
@@ -175,6 +180,7 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
     let sign_seconds = signing.elapsed().as_secs_f64();
     let connections = open_all(target, config.concurrency).await?;
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let workers: Vec<_> = connections
         .into_iter()
@@ -196,6 +202,9 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let client_cpu_seconds = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| after - before);
     all.latencies.sort_unstable();
     let pct = |p: f64| {
         let i = ((all.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
@@ -217,7 +226,19 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
         tree_size,
         proof_hashes,
         answer_bytes,
+        client_cpu_seconds,
     })
+}
+
+/// User + system CPU seconds of this process so far (Linux: fields 14 and 15 of
+/// `/proc/self/stat`, in USER_HZ ticks, 100 per second on every Linux ABI).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing ')'.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 fn num_threads() -> usize {
@@ -394,4 +415,22 @@ async fn read_phase(
         per_second: rate(total, seconds),
         bytes,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_cpu_time_is_read_and_grows() {
+        let before = process_cpu_seconds().unwrap();
+        let mut x = 0u64;
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(process_cpu_seconds().unwrap() >= before);
+    }
 }
