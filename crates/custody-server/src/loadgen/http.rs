@@ -143,8 +143,10 @@ impl Connection {
             Framing::Length(n) => {
                 let end = head.len + n;
                 while self.buf.len() < end {
+                    // Room for the rest of the body, within reason (a bogus length must
+                    // not reserve gigabytes).
                     let want = end - self.buf.len();
-                    self.fill(want.max(READ_CHUNK)).await?;
+                    self.fill(want.clamp(READ_CHUNK, 4 << 20)).await?;
                 }
                 self.consumed = end;
                 Body::Buf(head.len..end)
