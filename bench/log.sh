@@ -7,7 +7,11 @@
 # Each ENTRIES is one run of the load generator against the same growing log, so
 # `bench/log.sh sqlite 10000 90000 900000` measures at tree sizes 10^4, 10^5 and 10^6.
 # Environment: BENCH_CONCURRENCY (2000), BENCH_READS (100000 per read phase, after the last
-# run only), BENCH_READ_CONCURRENCY (64), BENCH_JSON=1 (machine output), BENCH_NO_BUILD=1.
+# run only), BENCH_READ_CONCURRENCY (64), BENCH_JSON=1 (machine output), BENCH_NO_BUILD=1,
+# BENCH_BIN (the custody binary for server and load generator; default target/release/custody),
+# BENCH_CLIENT_BIN (another binary for the load generator only).
+# After each run a "# cpu" line on stderr gives the server process's CPU (user + system) per
+# entry over that run, and the load average at its start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
@@ -19,7 +23,8 @@ reads=${BENCH_READS:-100000}
 read_concurrency=${BENCH_READ_CONCURRENCY:-64}
 
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p custody
-bin=$PWD/target/release/custody
+bin=${BENCH_BIN:-$PWD/target/release/custody}
+client_bin=${BENCH_CLIENT_BIN:-$bin}
 work=$(mktemp -d /tmp/custody-bench.XXXXXX)
 chmod 755 "$work"
 server_pid=
@@ -69,9 +74,18 @@ echo "# backend $backend, server $url (pid $server_pid), $(nproc) cores, load $(
 output=()
 [ -n "${BENCH_JSON:-}" ] && output=(-o json)
 last=$(( ${#runs[@]} - 1 ))
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+hz=$(getconf CLK_TCK)
 for i in "${!runs[@]}"; do
     r=0
     [ "$i" = "$last" ] && r=$reads
-    "$bin" bench log "$url" --entries "${runs[$i]}" --concurrency "$concurrency" \
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    before=$(cpu_ticks "$server_pid")
+    "$client_bin" bench log "$url" --entries "${runs[$i]}" --concurrency "$concurrency" \
         --token-file "$work/token" --reads "$r" --read-concurrency "$read_concurrency" "${output[@]}"
+    after=$(cpu_ticks "$server_pid")
+    awk -v t=$((after - before)) -v hz="$hz" -v n="${runs[$i]}" -v load="$load" 'BEGIN {
+        printf "# cpu: server %.2f s = %.1f µs/entry (reads included) over %d entries; load at start %s\n",
+            t / hz, t / hz * 1e6 / n, n, load }' >&2
 done

@@ -1,9 +1,10 @@
 //! A load generator for any log that speaks the Rekor v2 write API and C2SP tlog-tiles
 //! (`custody bench log`).
 //!
-//! Writes: `entries` distinct hashedrekord requests (ECDSA P-256) are signed *before* the
-//! clock starts, then `concurrency` keep-alive connections submit them, one request in flight
-//! each. Latency is submit → answer; a log that answers only after the batch's durable commit
+//! Writes: `entries` distinct hashedrekord requests (ECDSA P-256) are signed and serialized
+//! as complete HTTP/1.1 requests *before* the clock starts, then `concurrency` keep-alive
+//! connections submit them, one request in flight each (see [`http`] for what is read of the
+//! answers). Latency is submit → answer; a log that answers only after the batch's durable commit
 //! and the signed checkpoint (custody does) makes that submit → signed checkpoint. A 503 is
 //! retried after 10 ms and counted; the latency then runs from the first attempt.
 //!
@@ -18,8 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::Method;
 use custody_log::layout::{TILE_WIDTH, TileId, TilePath};
 use serde::Serialize;
 
@@ -54,8 +53,10 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP: {0}")]
-    Http(#[source] hyper::Error),
+    #[error("connection: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("not an HTTP/1.1 answer: {0}")]
+    Protocol(String),
     #[error("{method} {path}: HTTP {status}: {body}")]
     Status {
         method: &'static str,
@@ -90,6 +91,11 @@ pub struct WriteReport {
     pub tree_size: u64,
     pub proof_hashes: usize,
     pub answer_bytes: usize,
+    /// CPU time (user + system) of the load generator's own process during the timed part
+    /// (not the signing beforehand), where the OS tells it (Linux `/proc/self/stat`): what
+    /// the load generator takes from a server on the same machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_seconds: Option<f64>,
 }
 
 /// One read phase.
@@ -171,17 +177,21 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
     let bodies = tokio::task::spawn_blocking(move || presign(n, threads))
         .await
         .map_err(|e| LoadError::Task(e.to_string()))??;
-    let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.into_iter().map(Bytes::from).collect());
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+        bodies
+            .iter()
+            .map(|body| target.request(ENTRIES_PATH, Some(body), config.token.as_deref()))
+            .collect(),
+    );
+    drop(bodies);
     let sign_seconds = signing.elapsed().as_secs_f64();
     let connections = open_all(target, config.concurrency).await?;
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let workers: Vec<_> = connections
         .into_iter()
-        .map(|connection| {
-            let (bodies, next, token) = (bodies.clone(), next.clone(), config.token.clone());
-            tokio::spawn(write_worker(connection, bodies, next, token))
-        })
+        .map(|connection| tokio::spawn(write_worker(connection, requests.clone(), next.clone())))
         .collect();
     let mut all = WorkerStats::default();
     for worker in workers {
@@ -196,6 +206,9 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let client_cpu_seconds = cpu_before
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| after - before);
     all.latencies.sort_unstable();
     let pct = |p: f64| {
         let i = ((all.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
@@ -217,31 +230,41 @@ async fn write_phase(target: &Target, config: &LoadConfig) -> Result<WriteReport
         tree_size,
         proof_hashes,
         answer_bytes,
+        client_cpu_seconds,
     })
+}
+
+/// User + system CPU seconds of this process so far (Linux: fields 14 and 15 of
+/// `/proc/self/stat`, in USER_HZ ticks, 100 per second on every Linux ABI).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing ')'.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 fn num_threads() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
+const ENTRIES_PATH: &str = "/api/v2/log/entries";
+
 async fn write_worker(
     mut connection: Connection,
-    bodies: Arc<Vec<Bytes>>,
+    requests: Arc<Vec<Vec<u8>>>,
     next: Arc<AtomicUsize>,
-    token: Option<String>,
 ) -> Result<WorkerStats, LoadError> {
-    const PATH: &str = "/api/v2/log/entries";
     let mut stats = WorkerStats::default();
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(body) = bodies.get(i) else {
+        let Some(request) = requests.get(i) else {
             return Ok(stats);
         };
         let begin = Instant::now();
         let answer = loop {
-            let (status, answer) = connection
-                .send(Method::POST, PATH, Some(body.clone()), token.as_deref())
-                .await?;
+            let (status, answer) = connection.send(request).await?;
             match status {
                 201 => stats.created += 1,
                 200 => stats.duplicates += 1,
@@ -251,10 +274,10 @@ async fn write_worker(
                     continue;
                 }
                 _ => {
-                    let body = String::from_utf8_lossy(&answer).into_owned();
+                    let body = String::from_utf8_lossy(answer).into_owned();
                     return Err(LoadError::Status {
                         method: "POST",
-                        path: PATH.into(),
+                        path: ENTRIES_PATH.into(),
                         status,
                         body,
                     });
@@ -264,7 +287,7 @@ async fn write_worker(
         };
         stats.latencies.push(begin.elapsed());
         if i % 101 == 0 {
-            if let Some((size, hashes, bytes)) = proof_sample(&answer) {
+            if let Some((size, hashes, bytes)) = proof_sample(answer) {
                 let (s, h, b) = stats.sample.unwrap_or_default();
                 stats.sample = Some((s.max(size), h.max(hashes), b.max(bytes)));
             }
@@ -283,10 +306,10 @@ fn proof_sample(answer: &[u8]) -> Option<(u64, usize, usize)> {
 async fn tree_size(target: &Target) -> Result<u64, LoadError> {
     let mut connection = Connection::open(target).await?;
     let (status, body) = connection
-        .send(Method::GET, "/checkpoint", None, None)
+        .send(&target.request("/checkpoint", None, None))
         .await?;
     if status != 200 {
-        let body = String::from_utf8_lossy(&body).into_owned();
+        let body = String::from_utf8_lossy(body).into_owned();
         return Err(LoadError::Status {
             method: "GET",
             path: "/checkpoint".into(),
@@ -294,7 +317,7 @@ async fn tree_size(target: &Target) -> Result<u64, LoadError> {
             body,
         });
     }
-    std::str::from_utf8(&body)
+    std::str::from_utf8(body)
         .ok()
         .and_then(|text| text.lines().nth(1)?.parse().ok())
         .ok_or(LoadError::Checkpoint)
@@ -353,12 +376,17 @@ async fn read_phase(
         });
     }
     let connections = open_all(target, config.read_concurrency).await?;
-    let (paths, next, total) = (Arc::new(paths), Arc::new(AtomicUsize::new(0)), config.reads);
+    let requests: Vec<_> = paths
+        .iter()
+        .map(|path| target.request(path, None, None))
+        .collect();
+    let (paths, requests) = (Arc::new(paths), Arc::new(requests));
+    let (next, total) = (Arc::new(AtomicUsize::new(0)), config.reads);
     let started = Instant::now();
     let workers: Vec<_> = connections
         .into_iter()
         .map(|mut connection| {
-            let (paths, next) = (paths.clone(), next.clone());
+            let (paths, requests, next) = (paths.clone(), requests.clone(), next.clone());
             tokio::spawn(async move {
                 let mut bytes = 0u64;
                 loop {
@@ -366,13 +394,12 @@ async fn read_phase(
                     if i >= total {
                         return Ok::<u64, LoadError>(bytes);
                     }
-                    let path = &paths[i % paths.len()];
-                    let (status, body) = connection.send(Method::GET, path, None, None).await?;
+                    let (status, body) = connection.send(&requests[i % requests.len()]).await?;
                     if status != 200 {
-                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let body = String::from_utf8_lossy(body).into_owned();
                         return Err(LoadError::Status {
                             method: "GET",
-                            path: path.clone(),
+                            path: paths[i % paths.len()].clone(),
                             status,
                             body,
                         });
@@ -394,4 +421,22 @@ async fn read_phase(
         per_second: rate(total, seconds),
         bytes,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_cpu_time_is_read_and_grows() {
+        let before = process_cpu_seconds().unwrap();
+        let mut x = 0u64;
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(process_cpu_seconds().unwrap() >= before);
+    }
 }

@@ -22,6 +22,12 @@ use crate::cli_log::{BenchCommand, LogCommand, WitnessCommand};
 use crate::config::Config;
 use crate::outcome::{Denied, ExitWith, Outcome};
 
+/// mimalloc instead of glibc's malloc: the log server allocates and frees per request across
+/// threads (admission pool, tokio workers, sequencer), where glibc's arenas cost more; see
+/// docs/PERFORMANCE.md ("A leaner load generator and mimalloc").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.global);

@@ -62,6 +62,13 @@ fn human(report: &LoadReport) -> String {
             w.proof_hashes,
             w.answer_bytes
         );
+        if let Some(cpu) = w.client_cpu_seconds {
+            out += &format!(
+                "  load generator CPU {:.2} s = {:.1} µs/entry\n",
+                cpu,
+                cpu * 1e6 / w.entries.max(1) as f64
+            );
+        }
     }
     for r in &report.reads {
         out += &format!(
