@@ -78,7 +78,13 @@ compiled_config(c) := object.union(c, {
 	"_algorithms": {a | some a in c.algorithms},
 	"_fixed_size_algorithms": {a | some a in c.algorithms; not startswith(a, "rsa")},
 	"_identities": count(c.signers.identities) > 0,
+	"_source_checks": count(c.provenance.builders) + count(c.provenance.repositories) + count(c.provenance.refs) > 0,
+	"_build_checks": any_true([c.provenance.hermetic, c.provenance.pinned]),
+	"_evidence_checks": any_true([c.reproducible, c.tlog, count(c.required_attestations) > 0, c.deny_rejected]),
 })
+
+# True when any of `xs` is on the way a rule body reads a setting (anything but false).
+any_true(xs) := count([x | some x in xs; x != false]) > 0
 
 # What custody stores in data.custody.resolved for the base and for every stage.
 compiled_merged_config := compiled_config(merged_config)
@@ -262,6 +268,25 @@ rsa_too_small(s) if {
 
 # ---------------------------------------------------------------------------------------------
 # Violations from config: each {code, msg, fix[, signer, evidence]}
+#
+# Checks that most configurations leave off are grouped behind one switch each, resolved per
+# stage (compiled_config): a check that is off then costs nothing per evaluation, where a rule
+# body of its own would cost a rule call (a few microseconds for a dozen of them).
+
+violations contains v if {
+	config._source_checks
+	some v in source_violations
+}
+
+violations contains v if {
+	config._build_checks
+	some v in build_violations
+}
+
+violations contains v if {
+	config._evidence_checks
+	some v in evidence_violations
+}
 
 violations contains v if {
 	have := count(trusted_signer_labels)
@@ -302,7 +327,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+source_violations contains v if {
 	count(config.provenance.builders) > 0
 	count(provenance) > 0
 	not provenance_from_builder(config.provenance.builders)
@@ -313,7 +338,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+source_violations contains v if {
 	count(config.provenance.repositories) > 0
 	count(provenance) > 0
 	not any_provenance_repository
@@ -329,7 +354,7 @@ any_provenance_repository if {
 	matches_any(source_repository(e.statement), config.provenance.repositories)
 }
 
-violations contains v if {
+source_violations contains v if {
 	count(config.provenance.refs) > 0
 	count(provenance) > 0
 	not any_provenance_ref
@@ -358,7 +383,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+build_violations contains v if {
 	config.provenance.hermetic
 	some e in provenance
 	not hermetic(e.statement)
@@ -371,7 +396,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+build_violations contains v if {
 	config.provenance.pinned
 	some e in provenance
 	n := object.get(e.statement.predicate, ["buildDefinition", "internalParameters", "pinning", "findings"], -1)
@@ -402,7 +427,7 @@ any_fresh_provenance if {
 	(now_ns - time.parse_rfc3339_ns(t)) / 86400000000000 <= config.provenance.max_age_days # age_days
 }
 
-violations contains v if {
+evidence_violations contains v if {
 	config.reproducible
 	not reproduced
 	v := {
@@ -412,7 +437,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+evidence_violations contains v if {
 	config.tlog
 	some e in trusted_evidence
 	not e.logged
@@ -425,7 +450,7 @@ violations contains v if {
 	}
 }
 
-violations contains v if {
+evidence_violations contains v if {
 	some t in config.required_attestations
 	count(attestations(t)) == 0
 	v := {
@@ -437,7 +462,7 @@ violations contains v if {
 
 # Revoked evidence has its own finding (evidence-revoked, a deny); evidence signed by a retired
 # key is not tampering, only stale, and has its own warning (evidence-key-retired).
-violations contains v if {
+evidence_violations contains v if {
 	config.deny_rejected
 	some r in input.rejected
 	r.code != "revoked"

@@ -291,3 +291,59 @@ fn a_policy_the_vm_gets_wrong_is_evaluated_by_the_interpreter() {
     assert_eq!(codes, want);
     assert!(codes.contains("provenance-missing"), "{codes:?}");
 }
+
+/// Checks grouped behind a per-stage switch (resolved at load) fire in the stage that turns
+/// them on and only there, on the VM as on the interpreter.
+#[test]
+fn grouped_checks_follow_the_stage_that_turns_them_on() {
+    let key = "78b6f3497eeea4c9708d65e411c4ea3fd63a32db6d1fd6b686b374349480f39b";
+    let policy = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text: "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n".into(),
+        }],
+        json!({"custody": {"config": {"signers": {"keys": [key]}, "provenance": {"required": false},
+            "stages": {"production": {"tlog": true, "provenance": {"builders": ["https://ci.example/*"]}},
+                       "staging": {"provenance": {"hermetic": true}}}}}}),
+    )
+    .unwrap();
+    assert!(policy.uses_vm());
+    let signer = json!({"kind": "key", "label": key, "key_id": key, "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}});
+    let provenance = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {"buildDefinition": {"buildType": "x", "externalParameters": {}}, "runDetails": {"builder": {"id": "https://other.example/b"}}}});
+    let input = |stage: Option<&str>| {
+        let mut env = json!({"name": "e"});
+        if let Some(s) = stage {
+            env["stage"] = json!(s);
+        }
+        json!({"artifact": {"digest": "sha256:00", "name": "a"}, "environment": env, "time": "2026-01-01T00:00:00Z",
+            "evidence": [{"source": "p", "bundle_digest": "sha256:01", "kind": "attestation", "predicate_type": "https://slsa.dev/provenance/v1",
+                "statement": provenance, "signer": signer, "tlog": [], "logged": false, "times": []}], "rejected": []})
+    };
+    let codes = |stage: Option<&str>| {
+        let doc = input(stage);
+        let vm: std::collections::BTreeSet<String> = policy
+            .evaluate(&doc)
+            .unwrap()
+            .denies
+            .into_iter()
+            .map(|f| f.code)
+            .collect();
+        let (interpreted, _) = policy.eval_interpreter(regorus::Value::from(doc)).unwrap();
+        let reference: std::collections::BTreeSet<String> = interpreted
+            .as_set()
+            .unwrap()
+            .iter()
+            .map(|v| v["code"].as_string().unwrap().to_string())
+            .collect();
+        assert_eq!(vm, reference, "stage {stage:?}");
+        vm.into_iter().collect::<Vec<_>>()
+    };
+    assert_eq!(
+        codes(Some("production")),
+        ["not-logged", "provenance-builder"]
+    );
+    assert_eq!(codes(Some("staging")), ["provenance-not-hermetic"]);
+    assert!(codes(None).is_empty());
+    assert!(codes(Some("other")).is_empty());
+}
