@@ -644,31 +644,23 @@ fn approvals_that_cannot_count_are_refused_clearly() {
     );
     // Refusals on the merits (exit 1): another principal's key, a key of no principal, an
     // approver outside the group, a principal who is no approver, the builder.
-    assert_fails(
-        approve_as("alice", &r1s, "prod", "carol"),
-        1,
-        &["refused", "signed by \"carol\"'s key", "\"alice\"'s token"],
-    );
-    assert_fails(
-        approve_as("alice", &r1s, "prod", "stranger"),
-        1,
-        &["refused", "does not verify"],
-    );
-    assert_fails(
-        approve_as("dave", &r1s, "prod", "dave"),
-        1,
-        &["refused", "\"dave\" is not in group \"release-approvers\""],
-    );
-    assert_fails(
-        approve_as("rm", &r1s, "prod", "rm"),
-        1,
-        &["refused", "needs the approver role"],
-    );
-    assert_fails(
-        approve_as("ci", &r1s, "prod", "ci"),
-        1,
-        &["refused", "separation of duties"],
-    );
+    for (who, key, words) in [
+        (
+            "alice",
+            "carol",
+            &["refused", "signed by \"carol\"'s key", "\"alice\"'s token"][..],
+        ),
+        ("alice", "stranger", &["refused", "does not verify"][..]),
+        (
+            "dave",
+            "dave",
+            &["refused", "\"dave\" is not in group \"release-approvers\""][..],
+        ),
+        ("rm", "rm", &["refused", "needs the approver role"][..]),
+        ("ci", "ci", &["refused", "separation of duties"][..]),
+    ] {
+        assert_fails(approve_as(who, &r1s, "prod", key), 1, words);
+    }
 
     // Malformed bundles: 400 with a message.
     let provenance = fs::read_dir(s.d().join("r1"))

@@ -65,20 +65,27 @@ fn build(d: &Path, url: &str, name: &str, key: &str) -> Sha256Digest {
         &format!("echo {name} > app.bin"),
     ]));
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = run(custody(d)
-        .env("CUSTODY_SERVER", url)
-        .env("CUSTODY_TOKEN", token("ci"))
-        .args(["-o", "json", "push", proj.join("app.bin").to_str().unwrap()]));
+    let (code, out, err) = cli(
+        d,
+        url,
+        "ci",
+        &["-o", "json", "push", proj.join("app.bin").to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     v["digest"].as_str().unwrap().parse().unwrap()
 }
 
-fn promote(d: &Path, url: &str, digest: &Sha256Digest, env: &str) -> (i32, String, String) {
+/// `custody ARGS` in `d` as principal `who` of the release server at `url`.
+fn cli(d: &Path, url: &str, who: &str, args: &[&str]) -> (i32, String, String) {
     run(custody(d)
         .env("CUSTODY_SERVER", url)
-        .env("CUSTODY_TOKEN", token("ci"))
-        .args(["promote", &digest.to_string(), "--to", env]))
+        .env("CUSTODY_TOKEN", token(who))
+        .args(args))
+}
+
+fn promote(d: &Path, url: &str, digest: &Sha256Digest, env: &str) -> (i32, String, String) {
+    cli(d, url, "ci", &["promote", &digest.to_string(), "--to", env])
 }
 
 #[test]
@@ -149,10 +156,11 @@ keys = ["sec.pub"]
     assert_eq!(code, 0, "{err}");
 
     // Rotate: the old key retires now; r1's evidence is re-signed with the new key.
-    let (code, out, err) = run(custody(d)
-        .env("CUSTODY_SERVER", &url)
-        .env("CUSTODY_TOKEN", token("sec"))
-        .args([
+    let (code, out, err) = cli(
+        d,
+        &url,
+        "sec",
+        &[
             "-o",
             "json",
             "key",
@@ -165,7 +173,8 @@ keys = ["sec.pub"]
             &r1.to_string(),
             "--reason",
             "yearly rotation",
-        ]));
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let rotated: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -192,10 +201,11 @@ keys = ["sec.pub"]
     assert_eq!(code, 0, "{err}");
 
     // History of r1 verifies offline with both keys: the old signature and the re-signed one.
-    let (code, out, err) = run(custody(d)
-        .env("CUSTODY_SERVER", &url)
-        .env("CUSTODY_TOKEN", token("sec"))
-        .args([
+    let (code, out, err) = cli(
+        d,
+        &url,
+        "sec",
+        &[
             "-o",
             "json",
             "history",
@@ -208,7 +218,8 @@ keys = ["sec.pub"]
             "ci-new.pub",
             "--trusted-root",
             "tr.json",
-        ]));
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let h: Value = serde_json::from_str(&out).unwrap();
     let signed: Vec<&Value> = h["timeline"]
