@@ -62,6 +62,22 @@ fn input() -> serde_json::Value {
     })
 }
 
+/// The starter policy `custody policy init` writes: trusted signer, provenance, clean tree.
+fn starter_policy() -> Policy {
+    Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text:
+                "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
+                    .into(),
+        }],
+        json!({"custody": {"config": {"signers": {"keys": [KEY], "threshold": 1},
+            "provenance": {"required": true, "clean": true},
+            "stages": {"production": {"provenance": {"max_age_days": 90}}}}}}),
+    )
+    .unwrap()
+}
+
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let q = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize];
@@ -92,6 +108,21 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5000usize);
+    // `CUSTODY_BENCH_ONLY=starter|full`: only N evaluations of that policy (pre-converted
+    // input), no report: for instruction counts, e.g. the difference between
+    // `valgrind --tool=callgrind <bench binary> 1001` and `... 1`, divided by 1000.
+    if let Ok(only) = std::env::var("CUSTODY_BENCH_ONLY") {
+        let chosen = if only == "full" {
+            policy
+        } else {
+            starter_policy()
+        };
+        let value = regorus::Value::from(doc);
+        for _ in 0..n {
+            chosen.evaluate_value(value.clone()).unwrap();
+        }
+        return;
+    }
     for _ in 0..200 {
         policy.evaluate(&doc).unwrap();
     }
@@ -137,19 +168,7 @@ fn main() {
             policy.evaluate(&denied).unwrap();
         }),
     );
-    // The starter policy `custody policy init` writes: trusted signer, provenance, clean tree.
-    let starter = Policy::from_files(
-        vec![PolicyFile {
-            path: "gate.rego".into(),
-            text:
-                "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
-                    .into(),
-        }],
-        json!({"custody": {"config": {"signers": {"keys": [KEY], "threshold": 1},
-            "provenance": {"required": true, "clean": true},
-            "stages": {"production": {"provenance": {"max_age_days": 90}}}}}}),
-    )
-    .unwrap();
+    let starter = starter_policy();
     assert!(starter.evaluate(&doc).unwrap().denies.is_empty());
     report(
         "starter policy, allow",
