@@ -12,7 +12,9 @@
 #   bench/gate.sh [CONNECTIONS...]        (default: 1 8 64)
 #
 # Environment: BENCH_DURATION (10s per run), BENCH_NO_BUILD=1, BENCH_BIN=PATH, BENCH_JSON=1 (one JSON line
-# per run). Needs wrk (installed with apt-get if missing), openssl, curl.
+# per run), BENCH_MODES ("warm cold first"), BENCH_PERF=FILE (record the server with `perf record -g`
+# during the last level of the last mode, into FILE). Needs wrk (installed with apt-get if missing),
+# openssl, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 levels=("$@")
@@ -109,9 +111,15 @@ run() { # MODE TTL VERIFIED-CACHE-ENTRIES
     for c in "${levels[@]}"; do
         threads=$(( c < 2 ? 1 : 2 ))
         load=$(cut -d' ' -f1 /proc/loadavg)
+        perf_pid=
+        if [ -n "${BENCH_PERF:-}" ] && [ "$1" = "$last_mode" ] && [ "$c" = "${levels[-1]}" ]; then
+            perf record ${BENCH_PERF_ARGS:--F 999 -g} -p "$server_pid" -o "$BENCH_PERF" >/dev/null 2>&1 &
+            perf_pid=$!
+        fi
         cpu0=$(server_cpu_ticks)
         out=$(wrk -t"$threads" -c"$c" -d"$duration" --latency -s post.lua "$url/api/v1/admission")
         cpu1=$(server_cpu_ticks)
+        [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
         requests=$(awk '/requests in/{print $1}' <<<"$out")
         # The server's user+system CPU per review, in µs (steadier than latency on a busy machine).
         cpu_us=$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / (requests > 0 ? requests : 1) ))
@@ -133,6 +141,13 @@ run() { # MODE TTL VERIFIED-CACHE-ENTRIES
     echo "custody $("$bin" --version | cut -d' ' -f2), $(nproc) cores, wrk $duration per row, 3 images per review"
     echo "| mode | conn |       p50 |       p99 | req/s     | cpu µs | load  |"
 }
-run warm 300 4096
-run cold 0 4096
-run first 0 0
+modes=(${BENCH_MODES:-warm cold first})
+last_mode=${modes[-1]}
+for mode in "${modes[@]}"; do
+    case $mode in
+        warm) run warm 300 4096 ;;
+        cold) run cold 0 4096 ;;
+        first) run first 0 0 ;;
+        *) echo "unknown mode $mode (warm, cold, first)" >&2; exit 2 ;;
+    esac
+done

@@ -3,6 +3,9 @@
 
 use custody_core::digest::Sha256Digest;
 use custody_policy::Verdict;
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 /// The `apiVersion` custody answers (and requires).
@@ -42,94 +45,177 @@ pub struct Review {
     pub images: Vec<String>,
 }
 
+// The parts of a review custody reads, typed: everything else (a real Pod with managedFields
+// is 10-30 KB) is checked as JSON but skipped without building a tree. Strings borrow from
+// the body unless they carry escapes.
+
+#[derive(Deserialize)]
+struct ReviewWire<'a> {
+    #[serde(rename = "apiVersion", borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request: Option<RequestWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RequestWire<'a> {
+    #[serde(borrow, default)]
+    uid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    operation: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<KindWire<'a>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    object: Option<ObjectWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct KindWire<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ObjectWire<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<MetadataWire<'a>>,
+    #[serde(borrow, default)]
+    spec: Option<SpecWire<'a>>,
+    /// `PodTemplate` keeps its pod spec here.
+    #[serde(borrow, default)]
+    template: Option<TemplateWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MetadataWire<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(rename = "generateName", borrow, default)]
+    generate_name: Option<Cow<'a, str>>,
+}
+
+/// A pod spec, or a spec holding one (`template.spec`, `jobTemplate.spec.template.spec`).
+#[derive(Deserialize)]
+struct SpecWire<'a> {
+    #[serde(rename = "initContainers", borrow, default)]
+    init_containers: Option<Vec<ContainerWire<'a>>>,
+    #[serde(borrow, default)]
+    containers: Option<Vec<ContainerWire<'a>>>,
+    #[serde(rename = "ephemeralContainers", borrow, default)]
+    ephemeral_containers: Option<Vec<ContainerWire<'a>>>,
+    #[serde(borrow, default)]
+    template: Option<Box<TemplateWire<'a>>>,
+    #[serde(rename = "jobTemplate", borrow, default)]
+    job_template: Option<Box<TemplateWire<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct TemplateWire<'a> {
+    #[serde(borrow, default)]
+    spec: Option<SpecWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ContainerWire<'a> {
+    #[serde(borrow, default)]
+    image: Option<Cow<'a, str>>,
+}
+
+impl<'a> SpecWire<'a> {
+    fn template_spec(&self) -> Option<&SpecWire<'a>> {
+        self.template.as_ref()?.spec.as_ref()
+    }
+
+    fn job_pod_spec(&self) -> Option<&SpecWire<'a>> {
+        self.job_template.as_ref()?.spec.as_ref()?.template_spec()
+    }
+
+    fn has_containers(&self) -> bool {
+        self.containers.is_some()
+    }
+}
+
 /// Where each kind keeps its pod spec.
-fn pod_spec<'a>(kind: &str, object: &'a Json) -> Option<&'a Json> {
-    let spec = &object["spec"];
-    let found = match kind {
+fn pod_spec<'r, 'a>(kind: &str, object: &'r ObjectWire<'a>) -> Option<&'r SpecWire<'a>> {
+    let spec = object.spec.as_ref();
+    match kind {
         "Pod" => spec,
-        "CronJob" => &spec["jobTemplate"]["spec"]["template"]["spec"],
+        "CronJob" => spec?.job_pod_spec(),
+        "PodTemplate" => object.template.as_ref()?.spec.as_ref(),
         "Deployment"
         | "ReplicaSet"
         | "StatefulSet"
         | "DaemonSet"
         | "Job"
-        | "ReplicationController"
-        | "PodTemplate" => {
-            if kind == "PodTemplate" {
-                &object["template"]["spec"]
-            } else {
-                &spec["template"]["spec"]
-            }
-        }
+        | "ReplicationController" => spec?.template_spec(),
         // Another kind: whichever of the usual places holds containers.
-        _ => [
-            spec,
-            &spec["template"]["spec"],
-            &spec["jobTemplate"]["spec"]["template"]["spec"],
-        ]
-        .into_iter()
-        .find(|s| s["containers"].is_array())
-        .unwrap_or(&Json::Null),
-    };
-    found.is_object().then_some(found)
+        _ => {
+            let spec = spec?;
+            [Some(spec), spec.template_spec(), spec.job_pod_spec()]
+                .into_iter()
+                .flatten()
+                .find(|s| s.has_containers())
+        }
+    }
 }
 
 /// Parses a review. Objects without a pod spec give no images.
 pub fn parse(body: &[u8]) -> Result<Review, AdmissionError> {
-    let review: Json =
+    let review: ReviewWire<'_> =
         serde_json::from_slice(body).map_err(|e| AdmissionError::Json(e.to_string()))?;
-    let version = review["apiVersion"].as_str().unwrap_or_default();
+    let version = review.api_version.as_deref().unwrap_or_default();
     if version != REVIEW_API_VERSION {
         return Err(AdmissionError::Version(version.to_string()));
     }
-    let kind = review["kind"].as_str().unwrap_or_default();
+    let kind = review.kind.as_deref().unwrap_or_default();
     if kind != "AdmissionReview" {
         return Err(AdmissionError::Kind(kind.to_string()));
     }
-    let request = &review["request"];
-    if !request.is_object() {
-        return Err(AdmissionError::Field("request"));
-    }
-    let uid = request["uid"]
-        .as_str()
+    let request = review.request.ok_or(AdmissionError::Field("request"))?;
+    let uid = request
+        .uid
         .filter(|u| !u.is_empty())
         .ok_or(AdmissionError::NoUid)?
-        .to_string();
-    let operation = request["operation"]
-        .as_str()
+        .into_owned();
+    let operation = request
+        .operation
         .ok_or(AdmissionError::Field("operation"))?
-        .to_string();
-    let object_kind = request["kind"]["kind"]
-        .as_str()
+        .into_owned();
+    let object_kind = request
+        .kind
+        .and_then(|k| k.kind)
         .ok_or(AdmissionError::Field("kind"))?
-        .to_string();
-    let object = &request["object"];
-    if !(object.is_object() || object.is_null()) {
-        return Err(AdmissionError::Field("object"));
-    }
-    let name = request["name"]
-        .as_str()
+        .into_owned();
+    let object = request.object.as_ref();
+    let metadata = object.and_then(|o| o.metadata.as_ref());
+    let name = request
+        .name
+        .as_deref()
         .filter(|n| !n.is_empty())
-        .or_else(|| object["metadata"]["name"].as_str())
-        .or_else(|| object["metadata"]["generateName"].as_str())
+        .or_else(|| metadata.and_then(|m| m.name.as_deref()))
+        .or_else(|| metadata.and_then(|m| m.generate_name.as_deref()))
         .unwrap_or("");
-    let namespace = request["namespace"].as_str().unwrap_or("");
+    let namespace = request.namespace.as_deref().unwrap_or("");
     let mut images: Vec<String> = Vec::new();
-    if let Some(spec) = pod_spec(&object_kind, object) {
-        for list in ["initContainers", "containers", "ephemeralContainers"] {
-            let Some(containers) = spec.get(list) else {
-                continue;
-            };
-            let containers = containers
-                .as_array()
-                .ok_or(AdmissionError::Field("object pod spec containers"))?;
-            for c in containers {
-                let image = c["image"]
-                    .as_str()
-                    .ok_or(AdmissionError::Field("object container image"))?;
-                if !images.iter().any(|i| i == image) {
-                    images.push(image.to_string());
-                }
+    if let Some(spec) = object.and_then(|o| pod_spec(&object_kind, o)) {
+        let lists = [
+            &spec.init_containers,
+            &spec.containers,
+            &spec.ephemeral_containers,
+        ];
+        for container in lists.into_iter().flatten().flatten() {
+            let image = container
+                .image
+                .as_deref()
+                .ok_or(AdmissionError::Field("object container image"))?;
+            if !images.iter().any(|i| i == image) {
+                images.push(image.to_string());
             }
         }
     }
@@ -263,6 +349,28 @@ mod tests {
             parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#),
             Err(AdmissionError::NoUid)
         ));
+    }
+
+    #[test]
+    fn reads_escaped_strings_and_skips_what_it_does_not_use() {
+        // An escaped string is decoded (owned, not borrowed); unknown fields of any shape,
+        // managedFields included, are skipped.
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+            "request":{"uid":"u\u002d2","kind":{"kind":"Pod"},"operation":"CREATE",
+            "object":{"metadata":{"generateName":"web-","managedFields":[{"f:spec":{"x":[1,2.5,null,true]}}]},
+                      "spec":{"volumes":[{"name":"v"}],"containers":[{"name":"c","image":"reg\/app@sha256:00","env":[]}]}}}}"#;
+        let review = parse(body).unwrap();
+        assert_eq!(review.uid, "u-2");
+        assert_eq!(review.images, vec!["reg/app@sha256:00"]);
+        assert_eq!(review.object, "Pod /web-");
+        // Fields custody reads must have their type: a clear error, not a silent default.
+        for bad in [
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}"#,
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{"containers":{"image":"x"}}}}}"#,
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"kind":"Pod"},"operation":"CREATE","object":{"spec":{"containers":[{"name":"no-image"}]}}}}"#,
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

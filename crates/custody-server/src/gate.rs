@@ -8,8 +8,8 @@
 //! the cache never keeps a verdict made before the evidence changed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
@@ -92,11 +92,52 @@ pub struct Subject {
     pub image: Option<String>,
 }
 
-/// A decision as cached: the verdict, and its VSA once one was asked for.
+/// A decision as cached: the verdict, its VSA once one was asked for, and its cache hits not
+/// yet in the decision log.
 #[derive(Debug)]
 pub struct Decided {
     pub verdict: Verdict,
     vsa: OnceLock<Option<Json>>,
+    hits: [HitTally; TALLIED_SOURCES.len()],
+}
+
+impl Decided {
+    fn new(verdict: Verdict) -> Decided {
+        Decided {
+            verdict,
+            vsa: OnceLock::new(),
+            hits: Default::default(),
+        }
+    }
+}
+
+/// The sources whose cache hits are tallied rather than queued one by one.
+const TALLIED_SOURCES: [&str; 2] = ["admission", "evaluate"];
+
+/// Cache hits of one decision from one source since the decision log last took them: a hit
+/// costs two atomic operations, and the log writes them as one row with a count.
+#[derive(Debug, Default)]
+struct HitTally {
+    count: AtomicU64,
+    /// When the first of the counted hits happened (Unix milliseconds).
+    first_ms: AtomicI64,
+    /// The slowest of them, in µs.
+    max_latency_us: AtomicU64,
+}
+
+impl HitTally {
+    /// Counts a hit. True for the first since the last take: the caller must then register
+    /// the tally with the writer (once per take, so no count is lost or taken twice; the
+    /// writer reads `first_ms` after the registration, under the registry's lock).
+    fn hit(&self, latency_us: u64) -> bool {
+        self.max_latency_us.fetch_max(latency_us, Ordering::Relaxed);
+        if self.count.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.first_ms
+                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -176,35 +217,116 @@ impl DecisionCache {
     }
 }
 
-/// The decision log: a bounded queue to one writer task that appends batches to the store.
+/// A decision with cache hits waiting in one of its tallies.
+struct Tallied {
+    decided: Arc<Decided>,
+    key: CacheKey,
+    slot: usize,
+}
+
+impl Tallied {
+    /// Takes the tally's hits as one row (`None` if another take emptied it).
+    fn take(&self, now: &chrono::DateTime<Utc>) -> Option<DecisionRecord> {
+        let tally = &self.decided.hits[self.slot];
+        let count = tally.count.swap(0, Ordering::AcqRel);
+        if count == 0 {
+            return None;
+        }
+        let first = chrono::DateTime::from_timestamp_millis(tally.first_ms.load(Ordering::Relaxed))
+            .unwrap_or(*now);
+        let verdict = &self.decided.verdict;
+        let codes: Vec<&str> = verdict.denies.iter().map(|f| f.code.as_str()).collect();
+        Some(DecisionRecord {
+            at: first.to_rfc3339_opts(SecondsFormat::Millis, true),
+            source: TALLIED_SOURCES[self.slot],
+            artifact: self.key.artifact.clone(),
+            image: verdict.artifact.image.clone(),
+            environment: self.key.environment.clone(),
+            allowed: verdict.allowed,
+            codes: codes.join(","),
+            cached: true,
+            latency_us: tally.max_latency_us.swap(0, Ordering::Relaxed),
+            policy_digest: verdict.policy_digest.clone(),
+            count,
+            until: Some(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        })
+    }
+}
+
+/// The decision log: a bounded queue to one writer task that appends batches to the store,
+/// and the tallies of cache hits, which the writer turns into rows on each round.
 struct DecisionLog {
     tx: mpsc::Sender<DecisionRecord>,
+    tallied: Arc<Mutex<Vec<Tallied>>>,
     dropped: AtomicU64,
+}
+
+/// Every row the writer has now: queued decisions and tallied hits.
+fn drain(batch: &mut Vec<DecisionRecord>, tallied: &Mutex<Vec<Tallied>>) -> Vec<DecisionRecord> {
+    let taken = std::mem::take(&mut *tallied.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut records = std::mem::take(batch);
+    if !taken.is_empty() {
+        let now = Utc::now();
+        records.extend(taken.iter().filter_map(|t| t.take(&now)));
+    }
+    records
 }
 
 impl DecisionLog {
     fn start(store: Arc<GateStore>) -> DecisionLog {
         let (tx, mut rx) = mpsc::channel::<DecisionRecord>(DECISION_QUEUE);
+        let tallied: Arc<Mutex<Vec<Tallied>>> = Arc::default();
+        let hits = tallied.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(DECISION_BATCH);
-            while rx.recv_many(&mut batch, DECISION_BATCH).await > 0 {
-                let records = std::mem::take(&mut batch);
-                let store = store.clone();
+            loop {
+                // Wakes for queued decisions, or after a pause for tallied hits alone.
+                let open = match tokio::time::timeout(
+                    DECISION_PAUSE,
+                    rx.recv_many(&mut batch, DECISION_BATCH),
+                )
+                .await
+                {
+                    Ok(n) => n > 0,
+                    Err(_) => true,
+                };
+                let records = drain(&mut batch, &hits);
                 let n = records.len();
-                match tokio::task::spawn_blocking(move || store.append_decisions(&records)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, lost = n, "decision log write failed"),
-                    Err(e) => tracing::warn!(error = %e, lost = n, "decision log writer failed"),
+                if n > 0 {
+                    let store = store.clone();
+                    match tokio::task::spawn_blocking(move || store.append_decisions(&records))
+                        .await
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, lost = n, "decision log write failed");
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, lost = n, "decision log writer failed")
+                        }
+                    }
                 }
-                if n < DECISION_BATCH {
+                if !open {
+                    return;
+                }
+                if n > 0 && n < DECISION_BATCH {
                     tokio::time::sleep(DECISION_PAUSE).await;
                 }
             }
         });
         DecisionLog {
             tx,
+            tallied,
             dropped: AtomicU64::new(0),
         }
+    }
+
+    /// Hands a decision with a fresh tally to the writer.
+    fn register(&self, tallied: Tallied) {
+        self.tallied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tallied);
     }
 
     /// Never waits: a full queue drops the record and counts it.
@@ -327,7 +449,7 @@ impl GateService {
         let started = Instant::now();
         let key = self.cache_key(subject, environment);
         let hit = self.cache.get(&key)?;
-        self.record(&hit.verdict, &key, true, started.elapsed(), source);
+        self.record_hit(&hit, &key, started.elapsed(), source);
         Some(hit)
     }
 
@@ -341,7 +463,10 @@ impl GateService {
         let started = Instant::now();
         let key = self.cache_key(&subject, environment.as_ref());
         let (decided, cached) = match self.cache.get(&key) {
-            Some(hit) => (hit, true),
+            Some(hit) => {
+                self.record_hit(&hit, &key, started.elapsed(), source);
+                return Ok((hit, true));
+            }
             None => {
                 let epoch = self.cache.epoch();
                 let permit = self
@@ -363,16 +488,49 @@ impl GateService {
                 .await
                 .map_err(|e| GateError::Task(e.to_string()))??;
                 drop(permit);
-                let decided = Arc::new(Decided {
-                    verdict,
-                    vsa: OnceLock::new(),
-                });
+                let decided = Arc::new(Decided::new(verdict));
                 self.cache.insert(key.clone(), decided.clone(), epoch);
                 (decided, false)
             }
         };
         self.record(&decided.verdict, &key, cached, started.elapsed(), source);
         Ok((decided, cached))
+    }
+
+    /// Logs a cache hit: counted on the decision (the writer turns the counts into rows), or
+    /// queued like a fresh decision for a source that is not tallied.
+    fn record_hit(
+        &self,
+        hit: &Arc<Decided>,
+        key: &CacheKey,
+        latency: Duration,
+        source: &'static str,
+    ) {
+        let Some(slot) = TALLIED_SOURCES.iter().position(|s| *s == source) else {
+            self.record(&hit.verdict, key, true, latency, source);
+            return;
+        };
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.decision(&hit.verdict, latency, false);
+        }
+        tracing::info!(
+            source,
+            artifact = %key.artifact,
+            image = hit.verdict.artifact.image.as_deref().unwrap_or(""),
+            env = key.environment.as_deref().unwrap_or(""),
+            allowed = hit.verdict.allowed,
+            cached = true,
+            latency_us,
+            "gate decision"
+        );
+        if hit.hits[slot].hit(latency_us) {
+            self.decisions.register(Tallied {
+                decided: hit.clone(),
+                key: key.clone(),
+                slot,
+            });
+        }
     }
 
     fn record(
@@ -411,6 +569,8 @@ impl GateService {
             cached,
             latency_us,
             policy_digest: verdict.policy_digest.clone(),
+            count: 1,
+            until: None,
         });
     }
 
@@ -533,26 +693,23 @@ mod tests {
     use super::*;
 
     fn decided() -> Arc<Decided> {
-        Arc::new(Decided {
-            verdict: Verdict {
-                allowed: true,
-                artifact: ArtifactRef {
-                    digest: None,
-                    name: None,
-                    image: None,
-                },
-                environment: None,
-                policy_digest: String::new(),
-                trust_root_digest: None,
-                denies: vec![],
-                warnings: vec![],
-                evidence: vec![],
-                rejected: vec![],
-                verified_levels: vec![],
-                evaluated_at: Utc::now(),
+        Arc::new(Decided::new(Verdict {
+            allowed: true,
+            artifact: ArtifactRef {
+                digest: None,
+                name: None,
+                image: None,
             },
-            vsa: OnceLock::new(),
-        })
+            environment: None,
+            policy_digest: String::new(),
+            trust_root_digest: None,
+            denies: vec![],
+            warnings: vec![],
+            evidence: vec![],
+            rejected: vec![],
+            verified_levels: vec![],
+            evaluated_at: Utc::now(),
+        }))
     }
 
     fn key(artifact: &str) -> CacheKey {
@@ -563,6 +720,48 @@ mod tests {
             environment: None,
             stage: None,
         }
+    }
+
+    #[test]
+    fn tallied_hits_are_each_logged_once() {
+        let decided = decided();
+        let registry: Arc<Mutex<Vec<Tallied>>> = Arc::default();
+        let (threads, per_thread) = (4, 20_000u64);
+        let hitters: Vec<_> = (0..threads)
+            .map(|_| {
+                let (decided, registry) = (decided.clone(), registry.clone());
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        if decided.hits[0].hit(i % 7) {
+                            registry.lock().unwrap().push(Tallied {
+                                decided: decided.clone(),
+                                key: key("a"),
+                                slot: 0,
+                            });
+                        }
+                    }
+                })
+            })
+            .collect();
+        // The writer takes rows while the hits go on.
+        let mut rows = Vec::new();
+        while !hitters.iter().all(std::thread::JoinHandle::is_finished) {
+            rows.extend(drain(&mut Vec::new(), &registry));
+        }
+        for h in hitters {
+            h.join().unwrap();
+        }
+        rows.extend(drain(&mut Vec::new(), &registry));
+        let logged: u64 = rows.iter().map(|r| r.count).sum();
+        assert_eq!(logged, threads * per_thread);
+        assert!(
+            rows.iter()
+                .all(|r| r.cached && r.source == "admission" && r.until.is_some())
+        );
+        assert!(rows.iter().all(|r| r.latency_us <= 6));
+        // Nothing left: a further round writes nothing.
+        assert!(drain(&mut Vec::new(), &registry).is_empty());
+        assert_eq!(decided.hits[1].count.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     codes TEXT NOT NULL,
     cached INTEGER NOT NULL,
     latency_us INTEGER NOT NULL,
-    policy_digest TEXT NOT NULL
+    policy_digest TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    until TEXT
 );
 ";
 
@@ -124,8 +126,13 @@ pub struct DecisionRecord {
     /// Deny codes, comma-separated.
     pub codes: String,
     pub cached: bool,
+    /// For `cached` rows: the slowest of the `count` hits it stands for.
     pub latency_us: u64,
     pub policy_digest: String,
+    /// How many decisions the row stands for: 1, or the cache hits of one decision from one
+    /// source between `at` (the first) and `until` (when they were written).
+    pub count: u64,
+    pub until: Option<String>,
 }
 
 /// The store. A writer connection and a reader connection (WAL: reads do not wait for writes),
@@ -159,12 +166,30 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Stores made before decision rows had counts get the two columns (every old row is one
+/// decision).
+fn add_decision_counts(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('decisions') WHERE name = 'count'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch(
+            "BEGIN; ALTER TABLE decisions ADD COLUMN count INTEGER NOT NULL DEFAULT 1; \
+             ALTER TABLE decisions ADD COLUMN until TEXT; COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
 impl GateStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<GateStore, StoreError> {
         let writer = open_connection(path)?;
         writer
             .execute_batch(SCHEMA)
+            .and_then(|()| add_decision_counts(&writer))
             .map_err(|error| StoreError::Open {
                 path: path.display().to_string(),
                 error,
@@ -239,8 +264,8 @@ impl GateStore {
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO decisions (at, source, artifact, image, environment, allowed, codes, cached, latency_us, policy_digest) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO decisions (at, source, artifact, image, environment, allowed, codes, cached, latency_us, policy_digest, count, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for r in records {
                 stmt.execute(params![
@@ -254,6 +279,8 @@ impl GateStore {
                     r.cached,
                     i64::try_from(r.latency_us).unwrap_or(i64::MAX),
                     r.policy_digest,
+                    i64::try_from(r.count).unwrap_or(i64::MAX),
+                    r.until,
                 ])?;
             }
         }
@@ -264,7 +291,9 @@ impl GateStore {
     /// How many decisions are logged (tests, operations).
     pub fn decision_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let n: i64 = conn.query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))?;
+        let n: i64 = conn.query_row("SELECT coalesce(sum(count), 0) FROM decisions", [], |r| {
+            r.get(0)
+        })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
@@ -295,5 +324,47 @@ mod tests {
             claimed_digests(b"{}"),
             Err(EvidenceError::Bundle(_))
         ));
+    }
+
+    #[test]
+    fn a_store_from_before_decision_counts_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE decisions (id INTEGER PRIMARY KEY, at TEXT NOT NULL, \
+                 source TEXT NOT NULL, artifact TEXT NOT NULL, image TEXT, environment TEXT, \
+                 allowed INTEGER NOT NULL, codes TEXT NOT NULL, cached INTEGER NOT NULL, \
+                 latency_us INTEGER NOT NULL, policy_digest TEXT NOT NULL); \
+                 INSERT INTO decisions (at, source, artifact, allowed, codes, cached, latency_us, \
+                 policy_digest) VALUES ('t', 'evaluate', 'sha256:00', 1, '', 0, 5, 'p');",
+            )
+            .unwrap();
+        }
+        let store = GateStore::open(&path).unwrap();
+        assert_eq!(store.decision_count().unwrap(), 1);
+        let hits = DecisionRecord {
+            at: "t".into(),
+            source: "admission",
+            artifact: "sha256:00".into(),
+            image: None,
+            environment: None,
+            allowed: true,
+            codes: String::new(),
+            cached: true,
+            latency_us: 3,
+            policy_digest: "p".into(),
+            count: 41,
+            until: Some("u".into()),
+        };
+        store.append_decisions(&[hits]).unwrap();
+        assert_eq!(store.decision_count().unwrap(), 42);
+        drop(store);
+        // Opening again leaves the upgraded table as it is.
+        assert_eq!(
+            GateStore::open(&path).unwrap().decision_count().unwrap(),
+            42
+        );
     }
 }
