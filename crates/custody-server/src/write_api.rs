@@ -45,13 +45,7 @@ pub(crate) async fn create_entry(
         return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
     };
     // Parse and verify on the admission threads: signature checks are CPU work.
-    let inline = std::env::var_os("CUSTODY_ADMIT_INLINE").is_some();
-    let result = if inline {
-        Ok(crate::request::admit(&bytes))
-    } else {
-        state.admit.admit(bytes).await
-    };
-    let admitted = match result {
+    let admitted = match state.admit.admit(bytes).await {
         Ok(Ok(admitted)) => admitted,
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(e @ PoolError::Full) => return push_back(&e.to_string()),
