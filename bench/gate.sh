@@ -15,6 +15,9 @@
 # per run), BENCH_MODES ("warm cold first"), BENCH_PERF=FILE (record the server with `perf record -g`
 # during the last level of the last mode, into FILE). Needs wrk (installed with apt-get if missing),
 # openssl, curl.
+# BENCH_RATES="10000 20000" adds, after the wrk rows of each mode, open-loop rows: oha (BENCH_OHA,
+# else `oha` on PATH) offering that many reviews/s over the last level's connections, latency
+# measured from when each request was due (--latency-correction), so a stall is not hidden.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 levels=("$@")
@@ -27,6 +30,11 @@ if [ -n "${BENCH_BIN:-}" ]; then
 else
     [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -q -p custody
     bin=$PWD/target/release/custody
+fi
+oha=
+if [ -n "${BENCH_RATES:-}" ]; then
+    oha=${BENCH_OHA:-$(command -v oha || true)}
+    [ -x "$oha" ] || { echo "BENCH_RATES needs oha: cargo install oha --locked (or BENCH_OHA=PATH)" >&2; exit 2; }
 fi
 work=$(mktemp -d /tmp/custody-gate-bench.XXXXXX)
 server_pid=
@@ -133,6 +141,34 @@ run() { # MODE TTL VERIFIED-CACHE-ENTRIES
         else
             printf '| %-4s | %4s | %9s | %9s | %9s | %6s | %5s | %s\n' "$1" "$c" "$p50" "$p99" "$rps" "$cpu_us" "$load" "$errors"
         fi
+    done
+    for rate in ${BENCH_RATES:-}; do
+        c=${levels[-1]}
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        cpu0=$(server_cpu_ticks)
+        "$oha" -z "$duration" -c "$c" -q "$rate" --latency-correction --insecure --no-tui \
+            --output-format json -m POST -H "Content-Type: application/json" -D review.json \
+            "$url/api/v1/admission" > oha.json
+        cpu1=$(server_cpu_ticks)
+        python3 - "$1" "$c" "$rate" "$(( cpu1 - cpu0 ))" "$(getconf CLK_TCK)" "$load" "${BENCH_JSON:-}" <<'PY'
+import json, sys
+mode, c, rate, ticks, hz, load, as_json = sys.argv[1:]
+r = json.load(open("oha.json"))
+s, p = r["summary"], r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+n = sum(codes.values()) or 1
+cpu_us = int(int(ticks) / int(hz) * 1e6 / n)
+ms = lambda v: "%.2fms" % (v * 1e3)
+bad = {k: v for k, v in codes.items() if k != "200"}
+if as_json:
+    print(json.dumps({"mode": mode, "connections": int(c), "offered": int(rate), "p50": ms(p["p50"]),
+                      "p99": ms(p["p99"]), "rps": round(s["requestsPerSec"], 1), "server_cpu_us": cpu_us,
+                      "load": float(load)}))
+else:
+    print("| %-4s | %4s | %9s | %9s | %9.1f | %6d | %5s | offered %s/s%s" % (
+        mode, c, ms(p["p50"]), ms(p["p99"]), s["requestsPerSec"], cpu_us, load, rate,
+        (" non-200: %s" % bad) if bad else ""))
+PY
     done
     stop_server
 }
