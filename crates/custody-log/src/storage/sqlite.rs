@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS log_cosignatures (
 
 /// How much of the database file connections map (SQLite's `mmap_size`).
 const MMAP_BYTES: i64 = 1 << 30;
-/// Page cache per connection, in KiB (SQLite's default is 2,000).
+/// The writer's page cache, in KiB (SQLite's default is 2,000).
 const CACHE_KIB: i64 = 16 * 1024;
 
 /// Leaf hashes per duplicate-lookup statement.
@@ -96,10 +96,9 @@ fn connect(path: &Path) -> Result<Connection, StorageError> {
         });
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Reads through a shared memory map (no read syscall per page, one copy of each page for
-    // every connection), and a larger private cache for the pages a batch rewrites.
+    // Reads through a shared memory map: no read syscall per page, and one copy of each page
+    // for every connection.
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     Ok(conn)
 }
 
@@ -119,6 +118,9 @@ impl SqliteStorage {
             // WAL checkpoints run on a background thread so that batches do not pay for them;
             // the automatic checkpoint stays on, at 64 MiB, as a bound if that thread lags.
             writer.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+            // The writer keeps the pages batches rewrite (the leaf-hash index, the tree's right
+            // edge) in a larger private cache.
+            writer.pragma_update(None, "cache_size", -CACHE_KIB)?;
             let inner = Arc::new(Inner {
                 path,
                 writer: Mutex::new(writer),
