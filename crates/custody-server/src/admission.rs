@@ -5,8 +5,7 @@ use custody_core::digest::Sha256Digest;
 use custody_policy::Verdict;
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use serde::{Deserialize, Serialize};
 
 /// The `apiVersion` custody answers (and requires).
 pub const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
@@ -235,15 +234,49 @@ pub fn image_digest(image: &str) -> Option<Sha256Digest> {
 }
 
 /// The answer: allowed, or denied with a 403 status and a message for kubectl.
-pub fn response(uid: &str, denied: Option<&str>, warnings: &[String]) -> Json {
-    let mut response = json!({ "uid": uid, "allowed": denied.is_none() });
-    if let Some(message) = denied {
-        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": message });
-    }
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
-    }
-    json!({ "apiVersion": REVIEW_API_VERSION, "kind": "AdmissionReview", "response": response })
+pub fn response(uid: &str, denied: Option<&str>, warnings: &[String]) -> String {
+    let answer = ReviewAnswer {
+        api_version: REVIEW_API_VERSION,
+        kind: "AdmissionReview",
+        response: AnswerBody {
+            uid,
+            allowed: denied.is_none(),
+            status: denied.map(|message| AnswerStatus {
+                code: 403,
+                reason: "Forbidden",
+                message,
+            }),
+            warnings,
+        },
+    };
+    // Serializing strings, bools and integers into a String cannot fail.
+    serde_json::to_string(&answer).unwrap_or_default()
+}
+
+/// The answer as the API server reads it (`AdmissionReview` v1 with `response`).
+#[derive(Serialize)]
+struct ReviewAnswer<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    response: AnswerBody<'a>,
+}
+
+#[derive(Serialize)]
+struct AnswerBody<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<AnswerStatus<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct AnswerStatus<'a> {
+    code: u16,
+    reason: &'static str,
+    message: &'a str,
 }
 
 /// `custody: 1 of 3 images denied: image X [code] message (fix: …); image Y …`.
@@ -304,6 +337,7 @@ fn truncate(mut s: String, max: usize) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::{Value as Json, json};
 
     fn review(kind: &str, object: Json) -> Vec<u8> {
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -371,6 +405,23 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn answers_are_admission_reviews() {
+        let allowed: Json = serde_json::from_str(&response("u-1", None, &[])).unwrap();
+        assert_eq!(
+            allowed,
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                   "response": {"uid": "u-1", "allowed": true}})
+        );
+        let denied: Json =
+            serde_json::from_str(&response("u-2", Some("no \"evidence\""), &["w".into()])).unwrap();
+        assert_eq!(
+            denied["response"],
+            json!({"uid": "u-2", "allowed": false, "warnings": ["w"],
+                   "status": {"code": 403, "reason": "Forbidden", "message": "no \"evidence\""}})
+        );
     }
 
     #[test]

@@ -217,6 +217,18 @@ impl DecisionCache {
     }
 }
 
+/// `sha256:HEX` in one allocation (what `Display` writes, without the formatting machinery:
+/// the admission path builds one per image).
+fn prefixed_hex(digest: &Sha256Digest) -> String {
+    let mut hex = [0u8; 64];
+    let mut text = String::with_capacity(71);
+    text.push_str("sha256:");
+    if hex::encode_to_slice(digest.as_bytes(), &mut hex).is_ok() {
+        text.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    }
+    text
+}
+
 /// A decision with cache hits waiting in one of its tallies.
 struct Tallied {
     decided: Arc<Decided>,
@@ -424,7 +436,7 @@ impl GateService {
     fn cache_key(&self, subject: &Subject, environment: Option<&EnvironmentRef>) -> CacheKey {
         CacheKey {
             artifact: match (&subject.digest, &subject.image) {
-                (Some(d), _) => d.to_string(),
+                (Some(d), _) => prefixed_hex(d),
                 (None, Some(image)) => format!("image:{image}"),
                 (None, None) => String::new(),
             },
@@ -720,6 +732,12 @@ mod tests {
             environment: None,
             stage: None,
         }
+    }
+
+    #[test]
+    fn cache_keys_name_digests_as_users_do() {
+        let d = Sha256Digest::of(b"x");
+        assert_eq!(prefixed_hex(&d), d.to_string());
     }
 
     #[test]

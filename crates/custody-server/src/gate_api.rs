@@ -333,13 +333,18 @@ pub(crate) async fn admission(State(state): State<Arc<AppState>>, body: Body) ->
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let answer = review_answer(&gate, &review).await;
-    json_response(StatusCode::OK, &answer)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer,
+    )
+        .into_response()
 }
 
 /// Decides every image of the review; any deny (or failure to decide) denies. Cached
 /// decisions are answered at once; the others are decided in parallel (each on the blocking
 /// pool), polled together by this task rather than spawned one task per image.
-async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> Json {
+async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> String {
     if matches!(review.operation.as_str(), "DELETE" | "CONNECT") || review.images.is_empty() {
         return admission::response(&review.uid, None, &[]);
     }
