@@ -246,6 +246,31 @@ fn serve_refuses_to_start_without_write_authentication() {
 }
 
 #[test]
+fn one_worker_thread_serves_concurrent_writers() {
+    let (_tmp, data) = scratch();
+    let log = Daemon::log(&data, &["--worker-threads", "1"]);
+    let answers = submit_many(&log.url, 64);
+    let mut indices: Vec<u64> = answers
+        .iter()
+        .map(|a| a["logIndex"].as_str().unwrap().parse().unwrap())
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..64).collect::<Vec<u64>>());
+    assert_eq!(tree_size(&log.url), 64);
+    let (code, _, err) = custody(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &path_str(&data),
+        "--worker-threads",
+        "0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--worker-threads"), "{err}");
+}
+
+#[test]
 fn key_files_and_trust_root_export() {
     let (_tmp, data) = scratch();
     let log = Daemon::log(&data, &[]);

@@ -35,7 +35,11 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
     let store = super::serve_gate::store(&data_dir)?;
     let release = super::serve_release::setup(&args, &data_dir)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        runtime.worker_threads(usize::from(n));
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
