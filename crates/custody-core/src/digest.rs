@@ -47,7 +47,11 @@ impl Sha256Digest {
 impl fmt::Display for Sha256Digest {
     /// `sha256:<hex>`, the form users type and see.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        // Hex on the stack: digests are formatted on hot paths (cache keys, records).
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut hex).map_err(|_| fmt::Error)?;
+        f.write_str("sha256:")?;
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -45,8 +45,8 @@ pub struct Review {
 }
 
 // The parts of a review custody reads, typed: everything else (a real Pod with managedFields
-// is 10-30 KB) is checked as JSON but skipped without building a tree. Strings borrow from
-// the body unless they carry escapes.
+// is 10-30 KB) is checked as JSON but skipped without building a tree. Only the few strings
+// read are copied (serde copies a `Cow` inside an `Option`; escapes are decoded).
 
 #[derive(Deserialize)]
 struct ReviewWire<'a> {

@@ -217,16 +217,10 @@ impl DecisionCache {
     }
 }
 
-/// `sha256:HEX` in one allocation (what `Display` writes, without the formatting machinery:
-/// the admission path builds one per image).
-fn prefixed_hex(digest: &Sha256Digest) -> String {
-    let mut hex = [0u8; 64];
-    let mut text = String::with_capacity(71);
-    text.push_str("sha256:");
-    if hex::encode_to_slice(digest.as_bytes(), &mut hex).is_ok() {
-        text.push_str(std::str::from_utf8(&hex).unwrap_or_default());
-    }
-    text
+/// A verdict's deny codes, comma-separated (the decision log's `codes`).
+fn deny_codes(verdict: &Verdict) -> String {
+    let codes: Vec<&str> = verdict.denies.iter().map(|f| f.code.as_str()).collect();
+    codes.join(",")
 }
 
 /// A decision with cache hits waiting in one of its tallies.
@@ -247,7 +241,6 @@ impl Tallied {
         let first = chrono::DateTime::from_timestamp_millis(tally.first_ms.load(Ordering::Relaxed))
             .unwrap_or(*now);
         let verdict = &self.decided.verdict;
-        let codes: Vec<&str> = verdict.denies.iter().map(|f| f.code.as_str()).collect();
         Some(DecisionRecord {
             at: first.to_rfc3339_opts(SecondsFormat::Millis, true),
             source: TALLIED_SOURCES[self.slot],
@@ -255,7 +248,7 @@ impl Tallied {
             image: verdict.artifact.image.clone(),
             environment: self.key.environment.clone(),
             allowed: verdict.allowed,
-            codes: codes.join(","),
+            codes: deny_codes(verdict),
             cached: true,
             latency_us: tally.max_latency_us.swap(0, Ordering::Relaxed),
             policy_digest: verdict.policy_digest.clone(),
@@ -436,7 +429,7 @@ impl GateService {
     fn cache_key(&self, subject: &Subject, environment: Option<&EnvironmentRef>) -> CacheKey {
         CacheKey {
             artifact: match (&subject.digest, &subject.image) {
-                (Some(d), _) => prefixed_hex(d),
+                (Some(d), _) => d.to_string(),
                 (None, Some(image)) => format!("image:{image}"),
                 (None, None) => String::new(),
             },
@@ -522,20 +515,7 @@ impl GateService {
             self.record(&hit.verdict, key, true, latency, source);
             return;
         };
-        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        if let Some(metrics) = self.metrics.get() {
-            metrics.decision(&hit.verdict, latency, false);
-        }
-        tracing::info!(
-            source,
-            artifact = %key.artifact,
-            image = hit.verdict.artifact.image.as_deref().unwrap_or(""),
-            env = key.environment.as_deref().unwrap_or(""),
-            allowed = hit.verdict.allowed,
-            cached = true,
-            latency_us,
-            "gate decision"
-        );
+        let latency_us = self.observe(&hit.verdict, key, true, latency, source);
         if hit.hits[slot].hit(latency_us) {
             self.decisions.register(Tallied {
                 decided: hit.clone(),
@@ -545,16 +525,16 @@ impl GateService {
         }
     }
 
-    fn record(
+    /// What every decision gets, fresh or cached: the metrics and a `gate decision` line.
+    /// Returns the latency in µs.
+    fn observe(
         &self,
         verdict: &Verdict,
         key: &CacheKey,
         cached: bool,
         latency: Duration,
         source: &'static str,
-    ) {
-        let codes: Vec<&str> = verdict.denies.iter().map(|f| f.code.as_str()).collect();
-        let codes = codes.join(",");
+    ) -> u64 {
         let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         if let Some(metrics) = self.metrics.get() {
             metrics.decision(verdict, latency, !cached);
@@ -565,11 +545,23 @@ impl GateService {
             image = verdict.artifact.image.as_deref().unwrap_or(""),
             env = key.environment.as_deref().unwrap_or(""),
             allowed = verdict.allowed,
-            codes = %codes,
+            codes = %deny_codes(verdict),
             cached,
             latency_us,
             "gate decision"
         );
+        latency_us
+    }
+
+    fn record(
+        &self,
+        verdict: &Verdict,
+        key: &CacheKey,
+        cached: bool,
+        latency: Duration,
+        source: &'static str,
+    ) {
+        let latency_us = self.observe(verdict, key, cached, latency, source);
         self.decisions.push(DecisionRecord {
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
             source,
@@ -577,7 +569,7 @@ impl GateService {
             image: verdict.artifact.image.clone(),
             environment: key.environment.clone(),
             allowed: verdict.allowed,
-            codes,
+            codes: deny_codes(verdict),
             cached,
             latency_us,
             policy_digest: verdict.policy_digest.clone(),
@@ -737,7 +729,7 @@ mod tests {
     #[test]
     fn cache_keys_name_digests_as_users_do() {
         let d = Sha256Digest::of(b"x");
-        assert_eq!(prefixed_hex(&d), d.to_string());
+        assert_eq!(d.to_string(), format!("sha256:{}", d.hex()));
     }
 
     #[test]

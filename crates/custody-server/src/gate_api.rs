@@ -61,12 +61,12 @@ async fn read_body(body: Body, limit: usize, option: &str) -> Result<Bytes, Resp
 }
 
 fn json_response(status: StatusCode, value: &Json) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
+    json_text_response(status, value.to_string())
+}
+
+/// A body that is JSON already.
+fn json_text_response(status: StatusCode, json: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 /// `sha256:HEX` (the `sha256:` prefix required).
@@ -332,13 +332,7 @@ pub(crate) async fn admission(State(state): State<Arc<AppState>>, body: Body) ->
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let answer = review_answer(&gate, &review).await;
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        answer,
-    )
-        .into_response()
+    json_text_response(StatusCode::OK, review_answer(&gate, &review).await)
 }
 
 /// Decides every image of the review; any deny (or failure to decide) denies. Cached
