@@ -14,7 +14,7 @@ pub enum StorageError {
     /// (another replica committed first). The caller reloads and retries.
     #[error("the stored tree has size {found}, not {expected}: another writer committed first")]
     Conflict { expected: u64, found: u64 },
-    /// A batch reused a leaf hash or an index already stored (caught by a unique index).
+    /// A batch reused a leaf hash or an index already stored.
     #[error("the batch collides with stored entries (duplicate leaf hash or index)")]
     Collision,
     /// The commit's outcome is unknown (the connection failed during COMMIT). The caller must

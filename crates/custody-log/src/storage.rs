@@ -11,6 +11,7 @@ use custody_core::merkle::Hash;
 use crate::error::StorageError;
 use crate::layout::TileId;
 
+mod leaf_index;
 mod postgres;
 mod sqlite;
 

@@ -9,7 +9,14 @@
 //! Compare-and-swap: `BEGIN IMMEDIATE` takes the database's write lock before the stored size is
 //! read, so the size check and the writes are one serialisable step, even if another process
 //! opens the same file.
+//!
+//! Duplicates: the leaf-hash → index lookup is an in-memory map caught up from the stored
+//! `(idx, leaf_hash)` rows ([`leaf_index`](super::leaf_index)), not a `UNIQUE` index: random
+//! keys would make every entry of a large log dirty its own index page. Logs created before
+//! that change keep their `UNIQUE` index (SQLite cannot drop it in place); they work the same,
+//! at the old write cost.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,6 +24,7 @@ use std::time::Duration;
 use custody_core::merkle::Hash;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
+use super::leaf_index::LeafIndex;
 use super::{Batch, LogStorage, StoredCheckpoint, to_hash, to_i64, to_u64};
 use crate::error::StorageError;
 use crate::layout::{FULL_TILE_BYTES, TileId};
@@ -30,9 +38,10 @@ CREATE TABLE IF NOT EXISTS log_state (
 );
 CREATE TABLE IF NOT EXISTS log_entries (
     idx INTEGER PRIMARY KEY,
-    leaf_hash BLOB NOT NULL UNIQUE,
+    leaf_hash BLOB NOT NULL,
     data BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS log_entries_leaves ON log_entries (idx, leaf_hash);
 CREATE TABLE IF NOT EXISTS log_tiles (
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -56,9 +65,6 @@ const MMAP_BYTES: i64 = 1 << 30;
 /// The writer's page cache, in KiB (SQLite's default is 2,000).
 const CACHE_KIB: i64 = 16 * 1024;
 
-/// Leaf hashes per duplicate-lookup statement.
-const LOOKUP_CHUNK: usize = 256;
-
 /// How often the background thread copies the WAL into the database file.
 const WAL_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -74,6 +80,8 @@ struct Inner {
     writer: Mutex<Connection>,
     /// Idle reader connections (WAL lets them read while the writer commits).
     readers: Mutex<Vec<Connection>>,
+    /// Leaf hash → index of the stored entries (locked after `writer` when both are held).
+    leaves: Mutex<LeafIndex>,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -125,6 +133,7 @@ impl SqliteStorage {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                leaves: Mutex::new(LeafIndex::default()),
             });
             spawn_wal_checkpointer(&inner)?;
             Ok(Self { inner })
@@ -228,7 +237,19 @@ fn collision(err: rusqlite::Error) -> StorageError {
     }
 }
 
-fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StorageError> {
+/// The stored tree size (0 before `initialize`).
+fn stored_size(conn: &Connection) -> Result<u64, StorageError> {
+    let stored: Option<i64> = conn
+        .query_row("SELECT size FROM log_state WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    stored.map_or(Ok(0), to_u64)
+}
+
+fn commit(
+    conn: &mut Connection,
+    leaves: &Mutex<LeafIndex>,
+    batch: &Batch,
+) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored: i64 = tx.query_row("SELECT size FROM log_state WHERE id = 1", [], |r| r.get(0))?;
     let stored = to_u64(stored)?;
@@ -237,6 +258,15 @@ fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StorageError> {
             expected: batch.old_size,
             found: stored,
         });
+    }
+    // Duplicate leaf hashes, stored or within the batch, under the write lock.
+    let mut leaves = leaves.lock().unwrap_or_else(PoisonError::into_inner);
+    leaves.catch_up(&tx, stored)?;
+    let mut seen = HashSet::with_capacity(batch.entries.len());
+    for entry in &batch.entries {
+        if !seen.insert(entry.leaf_hash) || leaves.find(&tx, &entry.leaf_hash)?.is_some() {
+            return Err(StorageError::Collision);
+        }
     }
     {
         let mut insert = tx
@@ -271,7 +301,11 @@ fn commit(conn: &mut Connection, batch: &Batch) -> Result<(), StorageError> {
     tx.commit().map_err(|e| StorageError::CommitUnknown {
         size: batch.checkpoint.size,
         source: Box::new(e.into()),
-    })
+    })?;
+    if leaves.covered() == batch.old_size {
+        leaves.extend(batch.entries.iter().map(|e| (e.leaf_hash, e.index)));
+    }
+    Ok(())
 }
 
 impl LogStorage for SqliteStorage {
@@ -302,7 +336,9 @@ impl LogStorage for SqliteStorage {
     }
 
     async fn commit(&self, batch: Arc<Batch>) -> Result<(), StorageError> {
-        self.write(move |conn| commit(conn, &batch)).await
+        let inner = self.inner.clone();
+        self.write(move |conn| commit(conn, &inner.leaves, &batch))
+            .await
     }
 
     async fn read_tiles(&self, tiles: Vec<TileId>) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
@@ -345,22 +381,17 @@ impl LogStorage for SqliteStorage {
     }
 
     async fn lookup(&self, leaf_hashes: Vec<Hash>) -> Result<Vec<(Hash, u64)>, StorageError> {
+        let inner = self.inner.clone();
         self.read(move |conn| {
+            // One snapshot for the stored size, the catch-up and the confirmations.
+            let tx = conn.unchecked_transaction()?;
+            let stored = stored_size(&tx)?;
+            let mut leaves = inner.leaves.lock().unwrap_or_else(PoisonError::into_inner);
+            leaves.catch_up(&tx, stored)?;
             let mut found = Vec::new();
-            // One statement per LOOKUP_CHUNK hashes rather than one per hash.
-            for chunk in leaf_hashes.chunks(LOOKUP_CHUNK) {
-                let sql = format!(
-                    "SELECT leaf_hash, idx FROM log_entries WHERE leaf_hash IN ({})",
-                    vec!["?"; chunk.len()].join(",")
-                );
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let keys = chunk.iter().map(|h| &h[..]);
-                let rows = stmt.query_map(rusqlite::params_from_iter(keys), |row| {
-                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
-                })?;
-                for row in rows {
-                    let (hash, idx) = row?;
-                    found.push((to_hash(&hash)?, to_u64(idx)?));
+            for hash in leaf_hashes {
+                if let Some(index) = leaves.find(&tx, &hash)? {
+                    found.push((hash, index));
                 }
             }
             Ok(found)
