@@ -9,7 +9,8 @@
 # Environment: BENCH_CONCURRENCY (2000), BENCH_READS (100000 per read phase, after the last
 # run only), BENCH_READ_CONCURRENCY (64), BENCH_JSON=1 (machine output), BENCH_NO_BUILD=1,
 # BENCH_BIN (the custody binary for server and load generator; default target/release/custody),
-# BENCH_CLIENT_BIN (another binary for the load generator only).
+# BENCH_CLIENT_BIN (another binary for the load generator only), BENCH_PERF=FILE (record the
+# server with `perf record` during the last run, into FILE; BENCH_PERF_ARGS, default "-F 999 -g").
 # After each run a "# cpu" line on stderr gives the server process's CPU (user + system) per
 # entry over that run, and the load average at its start.
 set -euo pipefail
@@ -81,10 +82,16 @@ for i in "${!runs[@]}"; do
     r=0
     [ "$i" = "$last" ] && r=$reads
     load=$(cut -d' ' -f1-3 /proc/loadavg)
+    perf_pid=
+    if [ -n "${BENCH_PERF:-}" ] && [ "$i" = "$last" ]; then
+        perf record ${BENCH_PERF_ARGS:--F 999 -g} -p "$server_pid" -o "$BENCH_PERF" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     before=$(cpu_ticks "$server_pid")
     "$client_bin" bench log "$url" --entries "${runs[$i]}" --concurrency "$concurrency" \
         --token-file "$work/token" --reads "$r" --read-concurrency "$read_concurrency" "${output[@]}"
     after=$(cpu_ticks "$server_pid")
+    [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
     awk -v t=$((after - before)) -v hz="$hz" -v n="${runs[$i]}" -v load="$load" 'BEGIN {
         printf "# cpu: server %.2f s = %.1f µs/entry (reads included) over %d entries; load at start %s\n",
             t / hz, t / hz * 1e6 / n, n, load }' >&2

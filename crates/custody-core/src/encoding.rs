@@ -42,6 +42,11 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// [`base64_encode`] appended to `out`, without an intermediate string.
+pub fn base64_encode_into(bytes: &[u8], out: &mut String) {
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, out);
+}
+
 /// Lowercase hex, as in-toto DigestSets and Rekor write it.
 pub fn hex_encode(bytes: &[u8]) -> String {
     hex::encode(bytes)
@@ -56,6 +61,16 @@ mod tests {
         let bytes = [0xfbu8, 0xff, 0xbf, 0x01];
         for text in ["+/+/AQ==", "+/+/AQ", "-_-_AQ==", "-_-_AQ"] {
             assert_eq!(base64_decode_any(text).unwrap(), bytes, "{text}");
+        }
+    }
+
+    #[test]
+    fn encoding_into_a_string_appends_the_same_text() {
+        for len in [0usize, 1, 2, 3, 31, 32, 33, 1000, 3000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut out = String::from("prefix:");
+            base64_encode_into(&bytes, &mut out);
+            assert_eq!(out, format!("prefix:{}", base64_encode(&bytes)), "{len}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! (SPECS §4.1), as rekor-tiles returns it: int64 as decimal strings, bytes as base64, no
 //! `integratedTime` and no inclusion promise (Rekor v2 has neither).
 
-use custody_core::encoding::base64_encode;
+use custody_core::encoding::{base64_encode, base64_encode_into};
 use custody_log::Receipt;
 use serde_json::{Value, json};
 
@@ -25,7 +25,6 @@ pub fn transparency_log_entry_json(
 pub(crate) fn entry_json(log_id: &str, admitted: &Admitted, receipt: &Receipt) -> String {
     use std::fmt::Write as _;
     let index = receipt.index;
-    let note = serde_json::to_string(&receipt.checkpoint).unwrap_or_else(|_| "\"\"".to_owned());
     let mut out =
         String::with_capacity(512 + 48 * receipt.inclusion_proof.len() + 2 * admitted.body.len());
     let _ = write!(
@@ -33,24 +32,28 @@ pub(crate) fn entry_json(log_id: &str, admitted: &Admitted, receipt: &Receipt) -
         concat!(
             r#"{{"logIndex":"{index}","logId":{{"keyId":"{log_id}"}},"#,
             r#""kindVersion":{{"kind":"{kind}","version":"{version}"}},"#,
-            r#""inclusionProof":{{"logIndex":"{index}","rootHash":"{root}","treeSize":"{size}","hashes":["#
+            r#""inclusionProof":{{"logIndex":"{index}","rootHash":""#
         ),
         index = index,
         log_id = log_id,
         kind = admitted.kind,
         version = admitted.version,
-        root = base64_encode(&receipt.root_hash),
-        size = receipt.tree_size,
     );
+    base64_encode_into(&receipt.root_hash, &mut out);
+    let _ = write!(out, r#"","treeSize":"{}","hashes":["#, receipt.tree_size);
     for (i, hash) in receipt.inclusion_proof.iter().enumerate() {
-        let comma = if i == 0 { "" } else { "," };
-        let _ = write!(out, r#"{comma}"{}""#, base64_encode(hash));
+        out.push_str(if i == 0 { "\"" } else { ",\"" });
+        base64_encode_into(hash, &mut out);
+        out.push('"');
     }
-    let _ = write!(
-        out,
-        r#"],"checkpoint":{{"envelope":{note}}}}},"canonicalizedBody":"{}"}}"#,
-        base64_encode(&admitted.body)
-    );
+    out.push_str(r#"],"checkpoint":{"envelope":"#);
+    match serde_json::to_string(&receipt.checkpoint) {
+        Ok(note) => out.push_str(&note),
+        Err(_) => out.push_str("\"\""),
+    }
+    out.push_str(r#"}},"canonicalizedBody":""#);
+    base64_encode_into(&admitted.body, &mut out);
+    out.push_str("\"}");
     out
 }
 

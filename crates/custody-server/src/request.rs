@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use custody_core::encoding::base64_encode;
+use custody_core::encoding::{base64_encode, base64_encode_into};
 use serde::Deserialize;
 
 /// Why a request was refused (HTTP 400); nothing was logged.
@@ -207,13 +207,16 @@ fn hashed_rekord_body(
         LoggedVerifier::PublicKey(_) => "publicKey",
         LoggedVerifier::Certificate(_) => "x509Certificate",
     };
-    let digest = base64_encode(digest);
-    let signature = base64_encode(signature);
-    let parts: [&str; 11] = [
+    let mut body = String::with_capacity(
+        320 + 4 * (digest.len() + signature.len()) / 3 + verifier.material_base64.len(),
+    );
+    body.push_str(
         r#"{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":{"algorithm":"SHA2_256","digest":""#,
-        &digest,
-        r#""},"signature":{"content":""#,
-        &signature,
+    );
+    base64_encode_into(digest, &mut body);
+    body.push_str(r#""},"signature":{"content":""#);
+    base64_encode_into(signature, &mut body);
+    for part in [
         r#"","verifier":{"keyDetails":""#,
         &verifier.verifier.key_details,
         r#"",""#,
@@ -221,12 +224,10 @@ fn hashed_rekord_body(
         r#"":{"rawBytes":""#,
         &verifier.material_base64,
         r#""}}}}}}"#,
-    ];
-    let mut body = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        body.extend_from_slice(part.as_bytes());
+    ] {
+        body.push_str(part);
     }
-    Ok(body)
+    Ok(body.into_bytes())
 }
 
 /// A verifier parsed from a request, kept for the next request naming the same key.

@@ -136,6 +136,7 @@ impl SqliteStorage {
                 leaves: Mutex::new(LeafIndex::default()),
             });
             spawn_wal_checkpointer(&inner)?;
+            spawn_leaf_loader(&inner)?;
             Ok(Self { inner })
         })
         .await?
@@ -196,6 +197,36 @@ fn spawn_wal_checkpointer(inner: &Arc<Inner>) -> Result<(), StorageError> {
                 }
                 // Failure (e.g. SQLITE_BUSY) only delays the copy; the next round retries.
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(|source| StorageError::Io {
+            path: inner.path.display().to_string(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// Loads the stored leaf hashes into the duplicate map in the background, so that the first
+/// write after a start on a large log (~0.8 s per million entries) does not wait for all of it:
+/// lookups and commits take the same lock and wait only for what is left. Reads never wait.
+fn spawn_leaf_loader(inner: &Arc<Inner>) -> Result<(), StorageError> {
+    let conn = connect(&inner.path)?;
+    let weak = Arc::downgrade(inner);
+    std::thread::Builder::new()
+        .name("custody-log-leaves".into())
+        .spawn(move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let mut leaves = inner.leaves.lock().unwrap_or_else(PoisonError::into_inner);
+            let loaded = conn
+                .unchecked_transaction()
+                .map_err(StorageError::from)
+                .and_then(|tx| {
+                    let stored = stored_size(&tx)?;
+                    leaves.catch_up(&tx, stored)
+                });
+            // A failure here is met again, and reported, by the next lookup or commit.
+            if let Err(e) = loaded {
+                tracing::warn!(error = %e, "duplicate index: background load failed");
             }
         })
         .map_err(|source| StorageError::Io {
