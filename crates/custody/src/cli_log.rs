@@ -35,6 +35,16 @@ pub struct ServeArgs {
     /// Largest write request body read, in bytes
     #[arg(long, default_value_t = 1 << 20)]
     pub max_request_bytes: usize,
+    /// A log batch closes when it holds this many entries (one commit and one signed
+    /// checkpoint per batch)
+    #[arg(long, value_name = "N", env = "CUSTODY_BATCH_MAX_ENTRIES", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch_max_entries: u32,
+    /// ...or when its oldest entry has waited this many milliseconds (on an idle log, how long
+    /// a write waits before its batch is committed; under load, batches close on their own)
+    #[arg(long, value_name = "MS", env = "CUSTODY_BATCH_MAX_DELAY_MS", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub batch_max_delay_ms: u32,
     /// A witness to cosign each new checkpoint: its URL prefix and cosignature vkey (repeatable)
     #[arg(long, value_name = "URL=VKEY")]
     pub witness: Vec<String>,

@@ -271,6 +271,41 @@ fn one_worker_thread_serves_concurrent_writers() {
 }
 
 #[test]
+fn batches_of_one_give_every_entry_its_own_checkpoint() {
+    let (_tmp, data) = scratch();
+    let log = Daemon::log(
+        &data,
+        &["--batch-max-entries", "1", "--batch-max-delay-ms", "0"],
+    );
+    let answers = submit_many(&log.url, 16);
+    for answer in &answers {
+        let index: u64 = answer["logIndex"].as_str().unwrap().parse().unwrap();
+        let size: u64 = answer["inclusionProof"]["treeSize"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            size,
+            index + 1,
+            "a batch held more than one entry: {answer}"
+        );
+    }
+    assert_eq!(tree_size(&log.url), 16);
+    let (code, _, err) = custody(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &path_str(&data),
+        "--batch-max-entries",
+        "0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--batch-max-entries"), "{err}");
+}
+
+#[test]
 fn key_files_and_trust_root_export() {
     let (_tmp, data) = scratch();
     let log = Daemon::log(&data, &[]);

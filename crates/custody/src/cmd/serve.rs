@@ -53,6 +53,8 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot open the log storage {}", redact(&database)))?;
         let mut config = LogConfig::new(&identity.origin);
         config.max_entry_bytes = args.max_entry_bytes;
+        config.batch_max_entries = args.batch_max_entries as usize;
+        config.batch_max_delay = std::time::Duration::from_millis(args.batch_max_delay_ms.into());
         let log = Log::open(storage, signer, config)
             .await
             .context("cannot open the log")?;
