@@ -10,7 +10,8 @@
 # run only), BENCH_READ_CONCURRENCY (64), BENCH_JSON=1 (machine output), BENCH_NO_BUILD=1,
 # BENCH_BIN (the custody binary for server and load generator; default target/release/custody),
 # BENCH_CLIENT_BIN (another binary for the load generator only), BENCH_PERF=FILE (record the
-# server with `perf record` during the last run, into FILE; BENCH_PERF_ARGS, default "-F 999 -g").
+# server with `perf record` during the last run, into FILE; BENCH_PERF_ARGS, default "-F 999 -g"),
+# BENCH_RESTART=1 (at the end, restart the server on the same data and time one write).
 # After each run a "# cpu" line on stderr gives the server process's CPU (user + system) per
 # entry over that run, and the load average at its start.
 set -euo pipefail
@@ -64,12 +65,17 @@ elif [ "$backend" != sqlite ]; then
 fi
 
 echo bench-token > "$work/token"
-"$bin" serve --listen 127.0.0.1:0 --origin bench.log --data-dir "$work/data" \
-    --write-token-file "$work/token" "${db_args[@]}" > "$work/serve.out" 2> "$work/serve.err" &
-server_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-url=$(awk '/listening on/ {print $NF}' "$work/serve.out")
-[ -n "$url" ] || { cat "$work/serve.err" >&2; exit 2; }
+start_server() {
+    : > "$work/serve.out"
+    RUST_LOG=${RUST_LOG:-warn,custody_log=info} "$bin" serve --listen 127.0.0.1:0 \
+        --origin bench.log --data-dir "$work/data" --write-token-file "$work/token" \
+        "${db_args[@]}" > "$work/serve.out" 2>> "$work/serve.err" &
+    server_pid=$!
+    for _ in $(seq 300); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
+    url=$(awk '/listening on/ {print $NF}' "$work/serve.out")
+    [ -n "$url" ] || { cat "$work/serve.err" >&2; exit 2; }
+}
+start_server
 echo "# backend $backend, server $url (pid $server_pid), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 output=()
@@ -96,3 +102,15 @@ for i in "${!runs[@]}"; do
         printf "# cpu: server %.2f s = %.1f µs/entry (reads included) over %d entries; load at start %s\n",
             t / hz, t / hz * 1e6 / n, n, load }' >&2
 done
+
+# BENCH_RESTART=1: stop the server, start it again on the same data, and write one entry at
+# once: how long the first write waits while the duplicate map loads (SQLite), and the
+# server's own log line about the load.
+if [ -n "${BENCH_RESTART:-}" ]; then
+    kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true
+    start_server
+    "$client_bin" bench log "$url" --entries 1 --concurrency 1 --token-file "$work/token" \
+        --reads 0 2>&1 | sed -n 's/^ *submit→answer p50 \([^,]*\),.*/# restart: first write answered in \1/p' >&2
+    sleep 1
+    sed 's/\x1b\[[0-9;]*m//g' "$work/serve.err" | grep 'duplicate index' | sed 's/^/# restart: /' >&2 || true
+fi
