@@ -257,17 +257,23 @@ fn one_worker_thread_serves_concurrent_writers() {
     indices.sort_unstable();
     assert_eq!(indices, (0..64).collect::<Vec<u64>>());
     assert_eq!(tree_size(&log.url), 64);
+    serve_refuses(&data, "--worker-threads", "0");
+}
+
+/// `custody serve FLAG VALUE` is a usage error (exit 2) whose message names the flag.
+fn serve_refuses(data: &std::path::Path, flag: &str, value: &str) {
+    let data = path_str(data);
     let (code, _, err) = custody(&[
         "serve",
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
-        &path_str(&data),
-        "--worker-threads",
-        "0",
+        &data,
+        flag,
+        value,
     ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--worker-threads"), "{err}");
+    assert_eq!(code, 2, "{flag} {value}: {err}");
+    assert!(err.contains(flag), "{err}");
 }
 
 #[test]
@@ -292,17 +298,8 @@ fn batches_of_one_give_every_entry_its_own_checkpoint() {
         );
     }
     assert_eq!(tree_size(&log.url), 16);
-    let (code, _, err) = custody(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &path_str(&data),
-        "--batch-max-entries",
-        "0",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--batch-max-entries"), "{err}");
+    serve_refuses(&data, "--batch-max-entries", "0");
+    serve_refuses(&data, "--batch-max-delay-ms", "10001");
 }
 
 #[test]
