@@ -188,6 +188,43 @@ mod tests {
         assert_eq!(index.find(&conn, &hash(9, 0)).unwrap(), None);
     }
 
+    proptest::proptest! {
+        /// Against a plain map of whole hashes: hashes drawn from 4 prefixes (so most share
+        /// one), stored in batches with a catch-up after each, every stored hash is found at
+        /// its index and no other hash is found.
+        #[test]
+        fn answers_like_a_map_of_whole_hashes(
+            drawn in proptest::collection::vec((0u64..4, 0u8..6), 1..60),
+            cuts in proptest::collection::vec(0usize..60, 0..4),
+        ) {
+            let mut model: HashMap<Hash, u64> = HashMap::new();
+            let mut hashes = Vec::new();
+            for (first, rest) in drawn {
+                let h = hash(first, rest);
+                if !model.contains_key(&h) {
+                    model.insert(h, hashes.len() as u64);
+                    hashes.push(h);
+                }
+            }
+            let conn = Connection::open_in_memory().unwrap();
+            store(&conn, &hashes);
+            let mut index = LeafIndex::default();
+            let mut stops: Vec<u64> = cuts.iter().map(|c| (*c).min(hashes.len()) as u64).collect();
+            stops.sort_unstable();
+            stops.push(hashes.len() as u64);
+            for stop in stops {
+                index.catch_up(&conn, stop).unwrap();
+                for first in 0..4 {
+                    for rest in 0..6 {
+                        let h = hash(first, rest);
+                        let expected = model.get(&h).copied().filter(|i| *i < stop);
+                        proptest::prop_assert_eq!(index.find(&conn, &h).unwrap(), expected);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn catch_up_reads_only_new_rows_and_refuses_gaps() {
         let conn = Connection::open_in_memory().unwrap();
