@@ -201,8 +201,8 @@ mod tests {
             let mut hashes = Vec::new();
             for (first, rest) in drawn {
                 let h = hash(first, rest);
-                if !model.contains_key(&h) {
-                    model.insert(h, hashes.len() as u64);
+                if let std::collections::hash_map::Entry::Vacant(slot) = model.entry(h) {
+                    slot.insert(hashes.len() as u64);
                     hashes.push(h);
                 }
             }
