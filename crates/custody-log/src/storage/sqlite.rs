@@ -182,23 +182,17 @@ impl SqliteStorage {
     }
 }
 
-/// Copies the WAL into the database file every [`WAL_CHECKPOINT_INTERVAL`] (PASSIVE: never
-/// blocks the writer or readers) until the storage is dropped.
-fn spawn_wal_checkpointer(inner: &Arc<Inner>) -> Result<(), StorageError> {
+/// Runs `work` on a named thread with its own connection and a weak handle on the storage.
+fn spawn_with_connection(
+    inner: &Arc<Inner>,
+    name: &str,
+    work: impl FnOnce(Connection, std::sync::Weak<Inner>) + Send + 'static,
+) -> Result<(), StorageError> {
     let conn = connect(&inner.path)?;
     let weak = Arc::downgrade(inner);
     std::thread::Builder::new()
-        .name("custody-log-wal".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(WAL_CHECKPOINT_INTERVAL);
-                if weak.upgrade().is_none() {
-                    return;
-                }
-                // Failure (e.g. SQLITE_BUSY) only delays the copy; the next round retries.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            }
-        })
+        .name(name.into())
+        .spawn(move || work(conn, weak))
         .map_err(|source| StorageError::Io {
             path: inner.path.display().to_string(),
             source,
@@ -206,34 +200,41 @@ fn spawn_wal_checkpointer(inner: &Arc<Inner>) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Copies the WAL into the database file every [`WAL_CHECKPOINT_INTERVAL`] (PASSIVE: never
+/// blocks the writer or readers) until the storage is dropped.
+fn spawn_wal_checkpointer(inner: &Arc<Inner>) -> Result<(), StorageError> {
+    spawn_with_connection(inner, "custody-log-wal", |conn, weak| {
+        loop {
+            std::thread::sleep(WAL_CHECKPOINT_INTERVAL);
+            if weak.upgrade().is_none() {
+                return;
+            }
+            // Failure (e.g. SQLITE_BUSY) only delays the copy; the next round retries.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+    })
+}
+
 /// Loads the stored leaf hashes into the duplicate map in the background, so that the first
 /// write after a start on a large log (~0.8 s per million entries) does not wait for all of it:
 /// lookups and commits take the same lock and wait only for what is left. Reads never wait.
 fn spawn_leaf_loader(inner: &Arc<Inner>) -> Result<(), StorageError> {
-    let conn = connect(&inner.path)?;
-    let weak = Arc::downgrade(inner);
-    std::thread::Builder::new()
-        .name("custody-log-leaves".into())
-        .spawn(move || {
-            let Some(inner) = weak.upgrade() else { return };
-            let mut leaves = inner.leaves.lock().unwrap_or_else(PoisonError::into_inner);
-            let loaded = conn
-                .unchecked_transaction()
-                .map_err(StorageError::from)
-                .and_then(|tx| {
-                    let stored = stored_size(&tx)?;
-                    leaves.catch_up(&tx, stored)
-                });
-            // A failure here is met again, and reported, by the next lookup or commit.
-            if let Err(e) = loaded {
-                tracing::warn!(error = %e, "duplicate index: background load failed");
-            }
-        })
-        .map_err(|source| StorageError::Io {
-            path: inner.path.display().to_string(),
-            source,
-        })?;
-    Ok(())
+    spawn_with_connection(inner, "custody-log-leaves", |conn, weak| {
+        let Some(inner) = weak.upgrade() else { return };
+        let mut leaves = inner.leaves.lock().unwrap_or_else(PoisonError::into_inner);
+        // A failure here is met again, and reported, by the next lookup or commit.
+        if let Err(e) = catch_up_to_stored(&conn, &mut leaves) {
+            tracing::warn!(error = %e, "duplicate index: background load failed");
+        }
+    })
+}
+
+/// Brings the duplicate map up to the stored tree size, in one read snapshot of `conn`
+/// (which must not be in a transaction).
+fn catch_up_to_stored(conn: &Connection, leaves: &mut LeafIndex) -> Result<(), StorageError> {
+    let tx = conn.unchecked_transaction()?;
+    let stored = stored_size(&tx)?;
+    leaves.catch_up(&tx, stored)
 }
 
 fn latest(conn: &Connection) -> Result<Option<StoredCheckpoint>, StorageError> {
@@ -271,7 +272,8 @@ fn collision(err: rusqlite::Error) -> StorageError {
 /// The stored tree size (0 before `initialize`).
 fn stored_size(conn: &Connection) -> Result<u64, StorageError> {
     let stored: Option<i64> = conn
-        .query_row("SELECT size FROM log_state WHERE id = 1", [], |r| r.get(0))
+        .prepare_cached("SELECT size FROM log_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     stored.map_or(Ok(0), to_u64)
 }
@@ -414,14 +416,12 @@ impl LogStorage for SqliteStorage {
     async fn lookup(&self, leaf_hashes: Vec<Hash>) -> Result<Vec<(Hash, u64)>, StorageError> {
         let inner = self.inner.clone();
         self.read(move |conn| {
-            // One snapshot for the stored size, the catch-up and the confirmations.
-            let tx = conn.unchecked_transaction()?;
-            let stored = stored_size(&tx)?;
             let mut leaves = inner.leaves.lock().unwrap_or_else(PoisonError::into_inner);
-            leaves.catch_up(&tx, stored)?;
+            catch_up_to_stored(conn, &mut leaves)?;
+            // `find` confirms prefix hits with reads of its own, which see at least that snapshot.
             let mut found = Vec::new();
             for hash in leaf_hashes {
-                if let Some(index) = leaves.find(&tx, &hash)? {
+                if let Some(index) = leaves.find(conn, &hash)? {
                     found.push((hash, index));
                 }
             }
