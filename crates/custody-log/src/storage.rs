@@ -13,6 +13,7 @@ use crate::layout::TileId;
 
 mod leaf_index;
 mod postgres;
+mod reader_pool;
 mod sqlite;
 
 pub use postgres::PostgresStorage;

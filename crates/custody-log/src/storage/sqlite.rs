@@ -25,6 +25,7 @@ use custody_core::merkle::Hash;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use super::leaf_index::LeafIndex;
+use super::reader_pool::ReaderPool;
 use super::{Batch, LogStorage, StoredCheckpoint, to_hash, to_i64, to_u64};
 use crate::error::StorageError;
 use crate::layout::{FULL_TILE_BYTES, TileId};
@@ -60,10 +61,16 @@ CREATE TABLE IF NOT EXISTS log_cosignatures (
 );
 ";
 
-/// How much of the database file connections map (SQLite's `mmap_size`).
-const MMAP_BYTES: i64 = 1 << 30;
+/// How much of the database file connections map (SQLite's `mmap_size`): all of it, up to
+/// 1 TiB. Pages beyond the map cost a `pread` and a copy each; at 10^7 entries the file is
+/// ~7 GB. The bundled SQLite is built to allow this (`.cargo/config.toml`: its default cap
+/// on Linux is 2 GiB). Mapped pages are the kernel's page cache, shared by the connections.
+const MMAP_BYTES: i64 = 1 << 40;
 /// The writer's page cache, in KiB (SQLite's default is 2,000).
 const CACHE_KIB: i64 = 16 * 1024;
+
+/// Reader threads, each with its own connection ([`ReaderPool`]).
+const READERS: usize = 4;
 
 /// How often the background thread copies the WAL into the database file.
 const WAL_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
@@ -78,8 +85,8 @@ struct Inner {
     path: PathBuf,
     /// The one connection that writes; batches are serialised through it.
     writer: Mutex<Connection>,
-    /// Idle reader connections (WAL lets them read while the writer commits).
-    readers: Mutex<Vec<Connection>>,
+    /// The reader threads (WAL lets them read while the writer commits).
+    readers: ReaderPool,
     /// Leaf hash → index of the stored entries (locked after `writer` when both are held).
     leaves: Mutex<LeafIndex>,
 }
@@ -129,10 +136,14 @@ impl SqliteStorage {
             // The writer keeps the pages batches rewrite (the leaf-hash index, the tree's right
             // edge) in a larger private cache.
             writer.pragma_update(None, "cache_size", -CACHE_KIB)?;
+            let readers = (0..READERS)
+                .map(|_| connect(&path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let readers = ReaderPool::start(readers, path.display().to_string())?;
             let inner = Arc::new(Inner {
                 path,
                 writer: Mutex::new(writer),
-                readers: Mutex::new(Vec::new()),
+                readers,
                 leaves: Mutex::new(LeafIndex::default()),
             });
             spawn_wal_checkpointer(&inner)?;
@@ -142,30 +153,12 @@ impl SqliteStorage {
         .await?
     }
 
-    /// Runs `f` on a reader connection in the blocking pool.
+    /// Runs `f` on a reader thread's connection.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let idle = inner
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let conn = match idle {
-                Some(conn) => conn,
-                None => connect(&inner.path)?,
-            };
-            let result = f(&conn);
-            let mut readers = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if readers.len() < 8 {
-                readers.push(conn);
-            }
-            result
-        })
-        .await?
+        self.inner.readers.read(f).await
     }
 
     /// Runs `f` on the writer connection in the blocking pool.
@@ -475,5 +468,83 @@ impl LogStorage for SqliteStorage {
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The bundled SQLite lets a connection map the whole file (its own cap is 2 GiB on
+    /// Linux; `.cargo/config.toml` raises it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_map_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("log.db"))
+            .await
+            .unwrap();
+        let mapped = storage
+            .read(|conn| Ok(conn.query_row("PRAGMA mmap_size", [], |row| row.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(mapped, MMAP_BYTES);
+    }
+
+    /// Many reads at once run on the reader threads, never on a thread (or a connection)
+    /// made for one read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_run_on_the_reader_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("log.db"))
+            .await
+            .unwrap();
+        let reads: Vec<_> = (0..64)
+            .map(|_| {
+                let storage = storage.clone();
+                tokio::spawn(async move {
+                    storage
+                        .read(|conn| {
+                            // Long enough that, with a thread per waiting read, all 64 overlap.
+                            std::thread::sleep(Duration::from_millis(5));
+                            let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0))?;
+                            let thread = std::thread::current().name().map(str::to_owned);
+                            Ok((one, thread))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut threads = HashSet::new();
+        for read in reads {
+            let (one, thread) = read.await.unwrap().unwrap();
+            assert_eq!(one, 1);
+            threads.insert(thread.unwrap_or_default());
+        }
+        assert!(threads.len() <= READERS, "{threads:?}");
+        assert!(
+            threads.iter().all(|t| t.starts_with("custody-log-read-")),
+            "{threads:?}"
+        );
+    }
+
+    /// A read that panics fails alone: the thread goes on serving reads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_read_is_an_error_and_the_readers_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(&dir.path().join("log.db"))
+            .await
+            .unwrap();
+        for _ in 0..READERS + 1 {
+            let failed = storage
+                .read(|_| -> Result<(), StorageError> { panic!("a read that panics") })
+                .await;
+            assert!(failed.is_err());
+        }
+        let one = storage
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
     }
 }
