@@ -476,14 +476,20 @@ impl LogStorage for SqliteStorage {
 mod tests {
     use super::*;
 
-    /// The bundled SQLite lets a connection map the whole file (its own cap is 2 GiB on
-    /// Linux; `.cargo/config.toml` raises it).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn connections_map_the_whole_file() {
+    /// A new store in a temporary directory (kept as long as the guard lives).
+    async fn fresh() -> (tempfile::TempDir, SqliteStorage) {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(&dir.path().join("log.db"))
             .await
             .unwrap();
+        (dir, storage)
+    }
+
+    /// The bundled SQLite lets a connection map the whole file (its own cap is 2 GiB on
+    /// Linux; `.cargo/config.toml` raises it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_map_the_whole_file() {
+        let (_dir, storage) = fresh().await;
         let mapped = storage
             .read(|conn| Ok(conn.query_row("PRAGMA mmap_size", [], |row| row.get::<_, i64>(0))?))
             .await
@@ -495,10 +501,7 @@ mod tests {
     /// made for one read.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_reads_run_on_the_reader_threads() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("log.db"))
-            .await
-            .unwrap();
+        let (_dir, storage) = fresh().await;
         let reads: Vec<_> = (0..64)
             .map(|_| {
                 let storage = storage.clone();
@@ -531,10 +534,7 @@ mod tests {
     /// A read that panics fails alone: the thread goes on serving reads.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_read_is_an_error_and_the_readers_go_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::open(&dir.path().join("log.db"))
-            .await
-            .unwrap();
+        let (_dir, storage) = fresh().await;
         for _ in 0..READERS + 1 {
             let failed = storage
                 .read(|_| -> Result<(), StorageError> { panic!("a read that panics") })
