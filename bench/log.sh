@@ -12,6 +12,7 @@
 # BENCH_CLIENT_BIN (another binary for the load generator only), BENCH_PERF=FILE (record the
 # server with `perf record` during the last run, into FILE; BENCH_PERF_ARGS, default "-F 999 -g"),
 # BENCH_RESTART=1 (at the end, restart the server on the same data and time one write),
+# BENCH_SERVE_ARGS (more `custody serve` flags, e.g. "--worker-threads 1"),
 # BENCH_DATA_DIR=DIR (SQLite: keep the log in DIR and reuse it on the next call, so that
 # `BENCH_DATA_DIR=DIR bench/log.sh sqlite 0` measures only the reads of a log grown before).
 # After each run a "# cpu" line on stderr gives the server process's CPU (user + system) per
@@ -72,7 +73,7 @@ start_server() {
     : > "$work/serve.out"
     RUST_LOG=${RUST_LOG:-warn,custody_log=info} "$bin" serve --listen 127.0.0.1:0 \
         --origin bench.log --data-dir "$data_dir" --write-token-file "$work/token" \
-        "${db_args[@]}" > "$work/serve.out" 2>> "$work/serve.err" &
+        "${db_args[@]}" ${BENCH_SERVE_ARGS:-} > "$work/serve.out" 2>> "$work/serve.err" &
     server_pid=$!
     for _ in $(seq 300); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
     url=$(awk '/listening on/ {print $NF}' "$work/serve.out")
