@@ -13,10 +13,10 @@
 //! several writers.
 //!
 //! Memory: the key is the leaf hash's first 8 bytes and the value the index (16 bytes, plus a
-//! control byte and the table's slack: 29–36 bytes per entry, ~290 MB at 10^7 entries). A leaf hash whose
-//! 8-byte prefix is already taken by another (~n²/2^65 of them: none expected below 10^9
-//! entries, but possible and handled) goes to a small exact map. A prefix hit is confirmed
-//! against the stored leaf hash before it is reported. The table hashes its keys with a
+//! control byte and the table's slack: 29–36 bytes per entry, ~290 MB at 10^7 entries). A
+//! leaf hash whose 8-byte prefix is already taken by another (~n²/2^65 of them: none expected
+//! below 10^9 entries, but possible and handled) goes to a small exact map. A prefix hit is
+//! confirmed against the stored leaf hash before it is reported. The table hashes its keys with a
 //! per-process random key (SipHash), so entries ground to share table buckets cannot slow it.
 
 use std::collections::HashMap;

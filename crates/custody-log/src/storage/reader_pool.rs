@@ -48,12 +48,17 @@ impl ReaderPool {
         f: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
         let (reply, answer) = oneshot::channel();
+        let target = self.path.clone();
         let job: Job = Box::new(move |conn| {
-            // A panic in a read is that read's failure, not the thread's: the caller sees the
-            // dropped reply as an error, and the thread goes on serving the queue.
-            if let Ok(result) = catch_unwind(AssertUnwindSafe(|| f(conn))) {
-                let _ = reply.send(result);
-            }
+            // A panic in a read is that read's failure, not the thread's: the caller gets an
+            // error saying so, and the thread goes on serving the queue.
+            let result = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+                Err(StorageError::Config {
+                    target,
+                    reason: "a read panicked on a SQLite reader thread (a bug: please report it)",
+                })
+            });
+            let _ = reply.send(result);
         });
         let stopped = || StorageError::Config {
             target: self.path.clone(),

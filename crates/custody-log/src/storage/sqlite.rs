@@ -539,7 +539,8 @@ mod tests {
             let failed = storage
                 .read(|_| -> Result<(), StorageError> { panic!("a read that panics") })
                 .await;
-            assert!(failed.is_err());
+            let message = failed.unwrap_err().to_string();
+            assert!(message.contains("panicked"), "{message}");
         }
         let one = storage
             .read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
