@@ -736,7 +736,7 @@ fn deploy_once(s: &Story, name: &str, target: &str) -> (i32, String, String) {
     cmd.current_dir(s.d())
         .env("CUSTODY_PASSWORD", common::PASSWORD)
         .env("CUSTODY_SERVER", s.url())
-        .env("CUSTODY_TOKEN", token("rm"))
+        .env("CUSTODY_TOKEN", token(&agent_of("prod")))
         .env_remove("RUST_LOG")
         .args(["deploy", "prod", "--target", target])
         .args(["--release-key", "keys/release.pub", "--agent-name", name])
