@@ -29,8 +29,8 @@ use custody_release::agent::{ReleaseTrust, verify_release};
 use custody_release::model::{Release, ReleaseKind};
 use release_world::common::{self, assert_fails, run};
 use release_world::{
-    Options, Story, build, build_and_push, free_port, http, pg, push_to, release, setup_with,
-    token, try_http,
+    Options, Story, agent_of, build, build_and_push, free_port, http, pg, push_to, release,
+    setup_with, token, try_http,
 };
 use serde_json::{Value, json};
 
