@@ -92,6 +92,11 @@ name = "sec"
 token_sha256 = "$(sha sec-token)"
 roles = ["admin", "auditor"]
 keys = ["sec.pub"]
+[[principal]]
+name = "prod-agent"
+token_sha256 = "$(sha agent-token)"
+roles = ["deployer"]
+environments = ["prod"]
 EOF
 ci2=$("$custody" key inspect ci2.pub -o json | sed 's/.*"keyId":"\([0-9a-f]*\)".*/\1/')
 sed -i "s/\"$kid\"/\"$kid\", \"$ci2\"/" policy/data.json   # trust ci2's key as a signer too
@@ -110,7 +115,7 @@ release() {  # release N KEY: build, push, promote to dev, approve, promote to p
     CUSTODY_TOKEN=ci-token "$custody" promote "r$1/app.bin" --to dev
     CUSTODY_TOKEN=alice-token "$custody" approve "r$1/app.bin" --env prod --key alice.key
     CUSTODY_TOKEN=ci-token "$custody" promote "r$1/app.bin" --to prod
-    CUSTODY_TOKEN=ci-token "$custody" deploy prod --target dir:srv/prod --release-key gate.pub \
+    CUSTODY_TOKEN=agent-token "$custody" deploy prod --target dir:srv/prod --release-key gate.pub \
         --trusted-root trusted_root.json --state state
 }
 set -x
@@ -118,7 +123,7 @@ release 1 release.key
 release 2 ci2.key
 cat srv/prod/current/*
 CUSTODY_TOKEN=sec-token "$custody" revoke "key:$ci2" --reason "CI runner 2 compromised" --key sec.key
-CUSTODY_TOKEN=ci-token "$custody" deploy prod --target dir:srv/prod --release-key gate.pub \
+CUSTODY_TOKEN=agent-token "$custody" deploy prod --target dir:srv/prod --release-key gate.pub \
     --trusted-root trusted_root.json --state state
 cat srv/prod/current/*
 CUSTODY_TOKEN=sec-token "$custody" status --incidents

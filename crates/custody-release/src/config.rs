@@ -20,6 +20,12 @@
 //! roles = ["approver"]
 //! groups = ["release-approvers"]
 //! keys = ["keys/alice.pub"]        # public keys this person signs with
+//!
+//! [[principal]]
+//! name = "prod-agent"
+//! token_env = "PROD_AGENT_TOKEN"
+//! roles = ["deployer"]             # a deploy agent: reports deployments, nothing else
+//! environments = ["prod"]          # the only environments it may report for (required)
 //! ```
 //!
 //! Parsing checks what can be checked without the policy engine: names are unique and
@@ -86,6 +92,9 @@ struct RawPrincipal {
     keys: Vec<PathBuf>,
     #[serde(default)]
     identities: Vec<String>,
+    /// `deployer` principals: the environments they report for.
+    #[serde(default)]
+    environments: Vec<String>,
 }
 
 /// An environment's approval rule.
@@ -134,6 +143,8 @@ pub struct Principal {
     pub keys: Vec<PublicKey>,
     /// Certificate identities (SANs) this principal signs as.
     pub identities: BTreeSet<String>,
+    /// The environments a `deployer` reports for (empty for other principals).
+    pub environments: BTreeSet<String>,
 }
 
 impl Principal {
@@ -264,6 +275,26 @@ impl ReleaseConfig {
                 .map(|r| r.parse::<Role>())
                 .collect::<Result<BTreeSet<_>, _>>()
                 .map_err(|m| format!("principal {:?}: {m}", p.name))?;
+            if roles.contains(&Role::Deployer) && p.environments.is_empty() {
+                return Err(format!(
+                    "principal {:?} has the deployer role but no environments: list the environments its deploy agent reports for (environments = [\"prod\"])",
+                    p.name
+                ));
+            }
+            if !roles.contains(&Role::Deployer) && !p.environments.is_empty() {
+                return Err(format!(
+                    "principal {:?} lists environments but has no deployer role: environments only limit what a deploy agent reports (add roles = [\"deployer\"] or remove environments)",
+                    p.name
+                ));
+            }
+            for name in &p.environments {
+                if !environments.iter().any(|e| &e.name == name) {
+                    return Err(format!(
+                        "principal {:?}: environment {name:?} is not declared ([[environment]] name = {name:?})",
+                        p.name
+                    ));
+                }
+            }
             let mut key_ids = BTreeSet::new();
             let mut keys = Vec::new();
             for key in &p.keys {
@@ -283,6 +314,7 @@ impl ReleaseConfig {
                 key_ids,
                 keys,
                 identities: p.identities.into_iter().collect(),
+                environments: p.environments.into_iter().collect(),
             });
         }
         for e in &environments {
@@ -417,6 +449,47 @@ groups = ["ops"]
         assert!(parse(&no_env).unwrap_err().contains("not set"));
         let reserved = ok.replace("name = \"alice\"", "name = \"custody\"");
         assert!(parse(&reserved).unwrap_err().contains("reserved"));
+    }
+
+    #[test]
+    fn a_deployer_names_the_environments_it_reports_for() {
+        let ok = r#"
+[[environment]]
+name = "dev"
+policy = "p"
+[[environment]]
+name = "prod"
+from = "dev"
+policy = "p"
+[[principal]]
+name = "prod-agent"
+token_env = "TOK"
+roles = ["deployer"]
+environments = ["prod"]
+"#;
+        let c = parse(ok).unwrap();
+        let agent = &c.principals[0];
+        assert!(agent.has(Role::Deployer) && !agent.has(Role::ReleaseManager));
+        assert_eq!(agent.environments, BTreeSet::from(["prod".to_owned()]));
+
+        let none = ok.replace("environments = [\"prod\"]", "");
+        let err = parse(&none).unwrap_err();
+        assert!(
+            err.contains("\"prod-agent\"") && err.contains("no environments"),
+            "{err}"
+        );
+        let unknown = ok.replace("[\"prod\"]", "[\"qa\"]");
+        assert!(
+            parse(&unknown)
+                .unwrap_err()
+                .contains("\"qa\" is not declared")
+        );
+        let not_deployer = ok.replace("[\"deployer\"]", "[\"auditor\"]");
+        assert!(
+            parse(&not_deployer)
+                .unwrap_err()
+                .contains("no deployer role")
+        );
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! * [`config`]: the `[[environment]]` and `[[principal]]` tables of the server's config file.
 //! * [`store`]: the [`ReleaseStore`](store::ReleaseStore) trait with an embedded SQLite backend
 //!   and a PostgreSQL backend, held to one conformance suite.
+//! * [`rules`]: what a promotion of a digest would be (new, current, or an older release that
+//!   only a rollback may bring back); whether a deployment report names a release on record.
+//! * [`request`]: a request id's binding to the canonical content of its request.
 //! * [`cas`]: the content-addressed artifact store: a digest, once stored, never changes.
 //! * [`statement`]: the in-toto predicates custody signs for approvals, promotions, rollbacks,
 //!   revocations and uploads.
@@ -14,5 +17,7 @@ pub mod agent;
 pub mod cas;
 pub mod config;
 pub mod model;
+pub mod request;
+pub mod rules;
 pub mod statement;
 pub mod store;

@@ -13,8 +13,11 @@ pub enum Role {
     Builder,
     /// Submits signed approvals.
     Approver,
-    /// Promotes artifacts between environments; reports deployments.
+    /// Promotes artifacts between environments and rolls them back.
     ReleaseManager,
+    /// A deploy agent: reports deployments, only for the environments listed on its
+    /// principal (`environments = [...]`), and reads what an agent needs. Nothing else.
+    Deployer,
     /// Reads history, incidents and audits.
     Auditor,
     /// Revokes, rotates keys, everything else.
@@ -22,10 +25,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Builder,
         Role::Approver,
         Role::ReleaseManager,
+        Role::Deployer,
         Role::Auditor,
         Role::Admin,
     ];
@@ -35,6 +39,7 @@ impl Role {
             Role::Builder => "builder",
             Role::Approver => "approver",
             Role::ReleaseManager => "release-manager",
+            Role::Deployer => "deployer",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
         }
@@ -54,7 +59,7 @@ impl std::str::FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role {s:?} (expected builder, approver, release-manager, auditor or admin)")
+                format!("unknown role {s:?} (expected builder, approver, release-manager, deployer, auditor or admin)")
             })
     }
 }

@@ -19,6 +19,12 @@
 //!   [`StoreError::Duplicate`] and [`release_by_request`](ReleaseStore::release_by_request)
 //!   finds the first. [`append_release_with_event`](ReleaseStore::append_release_with_event)
 //!   is the same compare-and-swap, and stores the event with the release or not at all.
+//! * [`append_release_for_request`](ReleaseStore::append_release_for_request) is
+//!   `append_release_with_event` that also binds the release's `request_id` to the SHA-256 of
+//!   the request's canonical content, in the same transaction;
+//!   [`request_binding`](ReleaseStore::request_binding) reads it back. A binding is never
+//!   changed. Databases made before bindings existed get the table on `initialize`; their
+//!   releases have no binding (`None`).
 //! * Ids (revocations, incidents, events) are assigned by the store, increasing, never reused.
 //! * Every write is atomic and durable when it returns.
 //! * "Oldest first" is the order the store recorded things in (ids, or `seq` within one
@@ -73,6 +79,18 @@ pub trait ReleaseStore: Send + Sync + std::fmt::Debug {
         release: &Release,
         event: &Event,
     ) -> Result<u64, StoreError>;
+    /// [`append_release_with_event`](Self::append_release_with_event), and, when the release
+    /// has a non-empty `request_id`, binds that id to `request_sha256` (hex SHA-256 of the
+    /// request's canonical content) in the same transaction: all three are stored, or nothing.
+    fn append_release_for_request(
+        &self,
+        release: &Release,
+        event: &Event,
+        request_sha256: &str,
+    ) -> Result<u64, StoreError>;
+    /// The request content digest `request_id` is bound to; `None` when the id was never used,
+    /// or used before the store recorded bindings.
+    fn request_binding(&self, request_id: &str) -> Result<Option<String>, StoreError>;
     /// The latest release of `environment`.
     fn current_release(&self, environment: &str) -> Result<Option<Release>, StoreError>;
     /// The whole history of `environment`, oldest first.

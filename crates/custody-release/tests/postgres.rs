@@ -42,6 +42,47 @@ fn postgres_conformance() {
     contract::race(&open, 4, 50);
     // One handle shared by more threads than it has connections.
     contract::shared_handle(ReleaseDb::open(&url).unwrap(), 12, 10);
+
+    // A database from before request bindings (no release_requests table) keeps working.
+    let url = server.create_database("legacy");
+    {
+        let store = PostgresReleaseStore::connect(&url).unwrap();
+        store.initialize().unwrap();
+        store
+            .append_release(&release("staging", 1, &digest('a'), Some("old-1")))
+            .unwrap();
+    }
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute("DROP TABLE release_requests")
+        .unwrap();
+    let store = PostgresReleaseStore::connect(&url).unwrap();
+    store.initialize().unwrap();
+    assert_eq!(store.request_binding("old-1").unwrap(), None);
+    assert_eq!(
+        store.release_by_request("old-1").unwrap(),
+        Some(release("staging", 1, &digest('a'), Some("old-1")))
+    );
+    let event = custody_release::model::Event {
+        id: 0,
+        at: contract::at(1),
+        actor: "alice".to_owned(),
+        action: "promotion".to_owned(),
+        object: digest('b'),
+        log_index: None,
+        detail: serde_json::json!({}),
+    };
+    store
+        .append_release_for_request(
+            &release("staging", 2, &digest('b'), Some("new-2")),
+            &event,
+            &"2".repeat(64),
+        )
+        .unwrap();
+    assert_eq!(
+        store.request_binding("new-2").unwrap(),
+        Some("2".repeat(64))
+    );
 }
 
 #[test]

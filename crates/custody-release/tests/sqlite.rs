@@ -110,3 +110,48 @@ fn sqlite_from_the_tokio_blocking_pool() {
         drop(store);
     });
 }
+
+#[test]
+fn sqlite_database_from_before_request_bindings_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("release.db");
+    {
+        let store = SqliteReleaseStore::open(&path).unwrap();
+        store.initialize().unwrap();
+        store
+            .append_release(&release("staging", 1, &digest('a'), Some("old-1")))
+            .unwrap();
+    }
+    // The schema as it was before bindings: no release_requests table.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE release_requests")
+        .unwrap();
+    let store = SqliteReleaseStore::open(&path).unwrap();
+    store.initialize().unwrap();
+    assert_eq!(store.request_binding("old-1").unwrap(), None);
+    assert_eq!(
+        store.release_by_request("old-1").unwrap(),
+        Some(release("staging", 1, &digest('a'), Some("old-1")))
+    );
+    let event = custody_release::model::Event {
+        id: 0,
+        at: contract::at(1),
+        actor: "alice".to_owned(),
+        action: "promotion".to_owned(),
+        object: digest('b'),
+        log_index: None,
+        detail: serde_json::json!({}),
+    };
+    store
+        .append_release_for_request(
+            &release("staging", 2, &digest('b'), Some("new-2")),
+            &event,
+            &"2".repeat(64),
+        )
+        .unwrap();
+    assert_eq!(
+        store.request_binding("new-2").unwrap(),
+        Some("2".repeat(64))
+    );
+}

@@ -34,6 +34,8 @@ use custody_release::model::{
     ArtifactRecord, Deployment, Event, Incident, Quarantine, Recovery, Release, ReleaseKind,
     Revocation, Role,
 };
+use custody_release::request::RequestContent;
+use custody_release::rules::{PromotionOutcome, deployment_on_record, promotion_outcome};
 use custody_release::statement::{self, ReleaseFacts};
 use custody_release::store::{ReleaseStore, StoreError};
 use serde_json::{Value as Json, json};
@@ -116,6 +118,8 @@ impl From<StoreError> for ApiError {
 pub struct Caller {
     pub name: String,
     pub roles: BTreeSet<Role>,
+    /// A deployer's environments (see [`Caller::require_deployer_for`]).
+    pub environments: BTreeSet<String>,
 }
 
 impl Caller {
@@ -140,6 +144,33 @@ impl Caller {
                 ),
             ))
         }
+    }
+}
+
+impl Caller {
+    /// A deployment report for `environment`: an admin, or a deployer that lists it.
+    /// Release managers may not report (separation of duties: who promotes does not also
+    /// say what runs).
+    pub fn require_deployer_for(&self, environment: &str) -> Result<(), ApiError> {
+        if self.roles.contains(&Role::Admin) {
+            return Ok(());
+        }
+        self.require(Role::Deployer, "reporting a deployment")?;
+        if self.environments.contains(environment) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "principal {:?} may report deployments only for {} (environments of its [[principal]] entry), not {environment:?}",
+                self.name,
+                self.environments
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
     }
 }
 
@@ -269,6 +300,7 @@ impl ReleaseService {
                 found = Some(Caller {
                     name: p.name.clone(),
                     roles: p.roles.clone(),
+                    environments: p.environments.clone(),
                 });
             }
         }
@@ -774,10 +806,12 @@ impl ReleaseService {
         caller.require(Role::ReleaseManager, "promoting")?;
         let digest = parse_digest(&req.digest)?;
         let env = self.environment(&req.to)?.clone();
+        let content = RequestContent::Promotion {
+            digest: digest.to_string(),
+            environment: env.name.clone(),
+        };
         let _serial = self.serial.lock().await;
-        if let Some(id) = req.request_id.clone()
-            && let Some(done) = self.db(move |s| s.release_by_request(&id)).await?
-        {
+        if let Some(done) = self.replayed(req.request_id.as_deref(), &content).await? {
             return Ok((StatusCode::OK, done));
         }
         let key = digest.to_string();
@@ -814,10 +848,28 @@ impl ReleaseService {
         }
         let name = env.name.clone();
         let current = self.db(move |s| s.current_release(&name)).await?;
-        if let Some(c) = &current
-            && c.digest == digest.to_string()
-        {
-            return Ok((StatusCode::OK, c.clone()));
+        let key = digest.to_string();
+        let released = self.db(move |s| s.releases_of(&key)).await?;
+        match promotion_outcome(current.as_ref(), &released, &digest.to_string()) {
+            // Already current: nothing to do, the same answer as the promotion that made it.
+            PromotionOutcome::AlreadyCurrent(c) => return Ok((StatusCode::OK, c.clone())),
+            // Taking an environment back is a rollback: explicit, logged as one, and what a
+            // deploy agent accepts as going back. A promotion of an older digest would tell
+            // the agent "forward" and the server "back", and the two would disagree.
+            PromotionOutcome::Older { earlier, current } => {
+                self.metrics.promotion_refused(&env.name);
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "{digest} is an older release of {env} (seq {}; {env} is now at seq {} with {}): a promotion cannot take an environment back; use `custody rollback {env} --to {digest}` (an explicit, logged rollback)",
+                        earlier.seq,
+                        current.seq,
+                        current.digest,
+                        env = env.name
+                    ),
+                ));
+            }
+            PromotionOutcome::New => {}
         }
         let verdict = self.decide(&env, digest, &caller.name).await?;
         if !verdict.allowed {
@@ -849,12 +901,60 @@ impl ReleaseService {
                 &caller.name,
                 None,
                 req.request_id,
+                &content,
                 current.as_ref(),
                 &verdict,
             )
             .await?;
         self.metrics.promoted(&env.name);
         Ok((StatusCode::CREATED, release))
+    }
+
+    /// The release a request id already made, if the id was used: with the same content it
+    /// is the answer to this retry; with other content the request is refused (409) naming
+    /// the id and what differs. Releases stored before bindings existed are compared field
+    /// by field.
+    async fn replayed(
+        &self,
+        request_id: Option<&str>,
+        content: &RequestContent,
+    ) -> Result<Option<Release>, ApiError> {
+        let Some(id) = request_id.filter(|id| !id.is_empty()).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let key = id.clone();
+        let Some(done) = self.db(move |s| s.release_by_request(&key)).await? else {
+            return Ok(None);
+        };
+        let key = id.clone();
+        let bound = self.db(move |s| s.request_binding(&key)).await?;
+        let same = match &bound {
+            Some(sha) => *sha == content.sha256_hex(),
+            None => content.matches_unbound(&done),
+        };
+        if same {
+            return Ok(Some(done));
+        }
+        let differences = content.differences(&done);
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "request id {id:?} was already used for another request ({} of {} to {}, seq {}): {}; retry with the same request, or use a new request id",
+                done.kind.as_str(),
+                done.digest,
+                done.environment,
+                done.seq,
+                if differences.is_empty() {
+                    format!(
+                        "its content differs (SHA-256 {}, bound to {})",
+                        content.sha256_hex(),
+                        bound.as_deref().unwrap_or("the fields of that release")
+                    )
+                } else {
+                    format!("this one differs in {}", differences.join(", "))
+                }
+            ),
+        ))
     }
 
     /// Signs, logs and appends a release (the caller holds `serial`).
@@ -867,6 +967,7 @@ impl ReleaseService {
         requested_by: &str,
         reason: Option<String>,
         request_id: Option<String>,
+        content: &RequestContent,
         current: Option<&Release>,
         verdict: &Verdict,
     ) -> Result<Release, ApiError> {
@@ -927,15 +1028,18 @@ impl ReleaseService {
             detail: json!({"environment": env.name, "seq": seq, "reason": release.reason}),
         };
         let r = release.clone();
+        let bound = content.sha256_hex();
         match self
-            .db(move |s| s.append_release_with_event(&r, &event))
+            .db(move |s| s.append_release_for_request(&r, &event, &bound))
             .await
         {
             Ok(_) => {}
             Err(e) if e.status == StatusCode::CONFLICT => {
-                // Another replica won; if it was this very request (same id), that is ours.
-                if let Some(id) = release.request_id.clone()
-                    && let Some(done) = self.db(move |s| s.release_by_request(&id)).await?
+                // Another replica won; if it was this very request (same id and content),
+                // that is ours; the same id with other content is refused.
+                if let Some(done) = self
+                    .replayed(release.request_id.as_deref(), content)
+                    .await?
                 {
                     return Ok(done);
                 }
@@ -957,10 +1061,13 @@ impl ReleaseService {
         caller.require(Role::ReleaseManager, "rolling back")?;
         let env = self.environment(&req.environment)?.clone();
         let target = req.digest.as_deref().map(parse_digest).transpose()?;
+        let content = RequestContent::Rollback {
+            environment: env.name.clone(),
+            digest: target.map(|t| t.to_string()),
+            reason: req.reason.clone(),
+        };
         let _serial = self.serial.lock().await;
-        if let Some(id) = req.request_id.clone()
-            && let Some(done) = self.db(move |s| s.release_by_request(&id)).await?
-        {
+        if let Some(done) = self.replayed(req.request_id.as_deref(), &content).await? {
             return Ok((StatusCode::OK, done));
         }
         let name = env.name.clone();
@@ -1009,6 +1116,7 @@ impl ReleaseService {
                     &caller.name,
                     Some(req.reason.clone()),
                     req.request_id.clone(),
+                    &content,
                     Some(&current),
                     &verdict,
                 )
@@ -1252,8 +1360,13 @@ impl ReleaseService {
                                 digest,
                                 ReleaseKind::Rollback,
                                 SERVER_PRINCIPAL,
-                                Some(reason),
+                                Some(reason.clone()),
                                 None,
+                                &RequestContent::Rollback {
+                                    environment: env.name.clone(),
+                                    digest: Some(digest.to_string()),
+                                    reason,
+                                },
                                 Some(&current),
                                 &verdict,
                             )
@@ -1341,8 +1454,13 @@ impl ReleaseService {
     }
 
     /// Records a deploy agent's report; completes incident recoveries it confirms.
+    ///
+    /// The report must name a release on record: `environment`'s release `seq` with that
+    /// `digest` (409 otherwise). A report that a quarantined digest is `active` is refused
+    /// (409, an alert and a `deploy-refused` event): a deploy agent must not run it, and such
+    /// a report must never count as a recovery.
     pub async fn deployed(&self, caller: &Caller, mut report: Deployment) -> Result<(), ApiError> {
-        caller.require(Role::ReleaseManager, "reporting a deployment")?;
+        caller.require_deployer_for(&report.environment)?;
         self.environment(&report.environment)?;
         parse_digest(&report.digest)?;
         if report.status != "active" && report.status != "failed" {
@@ -1353,6 +1471,43 @@ impl ReleaseService {
                     report.status
                 ),
             ));
+        }
+        let name = report.environment.clone();
+        let history = self.db(move |s| s.releases(&name)).await?;
+        if let Err(why) =
+            deployment_on_record(&history, &report.environment, report.seq, &report.digest)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "deployment report refused: {why}; report the release the agent activated (GET /api/v1/environments/{})",
+                    report.environment
+                ),
+            ));
+        }
+        if report.status == "active" {
+            let key = report.digest.clone();
+            if let Some(q) = self.db(move |s| s.quarantined(&key)).await? {
+                let detail = json!({"environment": report.environment, "seq": report.seq, "agent": report.agent, "status": report.status, "revocation": q.revocation_id});
+                self.event(&caller.name, "deploy-refused", &report.digest, None, detail)
+                    .await?;
+                self.alert(json!({
+                    "event": "quarantined-active",
+                    "environment": report.environment,
+                    "seq": report.seq,
+                    "digest": report.digest,
+                    "agent": report.agent,
+                    "revocation": q.revocation_id,
+                }))
+                .await;
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "deployment report refused: environment {}, seq {}, digest {} is quarantined (revocation #{}) and must not run; the agent should activate the environment's current release",
+                        report.environment, report.seq, report.digest, q.revocation_id
+                    ),
+                ));
+            }
         }
         report.at = Utc::now();
         let r = report.clone();

@@ -1,5 +1,5 @@
 //! Releases over HTTP (see `docs/http-api.md`). Every route names the role it needs; the
-//! log's write token acts as an admin called `admin`.
+//! log's write token is no principal here (it writes log entries, nothing else).
 //!
 //! * `PUT /api/v1/artifacts/sha256:<hex>[?name=N]` (builder): store an artifact.
 //! * `GET /api/v1/artifacts/sha256:<hex>` (any principal): its bytes.
@@ -9,7 +9,7 @@
 //! * `POST /api/v1/revocations` (admin): a signed revocation bundle.
 //! * `POST /api/v1/reconcile` (admin): re-run quarantine and rollback.
 //! * `POST /api/v1/keys/rotations` (admin): a key rotation signed by the old key.
-//! * `POST /api/v1/deployments` (release-manager): a deploy agent's report.
+//! * `POST /api/v1/deployments` (deployer, for its environments): a deploy agent's report.
 //! * `GET /api/v1/environments[/{env}[/releases]]` (any principal).
 //! * `GET /api/v1/history/sha256:<hex>`, `/api/v1/incidents`, `/api/v1/events` (auditor).
 //! * `GET /metrics` (no token: Prometheus scrapes it).
@@ -88,8 +88,9 @@ fn bearer_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
         .then(|| *Sha256Digest::of(token.trim().as_bytes()).as_bytes())
 }
 
-/// Who is calling: a principal's token, the log's write token (admin), or, on a server told
-/// to allow unauthenticated writes, an anonymous admin.
+/// Who is calling: a principal's token or, on a server told to allow unauthenticated writes,
+/// an anonymous admin. The log's write token is no principal: CI holds it to write log
+/// entries, and it does nothing on the release API (403).
 pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     if let Some(hash) = bearer_sha256(headers) {
         if let Some(service) = &state.release
@@ -98,10 +99,10 @@ pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Bo
             return Ok(caller);
         }
         if matches!(state.auth, WriteAuth::Bearer { .. }) && state.auth.check(headers).is_ok() {
-            return Ok(Caller {
-                name: "admin".into(),
-                roles: BTreeSet::from([Role::Admin]),
-            });
+            return Err(Box::new(error(
+                StatusCode::FORBIDDEN,
+                "the bearer token is the log's write token, which only writes log entries: release API calls need the token of a [[principal]] with the role the call names (admin rights come only from a principal with role admin)",
+            )));
         }
         return Err(Box::new(unauthorized(
             "the bearer token belongs to no principal (check the token, or the [[principal]] entries of the release config)",
@@ -111,6 +112,7 @@ pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Bo
         return Ok(Caller {
             name: "anonymous".into(),
             roles: BTreeSet::from([Role::Admin]),
+            environments: BTreeSet::new(),
         });
     }
     Err(Box::new(unauthorized(

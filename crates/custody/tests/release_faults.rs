@@ -29,8 +29,8 @@ use custody_release::agent::{ReleaseTrust, verify_release};
 use custody_release::model::{Release, ReleaseKind};
 use release_world::common::{self, assert_fails, run};
 use release_world::{
-    Options, Story, build, build_and_push, free_port, http, pg, push_to, release, setup_with,
-    token, try_http,
+    Options, Story, agent_of, build, build_and_push, free_port, http, pg, push_to, release,
+    setup_with, token, try_http,
 };
 use serde_json::{Value, json};
 
@@ -736,7 +736,7 @@ fn deploy_once(s: &Story, name: &str, target: &str) -> (i32, String, String) {
     cmd.current_dir(s.d())
         .env("CUSTODY_PASSWORD", common::PASSWORD)
         .env("CUSTODY_SERVER", s.url())
-        .env("CUSTODY_TOKEN", token("rm"))
+        .env("CUSTODY_TOKEN", token(&agent_of("prod")))
         .env_remove("RUST_LOG")
         .args(["deploy", "prod", "--target", target])
         .args(["--release-key", "keys/release.pub", "--agent-name", name])

@@ -36,6 +36,12 @@ pub const PEOPLE: [(&str, &str); 7] = [
 
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
 
+/// The deploy agent principal of `env` (role deployer, `environments = [env]`): what an
+/// agent's token is.
+pub fn agent_of(env: &str) -> String {
+    format!("agent-{env}")
+}
+
 pub fn token(name: &str) -> String {
     format!("token-of-{name}-0123456789")
 }
@@ -192,7 +198,7 @@ impl Story {
         let child = Command::new(assert_cmd::cargo::cargo_bin("custody"))
             .current_dir(self.d())
             .env("CUSTODY_PASSWORD", common::PASSWORD)
-            .env("CUSTODY_TOKEN", token("rm"))
+            .env("CUSTODY_TOKEN", token(&agent_of(env)))
             .env("RUST_LOG", "info")
             .args([
                 "deploy",
@@ -253,13 +259,24 @@ pub fn try_http(
     who: &str,
     body: Option<&[u8]>,
 ) -> Result<(u16, Value), ureq::Error> {
+    try_http_bearer(base, method, path, &token(who), body)
+}
+
+/// [`try_http`] with `bearer` as the token itself (e.g. the log's write token).
+pub fn try_http_bearer(
+    base: &str,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    body: Option<&[u8]>,
+) -> Result<(u16, Value), ureq::Error> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into();
     let url = format!("{base}{path}");
-    let auth = format!("Bearer {}", token(who));
+    let auth = format!("Bearer {bearer}");
     let mut response = match (method, body) {
         ("GET", _) => agent.get(&url).header("Authorization", &auth).call()?,
         (_, body) => agent
@@ -391,6 +408,14 @@ approvals = { required = 2, group = "release-approvers", max_age = "1d" }
             "\n[[principal]]\nname = {name:?}\ntoken_sha256 = {:?}\nroles = [{}]\ngroups = {groups}\nkeys = [\"keys/{name}.pub\"]\n",
             Sha256Digest::of(token(name).as_bytes()).hex(),
             roles.join(", "),
+        ));
+    }
+    // One deploy agent principal per environment: it reports for that environment only.
+    for env in ENVIRONMENTS {
+        config.push_str(&format!(
+            "\n[[principal]]\nname = {:?}\ntoken_sha256 = {:?}\nroles = [\"deployer\"]\nenvironments = [{env:?}]\n",
+            agent_of(env),
+            Sha256Digest::of(token(&agent_of(env)).as_bytes()).hex(),
         ));
     }
     fs::write(d.join("release.toml"), config).unwrap();

@@ -83,6 +83,10 @@ CREATE TABLE IF NOT EXISTS release_history (
 CREATE UNIQUE INDEX IF NOT EXISTS release_history_request_id ON release_history (request_id)
     WHERE request_id IS NOT NULL AND request_id <> '';
 CREATE INDEX IF NOT EXISTS release_history_digest ON release_history (digest, id);
+CREATE TABLE IF NOT EXISTS release_requests (
+    request_id TEXT PRIMARY KEY,
+    request_sha256 TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS release_revocations (
     id BIGSERIAL PRIMARY KEY,
     target TEXT NOT NULL,
@@ -620,6 +624,23 @@ fn append(c: &mut Client, release: &Release) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Binds `release`'s request id (if any) to `request_sha256` (in the caller's transaction).
+fn bind_request(c: &mut Client, release: &Release, request_sha256: &str) -> Result<(), Failure> {
+    if let Some(key) = codec::request_key(release.request_id.as_deref()) {
+        c.execute(
+            "INSERT INTO release_requests (request_id, request_sha256) VALUES ($1, $2)",
+            &[&key, &request_sha256],
+        )
+        .map_err(|err| match err.as_db_error() {
+            Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => {
+                Failure::Store(StoreError::Duplicate(key.to_owned()))
+            }
+            _ => Failure::Pg(err),
+        })?;
+    }
+    Ok(())
+}
+
 /// Records `event` (in the caller's transaction) and returns its id.
 fn insert_event(c: &mut Client, event: &Event) -> Result<u64, Failure> {
     let row = c.query_one(
@@ -728,6 +749,39 @@ impl ReleaseStore for PostgresReleaseStore {
             insert_event(c, event)
         })
         .map_err(|failure| self.append_failure(release, failure))
+    }
+
+    fn append_release_for_request(
+        &self,
+        release: &Release,
+        event: &Event,
+        request_sha256: &str,
+    ) -> Result<u64, StoreError> {
+        self.transact(|c| {
+            append(c, release)?;
+            bind_request(c, release, request_sha256)?;
+            insert_event(c, event)
+        })
+        .map_err(|failure| self.append_failure(release, failure))
+    }
+
+    fn request_binding(&self, request_id: &str) -> Result<Option<String>, StoreError> {
+        let Some(key) = codec::request_key(Some(request_id)) else {
+            return Ok(None);
+        };
+        self.read(
+            || format!("cannot read the binding of request {key}"),
+            |c| {
+                let row = c.query_opt(
+                    "SELECT request_sha256 FROM release_requests WHERE request_id = $1",
+                    &[&key],
+                )?;
+                Ok(match row {
+                    Some(row) => Some(row.try_get::<_, String>(0)?),
+                    None => None,
+                })
+            },
+        )
     }
 
     fn current_release(&self, environment: &str) -> Result<Option<Release>, StoreError> {

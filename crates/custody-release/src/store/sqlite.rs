@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS release_history (
 CREATE UNIQUE INDEX IF NOT EXISTS release_history_request_id ON release_history (request_id)
     WHERE request_id IS NOT NULL AND request_id <> '';
 CREATE INDEX IF NOT EXISTS release_history_digest ON release_history (digest, id);
+CREATE TABLE IF NOT EXISTS release_requests (
+    request_id TEXT PRIMARY KEY,
+    request_sha256 TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS release_revocations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
@@ -334,6 +338,21 @@ fn append(tx: &Connection, release: &Release) -> Result<(), Failure> {
     }
 }
 
+/// Binds `release`'s request id (if any) to `request_sha256` (in the caller's transaction).
+fn bind_request(tx: &Connection, release: &Release, request_sha256: &str) -> Result<(), Failure> {
+    if let Some(key) = codec::request_key(release.request_id.as_deref()) {
+        tx.prepare_cached(
+            "INSERT INTO release_requests (request_id, request_sha256) VALUES (?1, ?2)",
+        )?
+        .execute(params![key, request_sha256])
+        .map_err(|err| match is_unique_violation(&err) {
+            Some(_) => Failure::Store(StoreError::Duplicate(key.to_owned())),
+            None => err.into(),
+        })?;
+    }
+    Ok(())
+}
+
 /// Records `event` (in the caller's transaction) and returns its id.
 fn insert_event(tx: &Connection, event: &Event) -> Result<u64, Failure> {
     tx.prepare_cached(
@@ -424,6 +443,44 @@ impl ReleaseStore for SqliteReleaseStore {
             |tx| {
                 append(tx, release)?;
                 insert_event(tx, event)
+            },
+        )
+    }
+
+    fn append_release_for_request(
+        &self,
+        release: &Release,
+        event: &Event,
+        request_sha256: &str,
+    ) -> Result<u64, StoreError> {
+        self.write(
+            || {
+                format!(
+                    "cannot append release {} to {}",
+                    release.seq, release.environment
+                )
+            },
+            |tx| {
+                append(tx, release)?;
+                bind_request(tx, release, request_sha256)?;
+                insert_event(tx, event)
+            },
+        )
+    }
+
+    fn request_binding(&self, request_id: &str) -> Result<Option<String>, StoreError> {
+        let Some(key) = codec::request_key(Some(request_id)) else {
+            return Ok(None);
+        };
+        self.read(
+            || format!("cannot read the binding of request {key}"),
+            |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT request_sha256 FROM release_requests WHERE request_id = ?1",
+                    )?
+                    .query_row([key], |row| row.get::<_, String>(0))
+                    .optional()?)
             },
         )
     }

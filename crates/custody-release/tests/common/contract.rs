@@ -78,6 +78,7 @@ pub fn contract(store: &dyn ReleaseStore) {
     deployments(store);
     events(store);
     releases_with_events(store);
+    request_bindings(store);
 }
 
 fn artifacts(store: &dyn ReleaseStore) {
@@ -511,6 +512,70 @@ fn releases_with_events(store: &dyn ReleaseStore) {
     }
     assert_eq!(store.releases("qa").unwrap(), vec![first]);
     assert_eq!(store.events(Some(&q)).unwrap(), vec![recorded]);
+}
+
+/// A request id is bound to its request's content digest with the release, in the same
+/// transaction; a failed append binds nothing, and a binding never changes.
+fn request_bindings(store: &dyn ReleaseStore) {
+    let b = digest('b');
+    let content = |c: char| c.to_string().repeat(64);
+    let event = |seq: u64| Event {
+        id: 0,
+        at: at(90 + seq as i64),
+        actor: "alice".to_owned(),
+        action: "promotion".to_owned(),
+        object: b.clone(),
+        log_index: None,
+        detail: json!({"environment": "bound", "seq": seq}),
+    };
+    assert_eq!(store.request_binding("bound-1").unwrap(), None);
+    assert_eq!(store.request_binding("").unwrap(), None);
+    let first = release("bound", 1, &b, Some("bound-1"));
+    store
+        .append_release_for_request(&first, &event(1), &content('1'))
+        .unwrap();
+    assert_eq!(
+        store.request_binding("bound-1").unwrap(),
+        Some(content('1'))
+    );
+    assert_eq!(
+        store.release_by_request("bound-1").unwrap(),
+        Some(first.clone())
+    );
+    // The same id again (with other content) is a duplicate and changes nothing.
+    match store.append_release_for_request(
+        &release("bound", 2, &b, Some("bound-1")),
+        &event(2),
+        &content('2'),
+    ) {
+        Err(StoreError::Duplicate(id)) => assert_eq!(id, "bound-1"),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(
+        store.request_binding("bound-1").unwrap(),
+        Some(content('1'))
+    );
+    // A lost compare-and-swap binds nothing.
+    match store.append_release_for_request(
+        &release("bound", 3, &b, Some("bound-3")),
+        &event(3),
+        &content('3'),
+    ) {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.request_binding("bound-3").unwrap(), None);
+    // A release without a request id binds nothing.
+    store
+        .append_release_for_request(&release("bound", 2, &b, None), &event(2), &content('4'))
+        .unwrap();
+    assert_eq!(store.releases("bound").unwrap().len(), 2);
+    // Creating the schema again keeps the bindings.
+    store.initialize().unwrap();
+    assert_eq!(
+        store.request_binding("bound-1").unwrap(),
+        Some(content('1'))
+    );
 }
 
 /// `threads` threads, each with its own store handle from `open`, race `attempts` promotions
