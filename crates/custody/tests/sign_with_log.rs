@@ -304,7 +304,10 @@ fn attack_retired_log_key_vouches_for_rekor_v2_entry() {
 
     let mut root: Value =
         serde_json::from_str(&fs::read_to_string(d.join("tr.json")).unwrap()).unwrap();
-    let log_id_b64 = root["tlogs"][0]["logId"]["keyId"].as_str().unwrap().to_owned();
+    let log_id_b64 = root["tlogs"][0]["logId"]["keyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let log_id = hex::encode(custody_core::encoding::base64_decode_strict(&log_id_b64).unwrap());
     let verify = |root_file: &str| {
         run(custody(d).args([
