@@ -812,4 +812,18 @@ fn attack_secret_values_reach_signed_provenance() {
         bundle_path.to_str().unwrap(),
     ]));
     assert_eq!(code, 0, "{err}");
+    // rebuild cannot run a command whose values were withheld: it says so instead of running
+    // the markers.
+    assert_fails(
+        run(custody(d).args([
+            "rebuild",
+            bundle_path.to_str().unwrap(),
+            "--public-key",
+            "k.pub",
+            "--key",
+            "k.key",
+        ])),
+        2,
+        &["withheld secret values", "command[4]", "RUSTFLAGS"],
+    );
 }
