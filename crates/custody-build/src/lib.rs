@@ -9,11 +9,13 @@
 //! - [`lint`]: pinning findings over Dockerfiles, workflows, manifests and lockfiles.
 //! - [`artifacts`]: `--artifacts` globs.
 //! - [`provenance`]: the SLSA Provenance v1 document and its in-toto Statement.
+//! - [`secrets`]: secret-looking values in recorded text, replaced by a visible marker.
 
 pub mod artifacts;
 pub mod ci;
 pub mod env;
 pub mod lint;
 pub mod provenance;
+pub mod secrets;
 
 pub use artifacts::{ArtifactGlobs, GlobError};

@@ -6,6 +6,11 @@
 //! `externalParameters`; what custody observed or decided (CI facts, withheld variable names,
 //! network isolation, pinning findings, source tree digest) is in `internalParameters`; inputs
 //! with digests (the source commit, lockfiles) and toolchains are `resolvedDependencies`.
+//!
+//! Secret-looking values in any recorded text are replaced by `[REDACTED:<rule>]` before the
+//! document is built ([`BuildRecord::redacted`], rules in [`crate::secrets`]), and
+//! `internalParameters.redactions` lists each one (field and rule), so a verifier sees that
+//! something was withheld and where.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::ci::CiContext;
 use crate::env::EnvSelection;
 use crate::lint::Finding;
+use crate::secrets::{Redaction, redact_args, redact_field};
 
 /// `buildDefinition.buildType`: "run this command in this source tree"; the fields are
 /// described in `docs/architecture.md` ("custody build").
@@ -140,6 +146,60 @@ fn source_uri(source: &Source) -> Option<String> {
 }
 
 impl BuildRecord {
+    /// This record with every secret-looking value in its recorded text replaced by a marker,
+    /// and the list of replacements (field path in the provenance, rule). The provenance is
+    /// always built from the redacted record; callers use the list to warn.
+    pub fn redacted(&self) -> (BuildRecord, Vec<Redaction>) {
+        const EXT: &str = "buildDefinition.externalParameters";
+        const DEPS: &str = "buildDefinition.resolvedDependencies";
+        let mut r = self.clone();
+        let mut found = Vec::new();
+        redact_args(&mut r.command, &format!("{EXT}.command"), &mut found);
+        redact_field(
+            &mut r.working_directory,
+            &format!("{EXT}.workingDirectory"),
+            &mut found,
+        );
+        redact_args(
+            &mut r.artifact_patterns,
+            &format!("{EXT}.artifacts"),
+            &mut found,
+        );
+        for (name, value) in r.environment.recorded.iter_mut() {
+            redact_field(value, &format!("{EXT}.environment.{name}"), &mut found);
+        }
+        if let Some(source) = r.source.as_mut() {
+            for (field, text) in [
+                ("repository", source.repository.as_mut()),
+                ("ref", source.git_ref.as_mut()),
+            ] {
+                if let Some(text) = text {
+                    redact_field(text, &format!("{EXT}.source.{field}"), &mut found);
+                }
+            }
+        }
+        for t in r.toolchains.iter_mut() {
+            let at = format!("{DEPS}[name={}]", t.name);
+            redact_field(&mut t.version, &format!("{at}.uri"), &mut found);
+            redact_field(
+                &mut t.reported,
+                &format!("{at}.annotations.version"),
+                &mut found,
+            );
+            redact_field(&mut t.path, &format!("{at}.annotations.path"), &mut found);
+        }
+        if let Some(ci) = r.ci.as_mut() {
+            const CI: &str = "buildDefinition.internalParameters.ci";
+            if let Some(url) = ci.run_url.as_mut() {
+                redact_field(url, &format!("{CI}.runUrl"), &mut found);
+            }
+            for (name, value) in ci.details.iter_mut() {
+                redact_field(value, &format!("{CI}.details.{name}"), &mut found);
+            }
+        }
+        (r, found)
+    }
+
     fn external_parameters(&self) -> Map<String, Value> {
         let mut ext = obj(json!({
             "command": self.command,
@@ -158,8 +218,13 @@ impl BuildRecord {
         ext
     }
 
-    fn internal_parameters(&self) -> Map<String, Value> {
+    fn internal_parameters(&self, redactions: &[Redaction]) -> Map<String, Value> {
         let mut int = Map::new();
+        let redactions: Vec<Value> = redactions
+            .iter()
+            .map(|r| json!({ "field": r.field, "rule": r.rule }))
+            .collect();
+        int.insert("redactions".into(), Value::Array(redactions));
         int.insert(
             "network".into(),
             json!(if self.hermetic {
@@ -222,12 +287,18 @@ impl BuildRecord {
     }
 
     /// The SLSA Provenance v1 predicate, checked against Build L1's required fields.
+    /// Secret-looking values are redacted first ([`BuildRecord::redacted`]).
     pub fn provenance(&self) -> Result<Provenance, ProvenanceError> {
+        let (record, redactions) = self.redacted();
+        record.provenance_as_is(&redactions)
+    }
+
+    fn provenance_as_is(&self, redactions: &[Redaction]) -> Result<Provenance, ProvenanceError> {
         let provenance = Provenance {
             build_definition: BuildDefinition {
                 build_type: BUILD_TYPE.to_string(),
                 external_parameters: self.external_parameters(),
-                internal_parameters: Some(self.internal_parameters()),
+                internal_parameters: Some(self.internal_parameters(redactions)),
                 resolved_dependencies: self.resolved_dependencies(),
             },
             run_details: RunDetails {

@@ -14,6 +14,10 @@
 //!
 //! An entry without a SET has no trusted time of its own: the caller passes the times other
 //! evidence established ([`TlogOptions::signed_times`]) and the log key must be valid at each.
+//! When there are none, nothing says when the entry was made, so the key must be valid **now**
+//! ([`TlogOptions::now`], the system clock by default), as sigstore-go checks keys at the current
+//! time when no trusted time exists: a log key whose `validFor` has ended (a rotated or retired
+//! key) no longer vouches for entries that carry no trusted time.
 //! Binding the body to the bundle is [`crate::rekor::bind`]; [`verify_bundle_entries`] does all.
 
 use std::collections::HashSet;
@@ -26,7 +30,7 @@ use crate::keys::{KeyError, SignatureError};
 use crate::merkle::{Hash, ProofError};
 use crate::note::{CosignatureVerifier, NoteError};
 use crate::rekor::{BindError, BodyError, RekorBody, Signer};
-use crate::trust_root::TrustedRoot;
+use crate::trust_root::{TrustedRoot, ValidityPeriod};
 use crate::verify::Artifact;
 
 mod entry;
@@ -65,6 +69,9 @@ pub struct TlogOptions<'a> {
     /// Times other evidence established (verified RFC 3161 timestamps). The log key must be
     /// valid at each of them for entries without an inclusion promise.
     pub signed_times: &'a [DateTime<Utc>],
+    /// The time the log key is checked at for entries with neither an inclusion promise nor
+    /// `signed_times`; `None` is the system clock. Tests pin it.
+    pub now: Option<DateTime<Utc>>,
     /// Witnesses whose cosignatures the checkpoint must carry; ignored when `witness_threshold`
     /// is 0 (unknown cosignature lines are always ignored).
     pub witnesses: &'a [CosignatureVerifier],
@@ -149,12 +156,25 @@ pub enum TlogError {
         "log entry {log_index} is from log {log_id}, which the trusted root does not know (wrong --trusted-root, or a bundle from another Sigstore instance?)"
     )]
     UnknownLog { log_id: LogId, log_index: i64 },
-    #[error("log entry {log_index} of log {log_id}: the key of {base_url} is not valid at {time}")]
+    #[error(
+        "log entry {log_index} of log {log_id}: the key of {base_url} is not valid at {time} (the trusted root's validFor is {valid_for}); use the trusted root that was current then, or re-sign and log the artifact under the log's current key"
+    )]
     LogKeyNotValidAt {
         log_id: LogId,
         log_index: i64,
         base_url: String,
         time: DateTime<Utc>,
+        valid_for: ValidityPeriod,
+    },
+    #[error(
+        "log entry {log_index} of log {log_id}: the key of {base_url} is not valid now ({now}; the trusted root's validFor is {valid_for}), and the entry has no trusted time (no signed entry timestamp, no verified RFC 3161 timestamp) to show it was made while the key was valid; a retired log key vouches for nothing: update the trusted root, or re-sign and log the artifact under the log's current key"
+    )]
+    LogKeyNotValidNow {
+        log_id: LogId,
+        log_index: i64,
+        base_url: String,
+        now: DateTime<Utc>,
+        valid_for: ValidityPeriod,
     },
     #[error(
         "log entry {log_index} of log {log_id}: the trusted root gives the key of {base_url} no validity start, so it is never valid"

@@ -108,6 +108,19 @@ impl ValidityPeriod {
     }
 }
 
+impl std::fmt::Display for ValidityPeriod {
+    /// `2019-01-01T00:00:00Z to 2020-01-01T00:00:00Z`, `2025-04-16T00:00:00Z onwards` or
+    /// `with no start (never valid)`: the window an error names.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        match (&self.start, &self.end) {
+            (None, _) => f.write_str("with no start (never valid)"),
+            (Some(start), None) => write!(f, "{} onwards", show(start)),
+            (Some(start), Some(end)) => write!(f, "{} to {}", show(start), show(end)),
+        }
+    }
+}
+
 /// Why trust material was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

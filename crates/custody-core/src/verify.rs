@@ -6,7 +6,10 @@
 //! DSSE check that the in-toto statement names the artifact. Given a trusted root
 //! ([`KeyVerifyOptions::trusted_root`]), every transparency-log entry must verify against it and
 //! record this bundle (SPECS §4.4 step 3, [`crate::tlog`]); without one, entries are reported
-//! honestly as *not checked*: a result never implies more than was verified.
+//! honestly as *not checked*: a result never implies more than was verified. With a trusted root
+//! the bundle's RFC 3161 timestamps are verified too (one that does not verify is a note), and
+//! their times are when a log key without an inclusion promise (Rekor v2) must have been valid;
+//! with none, the key must be valid now, so a retired log key vouches for nothing.
 
 use chrono::{DateTime, Utc};
 
@@ -211,6 +214,7 @@ pub fn verify_parsed_with_key_options(
     }
     let signer = || format!("key {}", key.key_id());
     let content = content::verify_content(&bundle.content, &artifact, key, &signer)?;
+    let mut times = Vec::new();
     let (tlog, tlog_entries) = match (
         options.trusted_root,
         bundle.verification_material.tlog_entries.len(),
@@ -219,12 +223,23 @@ pub fn verify_parsed_with_key_options(
         (None, 0) => (TlogStatus::Absent, Vec::new()),
         (None, entries) => (TlogStatus::NotChecked { entries }, Vec::new()),
         (Some(root), _) => {
+            let (stamped, ignored) = keyless::verify_timestamps(bundle, root)?;
+            notes.extend(
+                ignored
+                    .iter()
+                    .map(|(i, e)| format!("RFC 3161 timestamp {i} was not counted: {e}")),
+            );
+            let signed_times: Vec<_> = stamped.iter().map(|t| t.time).collect();
+            times = stamped;
             let verified = verify_bundle_entries(
                 bundle,
                 root,
                 Signer::Key(key),
                 Some(&artifact),
-                &TlogOptions::default(),
+                &TlogOptions {
+                    signed_times: &signed_times,
+                    ..TlogOptions::default()
+                },
             )?;
             let integrated_time = verified
                 .iter()
@@ -239,7 +254,7 @@ pub fn verify_parsed_with_key_options(
             )
         }
     };
-    let times = tlog_entries.iter().filter_map(tlog_time).collect();
+    times.extend(tlog_entries.iter().filter_map(tlog_time));
     Ok(VerifiedBundle {
         artifact: artifact.digest,
         signer: VerifiedSigner::Key {

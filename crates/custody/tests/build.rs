@@ -724,3 +724,106 @@ fn rebuild_compares_a_differing_subject_with_diffoscope() {
         "{stamp}"
     );
 }
+
+/// Attack 8: a token inside an allowlisted variable (`RUSTFLAGS`) and a password on the
+/// recorded command line were copied verbatim into the signed, published provenance; only
+/// secret-looking variable NAMES were withheld. Now the values are replaced by markers, the
+/// provenance lists each redaction, stderr warns, and the bundle still verifies.
+#[test]
+fn attack_secret_values_reach_signed_provenance() {
+    let dir = repo_with(None);
+    let d = dir.path();
+    // A fake GitHub token, assembled here so this file holds no token-shaped literal.
+    let token = format!("ghp_{}", "Zq7Xw2Lk9Pm4Rt6Yv8Bn1Cd3Fg5Hj0Ks2Qa4");
+    let password = "hunter2-correct-horse-battery";
+    let rustflags = format!("-C opt-level=2 --cfg 'build_note=\"{token}\"'");
+    let script = "mkdir -p dist && echo built > dist/app.txt";
+    let (code, out, err) = run(custody(d)
+        .env("RUSTFLAGS", &rustflags)
+        .args([
+            "build",
+            "--key",
+            "k.key",
+            "--artifacts",
+            "dist/app.txt",
+            "-o",
+            "json",
+        ])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            script,
+            "build.sh",
+            &format!("--password={password}"),
+            "--release",
+        ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("secret-looking value (github-token)"), "{err}");
+    assert!(err.contains("secret-looking value (secret-flag)"), "{err}");
+    assert!(!err.contains(&token) && !err.contains(password), "{err}");
+    assert!(!out.contains(&token) && !out.contains(password), "{out}");
+
+    let bundle_path = d.join("dist/app.txt.intoto.sigstore.json");
+    let bundle = fs::read_to_string(&bundle_path).unwrap();
+    let st = statement(&bundle_path);
+    let payload = st.to_string();
+    for secret in [token.as_str(), password] {
+        assert!(!bundle.contains(secret), "the bundle holds {secret}");
+        assert!(
+            !payload.contains(secret),
+            "the signed payload holds {secret}"
+        );
+    }
+    let ext = &st["predicate"]["buildDefinition"]["externalParameters"];
+    // The value is replaced, not the whole variable or argument.
+    assert_eq!(
+        ext["environment"]["RUSTFLAGS"],
+        "-C opt-level=2 --cfg 'build_note=\"[REDACTED:github-token]\"'"
+    );
+    assert_eq!(
+        ext["command"],
+        serde_json::json!([
+            "sh",
+            "-c",
+            script,
+            "build.sh",
+            "--password=[REDACTED:secret-flag]",
+            "--release"
+        ])
+    );
+    let int = &st["predicate"]["buildDefinition"]["internalParameters"];
+    assert_eq!(
+        int["redactions"],
+        serde_json::json!([
+            { "field": "buildDefinition.externalParameters.command[4]", "rule": "secret-flag" },
+            { "field": "buildDefinition.externalParameters.environment.RUSTFLAGS", "rule": "github-token" },
+        ]),
+        "{int}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["redacted"].as_array().unwrap().len(), 2, "{out}");
+    let (code, _, err) = run(custody(d).args([
+        "verify",
+        "dist/app.txt",
+        "--key",
+        "k.pub",
+        "--bundle",
+        bundle_path.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    // rebuild cannot run a command whose values were withheld: it says so instead of running
+    // the markers.
+    assert_fails(
+        run(custody(d).args([
+            "rebuild",
+            bundle_path.to_str().unwrap(),
+            "--public-key",
+            "k.pub",
+            "--key",
+            "k.key",
+        ])),
+        2,
+        &["withheld secret values", "command[4]", "RUSTFLAGS"],
+    );
+}

@@ -256,3 +256,86 @@ fn a_log_that_refuses_or_is_down_fails_the_signing_and_writes_nothing() {
     );
     assert!(!d.join("app.bin.sigstore.json").exists());
 }
+
+/// Attack 5: the trust root says the log's key was retired in 2020, yet a Rekor v2 bundle (no
+/// signed entry timestamp, no RFC 3161 timestamp) logged under it verified. With no trusted
+/// time the key is checked at the current time, so `custody verify` refuses it; the same
+/// bundle verifies under the same key with an open-ended window.
+#[test]
+fn attack_retired_log_key_vouches_for_rekor_v2_entry() {
+    let dir = tempdir();
+    let d = dir.path();
+    let data = d.join("log");
+    let log = Daemon::log(&data, &[]);
+    let token = data.with_extension("token");
+    keygen(d, "k", "ecdsa-p256");
+    fs::write(d.join("app.bin"), b"release 9").unwrap();
+    let (code, _, err) = run(custody(d).args([
+        "sign",
+        "app.bin",
+        "--key",
+        "k.key",
+        "--log",
+        &log.url,
+        "--log-token-file",
+        token.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(custody(d).args([
+        "trust-root",
+        "export",
+        "--server",
+        &log.url,
+        "--out",
+        "tr.json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let bundle: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("app.bin.sigstore.json")).unwrap())
+            .unwrap();
+    let entry = &bundle["verificationMaterial"]["tlogEntries"][0];
+    assert!(entry.get("inclusionPromise").is_none(), "{entry}");
+    assert!(
+        bundle["verificationMaterial"]
+            .get("timestampVerificationData")
+            .is_none_or(|t| t["rfc3161Timestamps"].as_array().is_none_or(Vec::is_empty)),
+        "{bundle}"
+    );
+
+    let mut root: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("tr.json")).unwrap()).unwrap();
+    let log_id_b64 = root["tlogs"][0]["logId"]["keyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log_id = hex::encode(custody_core::encoding::base64_decode_strict(&log_id_b64).unwrap());
+    let verify = |root_file: &str| {
+        run(custody(d).args([
+            "verify",
+            "app.bin",
+            "--key",
+            "k.pub",
+            "--trusted-root",
+            root_file,
+        ]))
+    };
+    root["tlogs"][0]["publicKey"]["validFor"] =
+        serde_json::json!({"start": "2019-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z"});
+    fs::write(d.join("retired.json"), root.to_string()).unwrap();
+    assert_fails(
+        verify("retired.json"),
+        1,
+        &[
+            &log_id,
+            "2019-01-01T00:00:00Z to 2020-01-01T00:00:00Z",
+            "not valid now",
+            "update the trusted root",
+        ],
+    );
+
+    root["tlogs"][0]["publicKey"]["validFor"] =
+        serde_json::json!({"start": "2019-01-01T00:00:00Z"});
+    fs::write(d.join("current.json"), root.to_string()).unwrap();
+    let (code, out, err) = verify("current.json");
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -77,6 +77,7 @@ fn provenance_shape() {
         .as_ref()
         .expect("internal");
     assert_eq!(int["environmentWithheld"], json!(["NPM_TOKEN"]));
+    assert_eq!(int["redactions"], json!([]), "nothing secret-looking here");
     assert_eq!(int["ci"]["platform"], json!("github-actions"));
     assert_eq!(int["pinning"]["findings"], json!(1));
     let deps = &p.build_definition.resolved_dependencies;
@@ -122,4 +123,87 @@ fn lockfile_names() {
         assert!(is_lockfile(n), "{n}");
     }
     assert!(!is_lockfile("Cargo.toml"));
+}
+
+#[test]
+fn secret_values_in_every_recorded_text_are_redacted_and_listed() {
+    let token = format!("glpat-{}", "x7Yz3Qw9Er5Ty1Ui8Op2");
+    let mut r = record();
+    r.command = vec![
+        "./release.sh".into(),
+        "--password".into(),
+        "hunter2".into(),
+        "--release".into(),
+    ];
+    r.environment
+        .recorded
+        .insert("RUSTFLAGS".into(), format!("-Copt-level=3 -L{token}"));
+    if let Some(source) = r.source.as_mut() {
+        source.repository = Some("https://ci:s3cret-pw@git.example.com/acme/app".into());
+    }
+    r.toolchains[0].reported = format!("rustc 1.95.0 token={token}");
+    let (clean, redactions) = r.redacted();
+    assert_eq!(clean.command[2], "[REDACTED:secret-flag]");
+    let s = r
+        .statement(&[("target/release/app".into(), Sha256Digest::of(b"app"))])
+        .expect("statement");
+    let text = String::from_utf8(s.to_json_bytes()).expect("utf8");
+    for secret in ["hunter2", token.as_str(), "s3cret-pw"] {
+        assert!(!text.contains(secret), "{secret} reached the provenance");
+    }
+    let p = Provenance::from_statement(&s).expect("valid SLSA v1");
+    let ext = &p.build_definition.external_parameters;
+    assert_eq!(
+        ext["source"]["repository"],
+        json!("https://ci:[REDACTED:url-password]@git.example.com/acme/app")
+    );
+    assert_eq!(
+        p.build_definition.resolved_dependencies[0].uri.as_deref(),
+        Some("git+https://ci:[REDACTED:url-password]@git.example.com/acme/app@refs/heads/main")
+    );
+    let int = p
+        .build_definition
+        .internal_parameters
+        .as_ref()
+        .expect("internal");
+    let listed: Vec<(String, String)> = int["redactions"]
+        .as_array()
+        .expect("redactions")
+        .iter()
+        .map(|r| {
+            (
+                r["field"].as_str().unwrap_or_default().to_owned(),
+                r["rule"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        (
+            "buildDefinition.externalParameters.command[2]",
+            "secret-flag",
+        ),
+        (
+            "buildDefinition.externalParameters.environment.RUSTFLAGS",
+            "gitlab-token",
+        ),
+        (
+            "buildDefinition.externalParameters.source.repository",
+            "url-password",
+        ),
+        (
+            "buildDefinition.resolvedDependencies[name=rustc].annotations.version",
+            "gitlab-token",
+        ),
+    ]
+    .iter()
+    .map(|(f, r)| ((*f).to_owned(), (*r).to_owned()))
+    .collect();
+    assert_eq!(listed, want);
+    assert_eq!(
+        redactions
+            .iter()
+            .map(|r| r.field.clone())
+            .collect::<Vec<_>>(),
+        want.iter().map(|w| w.0.clone()).collect::<Vec<_>>()
+    );
 }

@@ -62,6 +62,23 @@ impl Ctx<'_> {
                 log_index: self.index(),
                 base_url: self.log.base_url.clone(),
                 time,
+                valid_for: self.log.public_key.valid_for.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// No trusted time at all: the key must be valid at `now` (a retired key vouches for
+    /// nothing whose time nobody vouches for).
+    fn key_valid_now(&self, now: DateTime<Utc>) -> Result<(), TlogError> {
+        self.key_ever_valid()?;
+        if !self.log.public_key.valid_for.contains(now) {
+            return Err(TlogError::LogKeyNotValidNow {
+                log_id: self.id(),
+                log_index: self.index(),
+                base_url: self.log.base_url.clone(),
+                now,
+                valid_for: self.log.public_key.valid_for.clone(),
             });
         }
         Ok(())
@@ -94,8 +111,11 @@ pub(super) fn verify(
         }
         None => {
             // No time of its own: the key must be valid whenever other evidence says the
-            // signature was made.
+            // signature was made, and without such evidence, now.
             ctx.key_ever_valid()?;
+            if options.signed_times.is_empty() {
+                ctx.key_valid_now(options.now.unwrap_or_else(Utc::now))?;
+            }
             for time in options.signed_times {
                 ctx.key_valid_at(*time)?;
             }
@@ -180,6 +200,7 @@ fn verify_promise(ctx: &Ctx<'_>, set: &[u8]) -> Result<DateTime<Utc>, TlogError>
         log_index: ctx.index(),
         base_url: ctx.log.base_url.clone(),
         time,
+        valid_for: ctx.log.public_key.valid_for.clone(),
     };
     let time = DateTime::<Utc>::from_timestamp(ctx.entry.integrated_time, 0)
         .ok_or_else(|| not_valid(DateTime::<Utc>::MAX_UTC))?;

@@ -347,3 +347,106 @@ fn key_path_reports_verified_entries_only_with_a_root() {
         Err(VerifyError::NoTlogEntry)
     ));
 }
+
+/// The Rekor v2 (hashedrekord 0.0.2) conformance bundle and its trust root: no SET, so the
+/// entry has no trusted time of its own.
+fn rekor2() -> (Bundle, TrustedRoot) {
+    let dir = testdata().join("sigstore-conformance/bundle-verify/rekor2-happy-path");
+    let bundle = Bundle::from_json(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap());
+    let root = TrustedRoot::from_json(&std::fs::read(dir.join("trusted_root.json")).unwrap());
+    (bundle.unwrap(), root.unwrap())
+}
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap()
+}
+
+/// Attack: the log key was retired (its `validFor` ended in 2020), yet an entry without any
+/// trusted time verified under it, because nothing compared the key's window with any time.
+#[test]
+fn attack_retired_log_key_vouches_for_rekor_v2_entry() {
+    let (bundle, mut root) = rekor2();
+    let entry = &bundle.verification_material.tlog_entries[0];
+    assert!(entry.inclusion_promise.is_none());
+    let log = root
+        .tlogs
+        .iter()
+        .position(|t| t.log_id == entry.log_id)
+        .unwrap();
+    root.tlogs[log].public_key.valid_for = ValidityPeriod {
+        start: Some(utc(2019, 1, 1)),
+        end: Some(utc(2020, 1, 1)),
+    };
+    // No pinned clock: the check uses the real current time, as `custody verify` does.
+    let err = verify_entry(entry, bundle.version, &root, &TlogOptions::default()).unwrap_err();
+    assert!(matches!(err, TlogError::LogKeyNotValidNow { .. }), "{err}");
+    let message = err.to_string();
+    for needle in [
+        hex::encode(&entry.log_id),
+        "2019-01-01T00:00:00Z to 2020-01-01T00:00:00Z".to_owned(),
+        "update the trusted root".to_owned(),
+    ] {
+        assert!(message.contains(&needle), "{needle}: {message}");
+    }
+    assert!(!message.contains('\n'), "{message}");
+
+    // The same entry verifies while the key is current: open-ended, or a window holding now.
+    root.tlogs[log].public_key.valid_for.end = None;
+    verify_entry(entry, bundle.version, &root, &TlogOptions::default()).unwrap();
+    root.tlogs[log].public_key.valid_for.end = Some(utc(2030, 1, 1));
+    let pinned = |now| TlogOptions {
+        now: Some(now),
+        ..TlogOptions::default()
+    };
+    verify_entry(entry, bundle.version, &root, &pinned(utc(2029, 12, 31))).unwrap();
+    // The window is inclusive at its end, exclusive after it, and the same before its start.
+    verify_entry(entry, bundle.version, &root, &pinned(utc(2030, 1, 1))).unwrap();
+    assert!(matches!(
+        verify_entry(
+            entry,
+            bundle.version,
+            &root,
+            &pinned(utc(2030, 1, 1) + chrono::Duration::seconds(1))
+        ),
+        Err(TlogError::LogKeyNotValidNow { .. })
+    ));
+    assert!(matches!(
+        verify_entry(entry, bundle.version, &root, &pinned(utc(2018, 6, 1))),
+        Err(TlogError::LogKeyNotValidNow { .. })
+    ));
+}
+
+/// With a trusted time (a verified RFC 3161 timestamp), the key must have been valid then, and
+/// a key retired since still vouches for the entry: that is what the timestamp is for.
+#[test]
+fn retired_log_key_still_vouches_for_an_entry_timestamped_while_it_was_valid() {
+    let (bundle, mut root) = rekor2();
+    let entry = &bundle.verification_material.tlog_entries[0];
+    let log = root
+        .tlogs
+        .iter()
+        .position(|t| t.log_id == entry.log_id)
+        .unwrap();
+    root.tlogs[log].public_key.valid_for = ValidityPeriod {
+        start: Some(utc(2019, 1, 1)),
+        end: Some(utc(2020, 1, 1)),
+    };
+    let inside = [utc(2019, 6, 1)];
+    let options = TlogOptions {
+        signed_times: &inside,
+        ..TlogOptions::default()
+    };
+    verify_entry(entry, bundle.version, &root, &options).unwrap();
+    let after = [utc(2021, 6, 1)];
+    let options = TlogOptions {
+        signed_times: &after,
+        ..TlogOptions::default()
+    };
+    let err = verify_entry(entry, bundle.version, &root, &options).unwrap_err();
+    assert!(matches!(err, TlogError::LogKeyNotValidAt { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("2019-01-01T00:00:00Z to 2020-01-01T00:00:00Z"),
+        "{err}"
+    );
+}

@@ -209,9 +209,9 @@ fn tlog_code(e: &TlogError) -> &'static str {
         TlogError::TooManyEntries { .. } => "tlog.limit",
         TlogError::Duplicate { .. } => "tlog.duplicate",
         TlogError::UnknownLog { .. } => "tlog.unknown-log",
-        TlogError::LogKeyNotValidAt { .. } | TlogError::LogKeyNeverValid { .. } => {
-            "tlog.key-validity"
-        }
+        TlogError::LogKeyNotValidAt { .. }
+        | TlogError::LogKeyNotValidNow { .. }
+        | TlogError::LogKeyNeverValid { .. } => "tlog.key-validity",
         TlogError::LogKey { .. } | TlogError::CheckpointKey { .. } => "tlog.key",
         TlogError::Body { .. } | TlogError::KindMismatch { .. } => "tlog.body",
         TlogError::MissingPromise { .. } | TlogError::InvalidPromise { .. } => "tlog.promise",

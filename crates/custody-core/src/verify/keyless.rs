@@ -12,7 +12,7 @@
 //! 3. transparency-log entries: each verifies against the trusted root (SET, inclusion proof,
 //!    checkpoint, witnesses) and is bound to this bundle (CVE-2022-36056). Entries without a SET
 //!    (Rekor v2) get the timestamps' times as `signed_times`, so the log key must have been valid
-//!    then. At least `tlog_threshold` distinct logs;
+//!    then (with no timestamp, it must be valid now). At least `tlog_threshold` distinct logs;
 //! 4. verified times (TSA `genTime`s and SET-verified `integratedTime`s): at least
 //!    `timestamp_threshold`, and always at least one;
 //! 5. the certificate, at **each** verified time (hybrid model): the time lies inside the leaf's
@@ -167,7 +167,7 @@ pub fn verify_keyless(
 
 /// The verified timestamps' times, and the timestamps that did not verify (1-based index).
 #[allow(clippy::type_complexity)]
-fn verify_timestamps(
+pub(super) fn verify_timestamps(
     bundle: &Bundle,
     root: &TrustedRoot,
 ) -> Result<(Vec<VerifiedTime>, Vec<(usize, TimestampError)>), VerifyError> {
@@ -203,6 +203,7 @@ fn verify_entries(
         signed_times,
         witnesses: &policy.witnesses,
         witness_threshold: policy.witness_threshold,
+        now: None,
     };
     let entries = verify_bundle_entries(
         bundle,

@@ -16,6 +16,7 @@ use chrono::Utc;
 use custody_build::ci::{self, CiContext};
 use custody_build::lint::Finding;
 use custody_build::provenance::{self, BuildRecord, Source, Toolchain, TreeDigest};
+use custody_build::secrets::Redaction;
 use custody_build::{ArtifactGlobs, env};
 use custody_core::bundle::{Bundle, BundleContent};
 use custody_core::digest::Sha256Digest;
@@ -143,6 +144,23 @@ pub fn gather_inputs(dir: &Path, ci: Option<&CiContext>) -> anyhow::Result<Input
     })
 }
 
+/// Warns on stderr, as for withheld variable names, about each secret-looking value a signed
+/// document will show as `[REDACTED:<rule>]`, and returns them for the JSON report.
+pub fn warn_redactions(ctx: &Context, redactions: &[Redaction]) -> Vec<serde_json::Value> {
+    redactions
+        .iter()
+        .map(|r| {
+            if !ctx.quiet {
+                eprintln!(
+                    "warning: not recording a secret-looking value ({}) in the provenance: {} shows [REDACTED:{}] instead",
+                    r.rule, r.field, r.rule
+                );
+            }
+            json!({ "field": r.field, "rule": r.rule })
+        })
+        .collect()
+}
+
 fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -221,6 +239,7 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         ci: prep.ci.clone(),
         pinning: inputs.pinning.clone(),
     };
+    let redacted = warn_redactions(ctx, &record.redacted().1);
     let subjects: Vec<(String, Sha256Digest)> = artifacts
         .iter()
         .map(|a| (a.name.clone(), a.digest))
@@ -270,7 +289,7 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
             "ok": true, "artifacts": listed, "invocationId": record.invocation_id,
             "builderId": record.builder_id, "keyId": key_id, "hermetic": args.hermetic,
             "sourceDirty": dirty, "pinningFindings": inputs.pinning.len(),
-            "environmentWithheld": prep.env.withheld, "tlog": tlog.json,
+            "environmentWithheld": prep.env.withheld, "redacted": redacted, "tlog": tlog.json,
             "sourceTree": { "sha256": inputs.tree.digest.hex(), "files": inputs.tree.files },
             "timingsMs": { "inputs": inputs_ms, "build": build_ms, "artifacts": artifacts_ms, "provenance": sign_ms },
         }),

@@ -142,6 +142,32 @@ fn compare_with_original(originals: &Path, name: &str, recorded: &str, rebuilt: 
     }
 }
 
+/// A provenance whose command or environment had secret values redacted cannot be re-run: the
+/// values are not there, and running the markers instead would build something else.
+fn refuse_redacted_run(provenance: &Provenance) -> anyhow::Result<()> {
+    let redacted: Vec<&str> = provenance
+        .build_definition
+        .internal_parameters
+        .as_ref()
+        .and_then(|int| int.get("redactions"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["field"].as_str())
+        .filter(|f| {
+            f.starts_with("buildDefinition.externalParameters.command")
+                || f.starts_with("buildDefinition.externalParameters.environment")
+        })
+        .collect();
+    if redacted.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the provenance withheld secret values from {} (internalParameters.redactions); custody rebuild cannot run a command it does not have in full: build again with the secret passed through a variable that is not recorded, or a file",
+        redacted.join(", ")
+    )
+}
+
 pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
     let public = args.public_key.clone().or_else(|| ctx.config.public_key.clone()).ok_or_else(|| {
         anyhow::anyhow!("no public key to verify the provenance with: pass --public-key FILE (rebuild never runs a command from an unverified provenance)")
@@ -149,6 +175,7 @@ pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
     let (key_path, key) = signing_key(ctx, args.key.clone())?;
     let (statement, provenance, bundle_digest) = verified_provenance(&args.bundle, &public)?;
     let ext = &provenance.build_definition.external_parameters;
+    refuse_redacted_run(&provenance)?;
     let command = strings(&ext.get("command").cloned().unwrap_or_default());
     let src = ext.get("source").cloned().unwrap_or_default();
     let commit = src["commit"].as_str().ok_or_else(|| {
@@ -161,6 +188,18 @@ pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
         .ok_or_else(|| {
             anyhow::anyhow!("the provenance records no repository; pass --source REPO")
         })?;
+    if repo.contains("[REDACTED:") {
+        anyhow::bail!(
+            "the provenance's source repository had a secret redacted ({repo}); pass --source REPO"
+        );
+    }
+    // What the attestation records of the repository, as the provenance would: no password.
+    let mut recorded_repo = repo.clone();
+    custody_build::secrets::redact_field(
+        &mut recorded_repo,
+        "predicate.source.repository",
+        &mut Vec::new(),
+    );
     if src["dirty"] == json!(true) && !ctx.quiet {
         eprintln!(
             "warning: the recorded build ran on a dirty work tree; the rebuild uses commit {commit} and may differ"
@@ -219,7 +258,7 @@ pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
         "result": if all_match { "match" } else { "mismatch" },
         "provenance": { "bundleSha256": bundle_digest.hex(),
                         "invocationId": provenance.run_details.metadata.as_ref().and_then(|m| m.invocation_id.clone()) },
-        "source": { "repository": repo, "commit": commit }, "command": command, "hermetic": hermetic,
+        "source": { "repository": recorded_repo, "commit": commit }, "command": command, "hermetic": hermetic,
         "startedOn": started_on, "finishedOn": finished_on, "subjects": results,
     });
     let subjects: Vec<ResourceDescriptor> = statement.subject.clone();

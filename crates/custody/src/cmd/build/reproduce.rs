@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
-use custody_build::ArtifactGlobs;
+use custody_build::{ArtifactGlobs, secrets};
 use custody_core::digest::Sha256Digest;
 use custody_core::intoto::{ResourceDescriptor, Statement};
 use serde_json::{Value, json};
@@ -266,11 +266,28 @@ pub fn reproduce(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         })
         .collect();
     let reproducible = differing.is_empty();
+    // The attestation records the command and source as the provenance does: secret-looking
+    // values redacted, and the redactions listed.
+    let mut redactions = Vec::new();
+    let mut command = args.command.clone();
+    secrets::redact_args(&mut command, "predicate.command", &mut redactions);
+    let mut working_directory = prep.dir.display().to_string();
+    secrets::redact_field(
+        &mut working_directory,
+        "predicate.workingDirectory",
+        &mut redactions,
+    );
+    let mut src = src;
+    if let Some(repository) = src.as_mut().and_then(|s| s.repository.as_mut()) {
+        secrets::redact_field(repository, "predicate.source.repository", &mut redactions);
+    }
+    let redacted = super::warn_redactions(ctx, &redactions);
     let predicate = json!({
         "result": if reproducible { "reproducible" } else { "not-reproducible" },
-        "command": args.command, "workingDirectory": prep.dir, "artifacts": compared, "builds": builds,
+        "command": command, "workingDirectory": working_directory, "artifacts": compared, "builds": builds,
         "source": src.as_ref().map(|s| json!({ "repository": s.repository, "commit": s.commit, "ref": s.git_ref, "dirty": s.dirty })),
         "sourceDateEpoch": sde, "hermetic": args.hermetic, "builder": { "id": prep.builder_id },
+        "redactions": redacted,
     });
     let statement = Statement::new_v1(subjects, REPRODUCIBILITY_V1, predicate.clone());
     let (bundle, key_id) = sign_statement(&prep.key, &prep.key_path, &statement)?;
