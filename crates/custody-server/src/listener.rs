@@ -16,9 +16,9 @@
 //!   room, so a flood of partial headers cannot keep new clients (or `/healthz`) out. Only
 //!   when every connection is inside a handler is the new one refused.
 //!
-//! The per-request cost is two atomic additions (handler entered, handler left) and, on a
-//! keep-alive connection, one clock read and one timer re-arm while it waits for the next
-//! request; timers are per connection, not per request.
+//! The per-request cost is two atomic additions (handler entered, handler left) and, when
+//! the answer is flushed, one clock read and one re-arm of the connection's timer (its idle
+//! deadline); timers are per connection, not per request.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -680,6 +680,22 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Guarded<Io> {
 }
 
 impl<Io: AsyncWrite + Unpin> Guarded<Io> {
+    /// After an answer is flushed with no handler left running, start the idle deadline and
+    /// register this task with its timer: hyper reads again only when the socket wakes it,
+    /// so without this an idle connection would never see its deadline pass.
+    fn arm_idle(&mut self, cx: &mut Context<'_>) {
+        self.update_phase();
+        if let Phase::Idle(deadline) = self.phase {
+            let deadline = deadline.unwrap_or_else(|| Instant::now() + self.limits.idle_timeout);
+            self.phase = Phase::Idle(Some(deadline));
+            if self.read_sleep.deadline() != deadline {
+                self.read_sleep.as_mut().reset(deadline);
+            }
+            // Pending registers the waker; ready means the next read fails with the timeout.
+            let _ = self.read_sleep.as_mut().poll(cx);
+        }
+    }
+
     /// A write made progress (or failed): the stall deadline is off.
     fn wrote<T>(&mut self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         self.write_waiting = false;
@@ -742,7 +758,10 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_flush(cx) {
             Poll::Pending => this.write_pending(cx),
-            done => this.wrote(done),
+            done => {
+                this.arm_idle(cx);
+                this.wrote(done)
+            }
         }
     }
 
