@@ -16,6 +16,12 @@ pub const FULL_TILE_BYTES: usize = HASH_SIZE * TILE_WIDTH as usize;
 pub const MAX_TILE_LEVEL: u8 = 63;
 /// Largest entry an entry bundle can carry (a big-endian `uint16` length prefix).
 pub const MAX_ENTRY_SIZE: usize = u16::MAX as usize;
+/// Largest tree the log can ever hold: the storage keeps indexes and sizes as signed 64-bit
+/// database integers. A tile or bundle beyond a tree of this size cannot exist, so it is
+/// answered as absent without asking the storage (whose conversion would fail).
+pub const MAX_TREE_SIZE: u64 = i64::MAX as u64;
+/// Most `/`-separated groups an index can have: `u64::MAX` has 20 decimal digits (7 groups).
+const MAX_INDEX_GROUPS: usize = 7;
 
 /// One tile: `level` is the tile level (tree level `8 level`), `index` the tile's position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,6 +49,12 @@ pub fn tile_width(tile: TileId, size: u64) -> u64 {
         std::cmp::Ordering::Equal => nodes % TILE_WIDTH,
         std::cmp::Ordering::Greater => 0,
     }
+}
+
+/// Whether a tree of `size` leaves has tile `tile` at `width` hashes (256 for a full tile).
+/// Overflow-proof for every `TileId` and width.
+pub fn tile_exists(tile: TileId, width: u64, size: u64) -> bool {
+    width >= 1 && width <= tile_width(tile, size)
 }
 
 /// A parsed tlog-tiles request path (relative to the log's prefix).
@@ -133,7 +145,13 @@ pub fn encode_index(index: u64) -> String {
 }
 
 fn parse_index(text: &str) -> Option<u64> {
+    if text.len() > MAX_INDEX_GROUPS * 5 {
+        return None;
+    }
     let groups: Vec<&str> = text.split('/').collect();
+    if groups.len() > MAX_INDEX_GROUPS {
+        return None;
+    }
     let (last, leading) = groups.split_last()?;
     let mut value: u64 = 0;
     for (i, group) in leading.iter().enumerate() {
@@ -155,7 +173,9 @@ fn parse_group(digits: &str) -> Option<u64> {
 }
 
 fn parse_decimal(text: &str) -> Option<u64> {
+    // Levels and widths are at most three digits; a longer number is never a tile path.
     if text.is_empty()
+        || text.len() > 3
         || !text.bytes().all(|b| b.is_ascii_digit())
         || (text.len() > 1 && text.starts_with('0'))
     {
@@ -220,6 +240,99 @@ mod tests {
         assert_eq!(parse_index("x000/005"), None);
         assert_eq!(parse_index("5"), None);
         assert_eq!(parse_index("x1/005"), None);
+    }
+
+    #[test]
+    fn attack_tile_index_near_and_above_u64_max_parses_without_overflow() {
+        // u64::MAX itself is a well-formed index; one more is not a u64 and is refused.
+        let max = encode_index(u64::MAX);
+        assert_eq!(max, "x018/x446/x744/x073/x709/x551/615");
+        assert_eq!(parse_index(&max), Some(u64::MAX));
+        assert_eq!(parse_index("x018/x446/x744/x073/x709/x551/616"), None);
+        assert_eq!(parse_index("x999/x999/x999/x999/x999/x999/999"), None);
+        // An eighth group is refused before any arithmetic, however small its digits.
+        assert_eq!(parse_index("x001/x000/x000/x000/x000/x000/x000/000"), None);
+        let long = format!("{}000", "x001/".repeat(10_000));
+        assert_eq!(TilePath::parse(&format!("tile/entries/{long}")), None);
+        for index in [1 << 56, (1 << 56) - 1, (1 << 56) + 1, 1 << 63, u64::MAX - 1] {
+            let path = format!("tile/entries/{}.p/255", encode_index(index));
+            assert_eq!(
+                TilePath::parse(&path),
+                Some(TilePath::Entries {
+                    index,
+                    width: Some(255)
+                }),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn tiles_beyond_the_largest_possible_tree_do_not_exist() {
+        let at = |level, index| TileId { level, index };
+        // Level 0: the last tile of a 2^63 - 1 leaf tree is partial (width 255).
+        let last = MAX_TREE_SIZE / 256;
+        assert!(tile_exists(at(0, last - 1), 256, MAX_TREE_SIZE));
+        assert!(tile_exists(at(0, last), 255, MAX_TREE_SIZE));
+        assert!(!tile_exists(at(0, last), 256, MAX_TREE_SIZE));
+        for index in [last + 1, 1 << 56, (1 << 56) - 1, 1 << 63, u64::MAX] {
+            assert!(!tile_exists(at(0, index), 1, MAX_TREE_SIZE), "{index}");
+        }
+        // High levels: shifts past 64 bits and the top tile level are absent, not a panic.
+        for level in [7, 8, 63] {
+            for index in [0, 1, u64::MAX] {
+                let exists = tile_exists(at(level, index), 1, MAX_TREE_SIZE);
+                assert_eq!(exists, level == 7 && index == 0, "{level}/{index}");
+            }
+        }
+        // Width 0 and widths above 256 never exist.
+        assert!(!tile_exists(at(0, 0), 0, MAX_TREE_SIZE));
+        assert!(!tile_exists(at(0, 0), 257, MAX_TREE_SIZE));
+        assert!(!tile_exists(at(0, 0), u64::MAX, MAX_TREE_SIZE));
+    }
+
+    #[test]
+    fn tile_paths_with_wrong_widths_or_garbage_are_refused() {
+        for bad in [
+            "tile/0/000.p/0",
+            "tile/0/000.p/256",
+            "tile/0/000.p/257",
+            "tile/0/000.p/65536",
+            "tile/0/000.p/18446744073709551617",
+            "tile/0/000.p/",
+            "tile/0/000.p/+1",
+            "tile/0/000.p/-1",
+            "tile/0/000.p/1.p/2",
+            "tile/0/000.p/ 1",
+            "tile/entries/000.p/0",
+            "tile/entries/000.p/300",
+            "tile/+0/000",
+            "tile/-1/000",
+            "tile/0000000000000000000000/000",
+            "tile/18446744073709551616/000",
+            "tile/0/+00",
+            "tile/0/ 000",
+            "tile/0/x+01/000",
+            "tile/0/x001/+00",
+            "tile/0//000",
+            "tile/0/000/",
+            "tile/0/x001//000",
+            "tile/entries/",
+            "tile/entries/000/",
+            "/tile/0/000",
+            " tile/0/000",
+            "tile/0/\u{0660}\u{0660}\u{0660}",
+        ] {
+            assert_eq!(TilePath::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            TilePath::parse("tile/63/000.p/255"),
+            Some(TilePath::Tile {
+                level: 63,
+                index: 0,
+                width: Some(255)
+            })
+        );
     }
 
     #[test]

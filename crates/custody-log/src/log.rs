@@ -9,7 +9,10 @@ use custody_core::note::{Note, NoteVerifier};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{LogError, SubmitError};
-use crate::layout::{HASH_SIZE, MAX_ENTRY_SIZE, MAX_TILE_LEVEL, TILE_WIDTH, TileId, encode_bundle};
+use crate::layout::{
+    HASH_SIZE, MAX_ENTRY_SIZE, MAX_TILE_LEVEL, MAX_TREE_SIZE, TILE_WIDTH, TileId, encode_bundle,
+    tile_exists,
+};
 use crate::nodes::{Nodes, TileCache, with_nodes};
 use crate::sequencer::{self, Request, Shared};
 use crate::storage::{LogStorage, Storage};
@@ -165,6 +168,11 @@ impl Log {
             return Ok(None);
         }
         let id = TileId { level, index };
+        // A tile no tree the storage can hold has (an index near 2^56 or above) is absent:
+        // asking the storage would fail converting the index, an error per request.
+        if !tile_exists(id, u64::from(width), MAX_TREE_SIZE) {
+            return Ok(None);
+        }
         let shared = self.shared();
         let bytes = usize::from(width) * HASH_SIZE;
         if let Some(tile) = shared.cache.get(id, u64::from(width)) {
@@ -191,10 +199,15 @@ impl Log {
         let Some(width) = requested_width(width) else {
             return Ok(None);
         };
-        let Some(start) = index.checked_mul(TILE_WIDTH) else {
+        if !tile_exists(TileId { level: 0, index }, u64::from(width), MAX_TREE_SIZE) {
+            return Ok(None);
+        }
+        let Some((start, end)) = index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|start| Some((start, start.checked_add(u64::from(width))?)))
+        else {
             return Ok(None);
         };
-        let end = start + u64::from(width);
         let entries = self.shared().storage.read_entries(start, end).await?;
         let complete = entries.len() as u64 == u64::from(width)
             && entries.iter().zip(start..).all(|((i, _), want)| *i == want);

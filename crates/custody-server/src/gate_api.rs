@@ -52,7 +52,10 @@ fn no_store() -> Response {
 }
 
 async fn read_body(body: Body, limit: usize, option: &str) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if let Some(message) = crate::listener::body_timeout_message(&e) {
+            return error(StatusCode::REQUEST_TIMEOUT, &message);
+        }
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("the request body exceeds the limit of {limit} bytes{option}"),

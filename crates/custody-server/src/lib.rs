@@ -24,6 +24,7 @@ pub mod fsio;
 pub mod gate;
 mod gate_api;
 pub mod identity;
+pub mod listener;
 pub mod loadgen;
 pub mod metrics;
 pub mod monitor;

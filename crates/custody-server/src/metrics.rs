@@ -121,6 +121,8 @@ pub struct Metrics {
     pub log_integration: Histogram,
     /// Digests decided with verified provenance → whether a verified rebuild reproduced them.
     reproduced: Mutex<BTreeMap<String, bool>>,
+    /// Connections: open, shed at the limit, closed by a timeout.
+    pub listener: std::sync::Arc<crate::listener::ListenerStats>,
 }
 
 /// Scrape-time figures from the log and the release store.
@@ -328,6 +330,7 @@ impl Metrics {
             "Mean over recovered incidents of (every affected environment back on a good release - revocation received).",
             mean(&snap.recover_seconds),
         );
+        self.listener.render(&mut out);
         out
     }
 }

@@ -135,7 +135,10 @@ pub(crate) fn may_write_log(state: &AppState, headers: &HeaderMap) -> bool {
 async fn read_json_body(body: Body) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, MAX_JSON_BYTES)
         .await
-        .map_err(|_| {
+        .map_err(|e| {
+            if let Some(message) = crate::listener::body_timeout_message(&e) {
+                return error(StatusCode::REQUEST_TIMEOUT, &message);
+            }
             error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("the request body exceeds {MAX_JSON_BYTES} bytes"),
@@ -192,7 +195,10 @@ pub(crate) async fn put_artifact(
     let limit = state.max_artifact_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(e) => {
+            if let Some(message) = crate::listener::body_timeout_message(&e) {
+                return error(StatusCode::REQUEST_TIMEOUT, &message);
+            }
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!(

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub release: Option<crate::release::ReleaseSetup>,
     /// Largest artifact accepted by `PUT /api/v1/artifacts/…`, in bytes.
     pub max_artifact_bytes: usize,
+    /// Timeouts and the connection limit of the listener.
+    pub limits: crate::listener::ListenerLimits,
 }
 
 pub(crate) struct AppState {
@@ -174,19 +176,16 @@ pub async fn serve(
             stop_rx,
         ))
     });
-    let result = match config.tls {
-        Some(tls) => {
-            let listener = crate::tls::TlsListener::new(listener, tls)?;
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(listener, router(state))
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
+    let stats = state.metrics.listener.clone();
+    let result = crate::listener::serve(
+        listener,
+        router(state),
+        config.tls,
+        config.limits,
+        stats,
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
     if let Some(pusher) = pusher {
         let _ = pusher.await;

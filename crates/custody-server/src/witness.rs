@@ -271,19 +271,20 @@ fn parse_request(body: &str) -> Result<AddCheckpoint, WitnessError> {
     })
 }
 
-/// Serves `POST /add-checkpoint` (and `GET /healthz`) until `shutdown` completes.
+/// Serves `POST /add-checkpoint` (and `GET /healthz`) until `shutdown` completes, with the
+/// listener's timeouts and connection limit.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     witness: Arc<Witness>,
+    limits: crate::listener::ListenerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(witness);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stats = Arc::new(crate::listener::ListenerStats::default());
+    crate::listener::serve(listener, app, None, limits, stats, shutdown).await
 }
 
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Body) -> Response {

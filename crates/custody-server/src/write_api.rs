@@ -38,11 +38,17 @@ pub(crate) async fn create_entry(
         return response;
     }
     let limit = state.max_request_bytes;
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        let message = format!(
-            "the request body exceeds the limit of {limit} bytes (server option --max-request-bytes)"
-        );
-        return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            if let Some(message) = crate::listener::body_timeout_message(&e) {
+                return error(StatusCode::REQUEST_TIMEOUT, &message);
+            }
+            let message = format!(
+                "the request body exceeds the limit of {limit} bytes (server option --max-request-bytes)"
+            );
+            return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+        }
     };
     // Parse and verify on the admission threads: signature checks are CPU work.
     let admitted = match state.admit.admit(bytes).await {

@@ -68,6 +68,62 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "CUSTODY_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
+    #[command(flatten)]
+    pub limits: ListenLimitArgs,
+}
+
+/// Timeouts and the connection limit of an HTTP listener (docs/operations.md, "Timeouts and
+/// connection limits").
+#[derive(Debug, Args, Clone)]
+pub struct ListenLimitArgs {
+    /// Seconds a client has to send a whole request header, from its first byte (from accept
+    /// on a new connection); also the TLS handshake's limit
+    #[arg(long, value_name = "SECONDS", env = "CUSTODY_HEADER_TIMEOUT", default_value = "10",
+          value_parser = timeout_seconds)]
+    pub header_timeout: std::time::Duration,
+    /// Seconds a keep-alive connection may wait for its next request before it is closed
+    #[arg(long, value_name = "SECONDS", env = "CUSTODY_IDLE_TIMEOUT", default_value = "60",
+          value_parser = timeout_seconds)]
+    pub idle_timeout: std::time::Duration,
+    /// Seconds a request body may go without a byte while its handler reads it (and an
+    /// answer may go unread by the client) before the connection is closed
+    #[arg(long, value_name = "SECONDS", env = "CUSTODY_BODY_TIMEOUT", default_value = "30",
+          value_parser = timeout_seconds)]
+    pub body_timeout: std::time::Duration,
+    /// Open connections; at the limit each new connection closes the oldest one that is idle
+    /// or still sending its header [default: the open-files limit (raised to its hard limit
+    /// at start) less an eighth, at least 256, for databases and files]
+    #[arg(long, value_name = "N", env = "CUSTODY_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
+    pub max_connections: Option<u32>,
+}
+
+impl ListenLimitArgs {
+    /// The limits, the connection limit defaulting from the open-files limit `nofile`.
+    pub fn limits(&self, nofile: u64) -> custody_server::listener::ListenerLimits {
+        let max_connections = match self.max_connections {
+            Some(n) => n as usize,
+            None => custody_server::listener::default_max_connections(nofile),
+        };
+        custody_server::listener::ListenerLimits {
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+            max_connections,
+        }
+    }
+}
+
+/// A timeout in seconds (decimals allowed), from 0.1 to 3600.
+fn timeout_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds (e.g. 10 or 0.5)"))?;
+    if !(0.1..=3600.0).contains(&seconds) {
+        return Err(format!("{text} seconds is out of range: give 0.1 to 3600"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// `custody serve --release-config`: environments, promotion, approvals, revocation
@@ -271,6 +327,8 @@ pub struct WitnessServeArgs {
     /// The witness state: the last tree cosigned per log (written atomically)
     #[arg(long)]
     pub state: PathBuf,
+    #[command(flatten)]
+    pub limits: ListenLimitArgs,
 }
 
 #[derive(Debug, Args)]

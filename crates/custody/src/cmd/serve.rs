@@ -35,6 +35,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
     let store = super::serve_gate::store(&data_dir)?;
     let release = super::serve_release::setup(&args, &data_dir)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let limits = listen_limits(&args.limits);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.worker_threads {
         runtime.worker_threads(usize::from(n));
@@ -83,6 +84,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             tls,
             release,
             max_artifact_bytes: args.max_artifact_bytes,
+            limits,
         };
         custody_server::serve(listener, config, shutdown)
             .await
@@ -90,6 +92,33 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
         tracing::info!("stopped");
         Ok(Outcome::Done)
     })
+}
+
+/// Raises the open-files limit to its hard limit and derives the listener's limits from it;
+/// warns when `--max-connections` leaves no room for the databases and files.
+pub fn listen_limits(
+    args: &crate::cli_log::ListenLimitArgs,
+) -> custody_server::listener::ListenerLimits {
+    let nofile = custody_server::listener::raise_open_files_limit();
+    let limits = args.limits(nofile);
+    let fits = custody_server::listener::default_max_connections(nofile);
+    if limits.max_connections > fits {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_files_limit = nofile,
+            "--max-connections leaves less than an eighth of the open-files limit for databases \
+             and files: raise the limit (ulimit -n, LimitNOFILE=) or lower --max-connections to {fits}"
+        );
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        open_files_limit = nofile,
+        header_timeout = ?limits.header_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        body_timeout = ?limits.body_timeout,
+        "listener limits"
+    );
+    limits
 }
 
 /// `--data-dir`, else `$CUSTODY_HOME` (both via clap), else the XDG data directory.

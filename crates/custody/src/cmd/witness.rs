@@ -33,6 +33,7 @@ pub fn serve(_ctx: &Context, args: WitnessServeArgs) -> anyhow::Result<Outcome> 
         .collect::<anyhow::Result<Vec<_>>>()?;
     let witness = Witness::open(signer, logs, args.state.clone())
         .with_context(|| format!("witness state {}", args.state.display()))?;
+    let limits = super::serve::listen_limits(&args.limits);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,7 +48,7 @@ pub fn serve(_ctx: &Context, args: WitnessServeArgs) -> anyhow::Result<Outcome> 
             listener.local_addr()?
         );
         let _ = std::io::stdout().flush();
-        custody_server::witness::serve(listener, Arc::new(witness), shutdown)
+        custody_server::witness::serve(listener, Arc::new(witness), limits, shutdown)
             .await
             .context("the witness server failed")?;
         Ok(Outcome::Done)
