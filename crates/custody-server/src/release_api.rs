@@ -120,16 +120,18 @@ pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Bo
     )))
 }
 
-/// Whether a request may write log entries: the write token or any principal's token.
+/// Whether a request may write log entries: the write token, or the token of a principal
+/// whose roles include writing (builder or admin). Approvers, release managers, deployers and
+/// auditors write nothing to the log themselves: the server logs their records.
 pub(crate) fn may_write_log(state: &AppState, headers: &HeaderMap) -> bool {
     state.auth.check(headers).is_ok()
-        || (state.release.is_some()
-            && bearer_sha256(headers).is_some_and(|h| {
-                state
-                    .release
-                    .as_ref()
-                    .is_some_and(|s| s.caller_for_token(&h).is_some())
-            }))
+        || bearer_sha256(headers).is_some_and(|h| {
+            state.release.as_ref().is_some_and(|s| {
+                s.caller_for_token(&h).is_some_and(|c| {
+                    c.roles.contains(&Role::Builder) || c.roles.contains(&Role::Admin)
+                })
+            })
+        })
 }
 
 async fn read_json_body(body: Body) -> Result<Bytes, Response> {

@@ -30,7 +30,10 @@ pub(crate) async fn create_entry(
     if let Err(e) = state.auth.check(&headers)
         && !crate::release_api::may_write_log(&state, &headers)
     {
-        let mut response = error(StatusCode::UNAUTHORIZED, &e.to_string());
+        let message = format!(
+            "{e} (a release principal's token writes to the log only with the builder or admin role)"
+        );
+        let mut response = error(StatusCode::UNAUTHORIZED, &message);
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer"),

@@ -248,6 +248,10 @@ fn attack_deploy_agent_token_cannot_promote() {
     assert!(message(&v).contains("only for prod"), "{v}");
     let (status, v) = s.get(&agent, "/api/v1/events");
     assert_eq!(status, 403, "{v}");
+    // Nor does it write to the log: only the write token, builders and admins do.
+    let (status, v) = s.post(&agent, "/api/v2/log/entries", b"{}");
+    assert_eq!(status, 401, "{v}");
+    assert!(message(&v).contains("builder or admin role"), "{v}");
     assert_eq!(history_len(&s, "staging"), 0);
     // Its own environment's agent may report, and read what an agent reads.
     let (status, v) = report(&s, &agent_of("dev"), "dev", 1, &r1.to_string(), "active");
