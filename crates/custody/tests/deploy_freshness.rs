@@ -201,7 +201,10 @@ fn attack_replayed_release_statement_for_revoked_artifact_is_not_activated() {
     // Release 2 is revoked: the server quarantines it and rolls prod back to release 1.
     revoke(&s, &r2);
     let (status, now) = s.get("rm", "/api/v1/environments/prod");
-    assert_eq!((status, &now["current"]["kind"]), (200, &Value::from("rollback")));
+    assert_eq!(
+        (status, &now["current"]["kind"]),
+        (200, &Value::from("rollback"))
+    );
     assert_eq!(now["current"]["digest"], r1.to_string());
 
     // The agent, still at seq 1, is handed the recorded seq-2 answer and bytes. The signed
@@ -210,7 +213,12 @@ fn attack_replayed_release_statement_for_revoked_artifact_is_not_activated() {
     assert_fails(
         deploy_once(&s, &replay.url),
         1,
-        &["refused prod release 2", &r2.to_string(), "current release is seq 3", "fix:"],
+        &[
+            "refused prod release 2",
+            &r2.to_string(),
+            "current release is seq 3",
+            "fix:",
+        ],
     );
     assert_eq!(active(s.d()), r1.hex());
     let state: Value =
@@ -221,7 +229,10 @@ fn attack_replayed_release_statement_for_revoked_artifact_is_not_activated() {
     // The server vouches for the rollback only.
     let (status, body) = s.get("rm", "/api/v1/environments/prod/current-release");
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["seq"].as_u64(), body["digest"].as_str()), (Some(3), Some(r1.to_string().as_str())));
+    assert_eq!(
+        (body["seq"].as_u64(), body["digest"].as_str()),
+        (Some(3), Some(r1.to_string().as_str()))
+    );
 
     // Told the truth, the agent takes the rollback (release 1's bytes, already active).
     let (code, out, err) = deploy_once(&s, s.url());
@@ -250,7 +261,13 @@ fn attack_stale_current_release_statement_is_refused() {
     assert_fails(
         deploy_once(&s, &replay.url),
         1,
-        &["refused prod release 2", "expired", "prod seq 2", "fix:", "clock"],
+        &[
+            "refused prod release 2",
+            "expired",
+            "prod seq 2",
+            "fix:",
+            "clock",
+        ],
     );
     assert_eq!(active(s.d()), r1.hex());
 }
@@ -268,7 +285,11 @@ fn attack_quarantined_artifact_bytes_not_served_except_to_auditors() {
         let (status, body) = http(s.url(), "GET", &path, who, None);
         assert_eq!(status, 403, "{who}: {body}");
         let message = body["message"].as_str().unwrap();
-        for word in [r2.to_string().as_str(), "quarantined by revocation #1", "auditor"] {
+        for word in [
+            r2.to_string().as_str(),
+            "quarantined by revocation #1",
+            "auditor",
+        ] {
             assert!(message.contains(word), "{who}: {message}");
         }
     }
@@ -286,9 +307,15 @@ fn attack_quarantined_artifact_bytes_not_served_except_to_auditors() {
     // server vouches for it to no agent.
     revoke(&s, &r1);
     let (status, now) = s.get("rm", "/api/v1/environments/prod");
-    assert_eq!((status, now["current"]["digest"].as_str()), (200, Some(r1.to_string().as_str())));
+    assert_eq!(
+        (status, now["current"]["digest"].as_str()),
+        (200, Some(r1.to_string().as_str()))
+    );
     let (status, body) = s.get("rm", "/api/v1/environments/prod/current-release");
     assert_eq!(status, 409, "{body}");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains(&format!("{r1} is quarantined by revocation #2")), "{message}");
+    assert!(
+        message.contains(&format!("{r1} is quarantined by revocation #2")),
+        "{message}"
+    );
 }

@@ -32,8 +32,7 @@ pub enum CurrentError {
 
 /// Where the statement comes from: the DSSE envelope's JSON bytes for the environment whose
 /// release is about to be activated.
-pub type CurrentSource<'a> =
-    dyn FnMut(&VerifiedRelease) -> Result<Vec<u8>, CurrentError> + 'a;
+pub type CurrentSource<'a> = dyn FnMut(&VerifiedRelease) -> Result<Vec<u8>, CurrentError> + 'a;
 
 /// A current-release statement that verified and vouches for the release being activated.
 #[derive(Debug, Clone, PartialEq, Eq)]

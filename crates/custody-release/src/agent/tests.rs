@@ -15,9 +15,7 @@ use serde_json::json;
 
 use super::target::DirStep;
 use super::*;
-use crate::statement::{
-    CurrentFacts, ReleaseFacts, current_release, release as release_statement,
-};
+use crate::statement::{CurrentFacts, ReleaseFacts, current_release, release as release_statement};
 
 const ENV: &str = "prod";
 const POLICY: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -417,9 +415,7 @@ fn serve(
 
 /// The server's answer for the release about to be activated: a current-release statement
 /// signed by `key`, issued now, valid five minutes.
-fn vouch(
-    key: &SigningKey,
-) -> impl FnMut(&VerifiedRelease) -> Result<Vec<u8>, CurrentError> + '_ {
+fn vouch(key: &SigningKey) -> impl FnMut(&VerifiedRelease) -> Result<Vec<u8>, CurrentError> + '_ {
     move |r| Ok(current_envelope(key, &current_facts_for(r, Utc::now())))
 }
 
@@ -468,7 +464,9 @@ fn a_dir_target_switches_current_and_keeps_the_previous_release() {
     let mut agent = dir_agent(&key, &state, &root);
 
     let r1 = spec(1, b"app v1").signed(&key);
-    let applied = agent.apply(&r1, &mut vouch(&key), &mut serve(b"app v1")).unwrap();
+    let applied = agent
+        .apply(&r1, &mut vouch(&key), &mut serve(b"app v1"))
+        .unwrap();
     let Applied::Deployed {
         activated,
         repaired,
@@ -487,14 +485,18 @@ fn a_dir_target_switches_current_and_keeps_the_previous_release() {
 
     // The same release again: unchanged, and nothing fetched.
     let applied = agent
-        .apply(&r1, &mut vouch(&key), &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| {
-            Err("must not fetch".to_string())
-        })
+        .apply(
+            &r1,
+            &mut vouch(&key),
+            &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| Err("must not fetch".to_string()),
+        )
         .unwrap();
     assert!(matches!(applied, Applied::Unchanged(_)));
 
     let r2 = spec(2, b"app v2").after(1, b"app v1").signed(&key);
-    agent.apply(&r2, &mut vouch(&key), &mut serve(b"app v2")).unwrap();
+    agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"app v2"))
+        .unwrap();
     assert_eq!(current(&root), rel(b"app v2"));
     assert!(
         root.join(rel(b"app v1")).join(ENV).is_file(),
@@ -539,14 +541,18 @@ fn a_dir_target_switches_current_and_keeps_the_previous_release() {
     std::fs::rename(root.join("current"), tmp.path().join("link")).unwrap();
     std::fs::create_dir(root.join("current")).unwrap();
     let r3 = spec(3, b"app v3").after(2, b"app v2").signed(&key);
-    let err = agent.apply(&r3, &mut vouch(&key), &mut serve(b"app v3")).unwrap_err();
+    let err = agent
+        .apply(&r3, &mut vouch(&key), &mut serve(b"app v3"))
+        .unwrap_err();
     assert!(matches!(err, AgentError::Activation { .. }), "{err}");
     assert!(err.to_string().contains("not a symlink"), "{err}");
     assert_eq!(std::fs::read(state.join(STATE_FILE)).unwrap(), saved);
     assert_eq!(agent.state().seq, 2);
     std::fs::remove_dir(root.join("current")).unwrap();
     std::fs::rename(tmp.path().join("link"), root.join("current")).unwrap();
-    agent.apply(&r3, &mut vouch(&key), &mut serve(b"app v3")).unwrap();
+    agent
+        .apply(&r3, &mut vouch(&key), &mut serve(b"app v3"))
+        .unwrap();
     assert_eq!(current(&root), rel(b"app v3"));
 }
 
@@ -558,7 +564,11 @@ fn bytes_that_do_not_hash_to_the_release_are_never_activated() {
     let (state, root) = (tmp.path().join("state"), tmp.path().join("app"));
     let mut agent = dir_agent(&key, &state, &root);
     agent
-        .apply(&spec(1, b"v1").signed(&key), &mut vouch(&key), &mut serve(b"v1"))
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
         .unwrap();
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
     assert_eq!(
@@ -582,9 +592,11 @@ fn bytes_that_do_not_hash_to_the_release_are_never_activated() {
     );
     // A failed download changes nothing either.
     let err = agent
-        .apply(&r2, &mut vouch(&key), &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| {
-            Err("connection reset".to_string())
-        })
+        .apply(
+            &r2,
+            &mut vouch(&key),
+            &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| Err("connection reset".to_string()),
+        )
         .unwrap_err();
     assert!(matches!(err, AgentError::Fetch { .. }), "{err}");
     assert_eq!(current(&root), rel(b"v1"));
@@ -605,7 +617,9 @@ fn a_dir_target_keeps_the_last_five_releases() {
             s = s.after(seq - 1, ARTIFACTS[i - 1]);
         }
         let bytes: &'static [u8] = a;
-        let applied = agent.apply(&s.signed(&key), &mut vouch(&key), &mut serve(bytes)).unwrap();
+        let applied = agent
+            .apply(&s.signed(&key), &mut vouch(&key), &mut serve(bytes))
+            .unwrap();
         let Applied::Deployed { activated, .. } = applied else {
             panic!()
         };
@@ -626,7 +640,9 @@ fn a_dir_target_keeps_the_last_five_releases() {
 
     // A signed rollback to a release still kept switches back without copying anything new.
     let back = spec(9, b"r6").after(8, b"r8").rollback().signed(&key);
-    agent.apply(&back, &mut vouch(&key), &mut serve(b"r6")).unwrap();
+    agent
+        .apply(&back, &mut vouch(&key), &mut serve(b"r6"))
+        .unwrap();
     assert_eq!(current(&root), rel(b"r6"));
     assert_eq!(std::fs::read_dir(root.join("releases")).unwrap().count(), 5);
 }
@@ -639,14 +655,22 @@ fn a_dir_target_repairs_a_current_link_that_drifted() {
     let (state, root) = (tmp.path().join("state"), tmp.path().join("app"));
     let mut agent = dir_agent(&key, &state, &root);
     agent
-        .apply(&spec(1, b"v1").signed(&key), &mut vouch(&key), &mut serve(b"v1"))
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
         .unwrap();
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
-    agent.apply(&r2, &mut vouch(&key), &mut serve(b"v2")).unwrap();
+    agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     // Someone (or a crash before the directory was synced) left `current` at v1.
     std::fs::remove_file(root.join("current")).unwrap();
     std::os::unix::fs::symlink(rel(b"v1"), root.join("current")).unwrap();
-    let applied = agent.apply(&r2, &mut vouch(&key), &mut serve(b"v2")).unwrap();
+    let applied = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     assert!(
         matches!(applied, Applied::Deployed { repaired: true, .. }),
         "{applied:?}"
@@ -655,13 +679,17 @@ fn a_dir_target_repairs_a_current_link_that_drifted() {
     assert_eq!(agent.state().history.len(), 2);
     // `current` deleted: activated again too.
     std::fs::remove_file(root.join("current")).unwrap();
-    let applied = agent.apply(&r2, &mut vouch(&key), &mut serve(b"v2")).unwrap();
+    let applied = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     assert!(
         matches!(applied, Applied::Deployed { repaired: true, .. }),
         "{applied:?}"
     );
     assert_eq!(current(&root), rel(b"v2"));
-    let applied = agent.apply(&r2, &mut vouch(&key), &mut serve(b"v2")).unwrap();
+    let applied = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     assert!(matches!(applied, Applied::Unchanged(_)), "{applied:?}");
 }
 
@@ -679,7 +707,11 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     let target = TargetSpec::Exec(command).open(&state).unwrap();
     let mut agent = Agent::open(ENV, trust(&key), &state, target).unwrap();
     let applied = agent
-        .apply(&spec(1, b"v1").signed(&key), &mut vouch(&key), &mut serve(b"v1"))
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
         .unwrap();
     let Applied::Deployed { activated, .. } = applied else {
         panic!()
@@ -700,7 +732,9 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     let mut agent = Agent::open(ENV, trust(&key), &state, failing).unwrap();
     assert!(!state.join("downloads/.download-crashed").exists());
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
-    let err = agent.apply(&r2, &mut vouch(&key), &mut serve(b"v2")).unwrap_err();
+    let err = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap_err();
     assert!(matches!(err, AgentError::Activation { .. }), "{err}");
     assert!(err.to_string().contains("exit status: 3"), "{err}");
     assert_eq!(std::fs::read(state.join(STATE_FILE)).unwrap(), saved);
@@ -709,7 +743,9 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     let fixed = TargetSpec::Exec("true".into()).open(&state).unwrap();
     let mut agent = Agent::open(ENV, trust(&key), &state, fixed).unwrap();
     assert!(matches!(
-        agent.apply(&r2, &mut vouch(&key), &mut serve(b"v2")).unwrap(),
+        agent
+            .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+            .unwrap(),
         Applied::Deployed { .. }
     ));
     assert_eq!(agent.state().seq, 2);
@@ -795,7 +831,10 @@ fn attack_expired_current_release_statement_is_refused() {
     assert_eq!(refusal_code(result), "current.expired");
     let err = check(&key, &key, &facts, &release, 1, later).unwrap_err();
     let line = err.to_string();
-    assert!(line.contains("expired") && line.contains("prod seq 2"), "{line}");
+    assert!(
+        line.contains("expired") && line.contains("prod seq 2"),
+        "{line}"
+    );
     // Expiring exactly now is expired too; and an expiry before the issue time never counts.
     let mut edge = facts.clone();
     edge.expires = now;
@@ -935,11 +974,12 @@ fn attack_replayed_release_of_a_revoked_artifact_is_not_activated_by_the_agent()
     let mut down = |_: &VerifiedRelease| -> Result<Vec<u8>, CurrentError> {
         Err(CurrentError::Unavailable("connection refused".into()))
     };
-    let err = agent
-        .apply(&r2, &mut down, &mut serve(b"v2"))
-        .unwrap_err();
+    let err = agent.apply(&r2, &mut down, &mut serve(b"v2")).unwrap_err();
     assert!(matches!(err, AgentError::Fetch { .. }), "{err}");
-    assert!(err.to_string().contains("current-release statement"), "{err}");
+    assert!(
+        err.to_string().contains("current-release statement"),
+        "{err}"
+    );
     assert_eq!(current(&root), rel(b"v1"));
     assert_eq!(std::fs::read(state.join(STATE_FILE)).unwrap(), saved);
     assert!(!root.join(rel(b"v2")).exists());
