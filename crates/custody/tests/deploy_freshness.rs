@@ -20,17 +20,20 @@ use release_world::common::{assert_fails, run};
 use release_world::{Options, Story, http, release, setup_with, token};
 use serde_json::Value;
 
+/// Recorded answers (status, body) by request path.
+type Answers = Mutex<HashMap<String, (u16, Vec<u8>)>>;
+
 /// Recorded answers by request path; a path not recorded is passed to `upstream`.
 struct Replay {
     url: String,
-    answers: Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>,
+    answers: Arc<Answers>,
 }
 
 impl Replay {
     fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let answers: Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>> = Arc::default();
+        let answers: Arc<Answers> = Arc::default();
         let (shared, upstream) = (answers.clone(), upstream.to_owned());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -67,11 +70,7 @@ fn get_bytes(base: &str, path: &str, who: &str) -> (u16, Vec<u8>) {
     (status, response.body_mut().read_to_vec().unwrap())
 }
 
-fn answer(
-    stream: std::net::TcpStream,
-    answers: &Mutex<HashMap<String, (u16, Vec<u8>)>>,
-    upstream: &str,
-) -> std::io::Result<()> {
+fn answer(stream: std::net::TcpStream, answers: &Answers, upstream: &str) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;

@@ -896,7 +896,8 @@ fn attack_current_release_statement_not_signed_by_the_release_key_is_refused() {
 fn attack_current_release_statement_for_another_release_is_refused() {
     let key = key();
     let (release, facts, now) = fresh_case(&key);
-    let cases: [(&str, Box<dyn Fn(&mut CurrentFacts)>); 5] = [
+    type Edit = Box<dyn Fn(&mut CurrentFacts)>;
+    let cases: [(&str, Edit); 5] = [
         (
             "current.environment",
             Box::new(|f| f.environment = "staging".into()),
