@@ -17,8 +17,13 @@
 //!    or replayed), an equal seq names the same digest (else the server equivocated), the next
 //!    seq continues the history this agent saw (its signed `previous`), and going back to a
 //!    digest deployed earlier is a signed `kind: rollback` record with a higher seq.
-//! 3. The downloaded artifact hashes to the release digest ([`check_artifact`]).
-//! 4. The [`Target`] activates it; only then is the state advanced (written atomically).
+//! 3. [`check_current`]: before anything is activated, the server's signed, short-lived
+//!    current-release statement (fetched then) vouches for this very release: signed by a
+//!    release key, for this environment, not expired, seq not below the agent's, same seq,
+//!    digest and release bundle. The server issues none for a revoked or quarantined digest,
+//!    so a replayed or cached release answer, or one revoked since, is refused.
+//! 4. The downloaded artifact hashes to the release digest ([`check_artifact`]).
+//! 5. The [`Target`] activates it; only then is the state advanced (written atomically).
 //!
 //! Only what was verified is used afterwards: [`VerifiedRelease`] is built from the signed
 //! statement, never from the record's unsigned fields.
@@ -42,14 +47,19 @@ use serde_json::Value as Json;
 use crate::model::{Release, ReleaseKind};
 use crate::statement::RELEASE_V1;
 
+mod current;
 mod state;
 mod target;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
+pub use current::{CurrentError, CurrentSource, VerifiedCurrent, check_current};
 pub use state::{AgentState, Decision, DeployedRelease, HISTORY_LIMIT, STATE_FILE};
 pub use target::{Activated, DirTarget, ExecTarget, KEEP_RELEASES, Target, TargetSpec};
+
+/// The clock skew a current-release statement's issue time is allowed by default.
+pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// What a release must be verified against.
 #[derive(Debug, Clone)]
@@ -64,6 +74,9 @@ pub struct ReleaseTrust {
     pub vsa_verifier_id: String,
     /// How long before the release a VSA may have been issued.
     pub vsa_max_age: Duration,
+    /// How far in the future a current-release statement's issue time may be (clock skew
+    /// between this host and the server).
+    pub clock_skew: Duration,
 }
 
 impl ReleaseTrust {
@@ -74,6 +87,7 @@ impl ReleaseTrust {
             trusted_root: None,
             vsa_verifier_id: vsa::DEFAULT_VERIFIER_ID.to_owned(),
             vsa_max_age: Duration::days(1),
+            clock_skew: Duration::seconds(DEFAULT_CLOCK_SKEW_SECONDS),
         }
     }
 }
@@ -105,6 +119,8 @@ pub struct VerifiedRelease {
     pub released_at: DateTime<Utc>,
     /// The release this one replaced, as (seq, digest).
     pub previous: Option<(u64, String)>,
+    /// SHA-256 of the record's bundle text (what a current-release statement names).
+    pub bundle_digest: Sha256Digest,
     /// The release key that verified.
     pub key_id: KeyId,
     /// What became of the bundle's log entries.
@@ -172,6 +188,21 @@ fn fix_for(code: &str) -> &'static str {
         "release.rollback" => {
             "to go back to an earlier release, roll back on the server, which signs a kind=rollback record with a new seq"
         }
+        "current.expired" | "current.future" => {
+            "check this host's clock (NTP) and that the agent talks to the server itself, not a cache or a replay; the server's statements live current_release_lifetime (release config)"
+        }
+        "current.withheld" => {
+            "nothing to deploy: the server no longer vouches for this release (revoked, quarantined or replaced); its rollback or next release is deployed by the next run"
+        }
+        "current.stale" | "current.superseded" => {
+            "run again (the next poll takes the server's current release); if it persists, something between the agent and the server replays old answers: investigate"
+        }
+        "current.mismatch" => {
+            "investigate the server: it vouched for another release with the same seq; nothing was deployed"
+        }
+        "current.signature" | "current.malformed" => {
+            "check --release-key is the server's release key; if it is, the current-release statement was not signed by the server: investigate"
+        }
         "artifact.mismatch" => {
             "the server's artifact store returned other bytes than the release names: restore the artifact on the server"
         }
@@ -196,10 +227,9 @@ pub enum AgentError {
     /// The release does not verify, or may not replace what is deployed (exit 1).
     #[error("{0}")]
     Refused(Box<Refusal>),
-    /// The artifact could not be downloaded; nothing changed.
-    #[error(
-        "{environment} release {seq} ({digest}): fetching the artifact failed: {message}; nothing changed"
-    )]
+    /// The artifact or the current-release statement could not be downloaded; nothing
+    /// changed.
+    #[error("{environment} release {seq} ({digest}): {message}; nothing changed")]
     Fetch {
         environment: String,
         seq: u64,
@@ -357,6 +387,7 @@ pub fn verify_release(
         reason: facts.reason,
         released_at: facts.released_at,
         previous: facts.previous,
+        bundle_digest: Sha256Digest::of(release.bundle.as_bytes()),
         key_id,
         tlog: verified.tlog,
         log_indices,
@@ -673,12 +704,14 @@ impl Agent {
         self.target.as_ref()
     }
 
-    /// Verifies `release`, decides, downloads with `fetch`, checks the bytes, activates, and
+    /// Verifies `release`, decides, requires a fresh current-release statement from
+    /// `current` that vouches for it, downloads with `fetch`, checks the bytes, activates, and
     /// advances the state. Nothing is activated unless every check passed; the state is
     /// advanced only after the target activated.
     pub fn apply(
         &mut self,
         release: &Release,
+        current: &mut CurrentSource<'_>,
         fetch: &mut Fetch<'_>,
     ) -> Result<Applied, AgentError> {
         let verified = verify_release(release, &self.trust, &self.environment)?;
@@ -687,6 +720,7 @@ impl Agent {
             Decision::Unchanged if self.target.needs_repair(&verified.digest) => true,
             Decision::Unchanged => return Ok(Applied::Unchanged(verified)),
         };
+        self.require_current(&verified, current)?;
         let download = self.download(&verified, fetch)?;
         let recent = self.state.recent();
         let activated = self
@@ -721,6 +755,30 @@ impl Agent {
         })
     }
 
+    /// Fetches the server's current-release statement and checks it vouches for `release`.
+    fn require_current(
+        &self,
+        release: &VerifiedRelease,
+        current: &mut CurrentSource<'_>,
+    ) -> Result<VerifiedCurrent, AgentError> {
+        let envelope = current(release).map_err(|e| match e {
+            CurrentError::Withheld(message) => AgentError::Refused(Box::new(Refusal {
+                environment: release.environment.clone(),
+                seq: release.seq,
+                digest: release.digest.to_string(),
+                code: "current.withheld",
+                reason: format!("the server issues no current-release statement for it: {message}"),
+            })),
+            CurrentError::Unavailable(message) => AgentError::Fetch {
+                environment: release.environment.clone(),
+                seq: release.seq,
+                digest: release.digest.to_string(),
+                message: format!("fetching the current-release statement: {message}"),
+            },
+        })?;
+        check_current(&envelope, &self.trust, release, self.state.seq, Utc::now())
+    }
+
     /// Downloads into `<state>/downloads/` and checks the digest.
     fn download(
         &self,
@@ -741,7 +799,7 @@ impl Agent {
             environment: release.environment.clone(),
             seq: release.seq,
             digest: release.digest.to_string(),
-            message,
+            message: format!("fetching the artifact failed: {message}"),
         };
         {
             let mut writer = std::io::BufWriter::new(file.as_file_mut());

@@ -57,6 +57,8 @@ struct RawFile {
     environment: Vec<RawEnvironment>,
     #[serde(default)]
     principal: Vec<RawPrincipal>,
+    /// How long a current-release statement is valid (e.g. "5m").
+    current_release_lifetime: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +162,9 @@ pub struct ReleaseConfig {
     /// In promotion order as written.
     pub environments: Vec<Environment>,
     pub principals: Vec<Principal>,
+    /// How long the current-release statements the server signs for deploy agents are valid
+    /// (`current_release_lifetime`; the server's default when absent).
+    pub current_release_lifetime: Option<Duration>,
 }
 
 impl ReleaseConfig {
@@ -331,9 +336,22 @@ impl ReleaseConfig {
                 }
             }
         }
+        let current_release_lifetime = raw
+            .current_release_lifetime
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|m| format!("current_release_lifetime: {m}"))?;
+        if current_release_lifetime.is_some_and(|d| d.is_zero() || d.as_secs() > 86_400) {
+            return Err(
+                "current_release_lifetime must be between 1s and 1d (a few minutes: agents poll more often than that)"
+                    .into(),
+            );
+        }
         Ok(Self {
             environments,
             principals,
+            current_release_lifetime,
         })
     }
 

@@ -12,6 +12,9 @@ use crate::model::ReleaseKind;
 pub const APPROVAL_V1: &str = "https://custody.dev/approval/v1";
 /// The server's record that an environment's current release changed.
 pub const RELEASE_V1: &str = "https://custody.dev/release/v1";
+/// The server's short-lived word that a release is an environment's current one, and not
+/// revoked, right now (a TUF timestamp-role style attestation; signed, not logged).
+pub const CURRENT_RELEASE_V1: &str = "https://custody.dev/current-release/v1";
 /// A revocation of a key, identity, builder or digest.
 pub const REVOCATION_V1: &str = "https://custody.dev/revocation/v1";
 /// The server's record that an artifact entered its content-addressed store.
@@ -76,6 +79,111 @@ pub fn release(f: &ReleaseFacts<'_>) -> Statement {
             "previous": f.previous.map(|(seq, digest)| json!({"seq": seq, "digest": digest})),
         }),
     )
+}
+
+/// What a current-release statement says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentFacts {
+    pub environment: String,
+    /// The current release's seq and digest.
+    pub seq: u64,
+    pub digest: Sha256Digest,
+    /// SHA-256 of the release record's bundle (the signed, logged release statement).
+    pub release_bundle: Sha256Digest,
+    /// The release record's log index, when it was logged.
+    pub release_log_index: Option<u64>,
+    pub issued_at: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    /// The log checkpoint it was issued under: (tree size, base64 root hash).
+    pub checkpoint: Option<(u64, String)>,
+}
+
+/// `environment`'s current release is `seq` (`digest`), as of `issued_at`, until `expires`.
+pub fn current_release(f: &CurrentFacts) -> Statement {
+    Statement::new_v1(
+        vec![ResourceDescriptor::from_sha256(&f.environment, &f.digest)],
+        CURRENT_RELEASE_V1,
+        json!({
+            "environment": f.environment,
+            "seq": f.seq,
+            "release": {
+                "bundleDigest": f.release_bundle.to_string(),
+                "logIndex": f.release_log_index,
+            },
+            "issuedAt": rfc3339(f.issued_at),
+            "expires": rfc3339(f.expires),
+            "checkpoint": f.checkpoint.as_ref().map(|(size, root)| json!({"treeSize": size, "rootHash": root})),
+        }),
+    )
+}
+
+/// Reads the facts of a (verified) current-release statement; the error says what is missing.
+pub fn current_facts(statement: &Statement) -> Result<CurrentFacts, String> {
+    if statement.predicate_type != CURRENT_RELEASE_V1 {
+        return Err(format!(
+            "its predicateType is {:?}, not {CURRENT_RELEASE_V1}",
+            statement.predicate_type
+        ));
+    }
+    let [subject] = statement.subject.as_slice() else {
+        return Err(format!(
+            "it has {} subjects, not one",
+            statement.subject.len()
+        ));
+    };
+    let digest = subject
+        .digest
+        .get("sha256")
+        .and_then(|hex| Sha256Digest::from_hex(hex).ok())
+        .ok_or("its subject has no sha256 digest")?;
+    let p = &statement.predicate;
+    let time = |name: &str| {
+        field(p, name)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| format!("it has no {name} (RFC 3339)"))
+    };
+    let environment = field(p, "environment")
+        .ok_or("it names no environment")?
+        .to_owned();
+    if subject.name.as_deref() != Some(environment.as_str()) {
+        return Err("its subject is not named after its environment".into());
+    }
+    let seq = p
+        .get("seq")
+        .and_then(Json::as_u64)
+        .filter(|s| *s >= 1)
+        .ok_or("it has no seq (a positive integer)")?;
+    let release_bundle = p
+        .get("release")
+        .and_then(|r| field(r, "bundleDigest"))
+        .and_then(|d| d.parse::<Sha256Digest>().ok())
+        .ok_or("it names no release.bundleDigest")?;
+    let release_log_index = p
+        .get("release")
+        .and_then(|r| r.get("logIndex"))
+        .and_then(Json::as_u64);
+    let checkpoint = match p.get("checkpoint") {
+        None | Some(Json::Null) => None,
+        Some(c) => Some((
+            c.get("treeSize")
+                .and_then(Json::as_u64)
+                .ok_or("its checkpoint has no treeSize")?,
+            field(c, "rootHash")
+                .ok_or("its checkpoint has no rootHash")?
+                .to_owned(),
+        )),
+    };
+    Ok(CurrentFacts {
+        environment,
+        seq,
+        digest,
+        release_bundle,
+        release_log_index,
+        issued_at: time("issuedAt")?,
+        expires: time("expires")?,
+        checkpoint,
+    })
 }
 
 /// The subject a revocation statement is about: the target string's own digest.
@@ -205,10 +313,45 @@ mod tests {
                 previous: Some((1, "sha256:aa")),
             }),
             revocation("key:00", "stolen", now),
+            current_release(&CurrentFacts {
+                environment: "prod".into(),
+                seq: 2,
+                digest: d,
+                release_bundle: Sha256Digest::of(b"bundle"),
+                release_log_index: Some(7),
+                issued_at: now,
+                expires: now + chrono::Duration::minutes(5),
+                checkpoint: Some((8, "AAAA".into())),
+            }),
             upload(&d, "app", 1, "ci", now),
         ] {
             s.validate().unwrap();
             Statement::from_json(&s.to_json_bytes()).unwrap();
         }
+    }
+
+    #[test]
+    fn current_release_facts_round_trip() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let facts = CurrentFacts {
+            environment: "prod".into(),
+            seq: 3,
+            digest: Sha256Digest::of(b"app"),
+            release_bundle: Sha256Digest::of(b"bundle"),
+            release_log_index: None,
+            issued_at: now,
+            expires: now + chrono::Duration::minutes(5),
+            checkpoint: None,
+        };
+        let statement = current_release(&facts);
+        assert_eq!(current_facts(&statement).unwrap(), facts);
+        let mut other = statement.clone();
+        other.predicate_type = RELEASE_V1.into();
+        assert!(current_facts(&other).unwrap_err().contains("predicateType"));
+        let mut other = statement.clone();
+        other.predicate["expires"] = json!("soon");
+        assert!(current_facts(&other).unwrap_err().contains("expires"));
     }
 }

@@ -43,6 +43,8 @@ use serde_json::{Value as Json, json};
 use crate::metrics::Metrics;
 use crate::store::GateStore;
 
+mod current;
+
 /// Called with a digest (or `None` for every digest) whose decisions may have changed.
 pub type OnChange = Box<dyn Fn(Option<&Sha256Digest>) + Send + Sync>;
 

@@ -2,7 +2,8 @@
 //! log's write token is no principal here (it writes log entries, nothing else).
 //!
 //! * `PUT /api/v1/artifacts/sha256:<hex>[?name=N]` (builder): store an artifact.
-//! * `GET /api/v1/artifacts/sha256:<hex>` (any principal): its bytes.
+//! * `GET /api/v1/artifacts/sha256:<hex>` (any principal): its bytes; a quarantined or revoked
+//!   artifact's to auditors only (403 otherwise).
 //! * `POST /api/v1/approvals` (approver): a signed approval bundle.
 //! * `POST /api/v1/promotions` (release-manager): `{"digest", "to", "request_id"}`.
 //! * `POST /api/v1/rollbacks` (release-manager): `{"environment", "digest"?, "reason"}`.
@@ -11,6 +12,8 @@
 //! * `POST /api/v1/keys/rotations` (admin): a key rotation signed by the old key.
 //! * `POST /api/v1/deployments` (deployer, for its environments): a deploy agent's report.
 //! * `GET /api/v1/environments[/{env}[/releases]]` (any principal).
+//! * `GET /api/v1/environments/{env}/current-release` (any principal): a signed, short-lived
+//!   current-release statement (404 before the first release, 409 when it is revoked).
 //! * `GET /api/v1/history/sha256:<hex>`, `/api/v1/incidents`, `/api/v1/events` (auditor).
 //! * `GET /metrics` (no token: Prometheus scrapes it).
 
@@ -220,8 +223,8 @@ pub(crate) async fn get_artifact(
     Path(digest): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (service, _caller) = ctx!(state, headers);
-    match service.artifact_bytes(&digest).await {
+    let (service, caller) = ctx!(state, headers);
+    match service.artifact_bytes_for(&caller, &digest).await {
         Ok(bytes) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/octet-stream")],
@@ -339,6 +342,18 @@ pub(crate) async fn get_environment(
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
     respond(StatusCode::OK, service.environment_current(&name).await)
+}
+
+pub(crate) async fn get_current_release(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (service, _caller) = ctx!(state, headers);
+    respond(
+        StatusCode::OK,
+        service.current_release_statement(&name).await,
+    )
 }
 
 pub(crate) async fn get_environment_releases(

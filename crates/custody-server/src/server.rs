@@ -222,6 +222,10 @@ fn router(state: Arc<AppState>) -> Router {
             get(release_api::get_environment),
         )
         .route(
+            "/api/v1/environments/{name}/current-release",
+            get(release_api::get_current_release),
+        )
+        .route(
             "/api/v1/environments/{name}/releases",
             get(release_api::get_environment_releases),
         )

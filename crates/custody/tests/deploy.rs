@@ -22,14 +22,17 @@ use custody_core::digest::Sha256Digest;
 use custody_core::dsse::sign_in_toto;
 use custody_core::keys::{KeyAlgorithm, SigningKey};
 use custody_release::model::{Release, ReleaseKind};
-use custody_release::statement::{ReleaseFacts, release as release_statement};
+use custody_release::statement::{
+    CurrentFacts, ReleaseFacts, current_release, release as release_statement,
+};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "agent-token";
 
 /// What the fake server serves and what it was sent.
-#[derive(Default)]
 struct Served {
+    /// The server's release key: it signs the current-release statements.
+    key: SigningKey,
     current: Option<Release>,
     artifacts: HashMap<String, Vec<u8>>,
     deployments: Vec<Value>,
@@ -42,10 +45,18 @@ struct FakeServer {
 }
 
 impl FakeServer {
-    fn start() -> Self {
+    /// A server whose release key is `key` (its current-release statements are signed by it).
+    fn start(key: &SigningKey) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(Served::default()));
+        let key = SigningKey::from_pkcs8_der(&key.to_pkcs8_der().unwrap()).unwrap();
+        let state = Arc::new(Mutex::new(Served {
+            key,
+            current: None,
+            artifacts: HashMap::new(),
+            deployments: Vec::new(),
+            authorizations: Vec::new(),
+        }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -104,6 +115,10 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<Served>) -> std::io::Result
                     .to_string()
                     .into_bytes(),
             ),
+            ("GET", "/api/v1/environments/prod/current-release") => match &s.current {
+                None => (404, b"{\"message\":\"no release yet\"}".to_vec()),
+                Some(r) => (200, current_answer(&s.key, r)),
+            },
             ("GET", p) if p.starts_with("/api/v1/artifacts/") => {
                 match s.artifacts.get(&p["/api/v1/artifacts/".len()..]) {
                     Some(bytes) => (200, bytes.clone()),
@@ -125,6 +140,26 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<Served>) -> std::io::Result
     )?;
     stream.write_all(&answer)?;
     stream.flush()
+}
+
+/// The server's signed current-release statement for `r`, issued now, valid five minutes.
+fn current_answer(key: &SigningKey, r: &Release) -> Vec<u8> {
+    let now = Utc::now();
+    let statement = current_release(&CurrentFacts {
+        environment: r.environment.clone(),
+        seq: r.seq,
+        digest: r.digest.parse().unwrap(),
+        release_bundle: Sha256Digest::of(r.bundle.as_bytes()),
+        release_log_index: r.log_index,
+        issued_at: now,
+        expires: now + chrono::Duration::minutes(5),
+        checkpoint: None,
+    });
+    let envelope = sign_in_toto(key, statement.to_json_bytes()).unwrap();
+    let envelope: Value = serde_json::from_str(&envelope.to_json()).unwrap();
+    json!({ "environment": r.environment, "seq": r.seq, "envelope": envelope })
+        .to_string()
+        .into_bytes()
 }
 
 fn release(key: &SigningKey, seq: u64, artifact: &[u8], previous: Option<&[u8]>) -> Release {
@@ -291,7 +326,7 @@ fn deploys_reports_and_refuses_against_a_server() {
     let d = dir.path();
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
     std::fs::write(d.join("release.pub"), key.public_key().to_pem()).unwrap();
-    let server = FakeServer::start();
+    let server = FakeServer::start(&key);
 
     // No release yet.
     let (code, out, err) = deploy(d, &server.url, "dir:app", &["-o", "json"]);
@@ -406,7 +441,7 @@ fn watch_deploys_each_change_survives_a_refusal_and_stops_on_sigterm() {
     let d = dir.path();
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
     std::fs::write(d.join("release.pub"), key.public_key().to_pem()).unwrap();
-    let server = FakeServer::start();
+    let server = FakeServer::start(&key);
     server.serve(release(&key, 1, b"w1", None), b"w1");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("custody"))
         .current_dir(d)
@@ -564,7 +599,12 @@ fn a_logged_release_verifies_with_the_logs_trusted_root() {
     assert_eq!(code, 0, "{err}");
     let logged = std::fs::read_to_string(d.join("app.bin.intoto.sigstore.json")).unwrap();
 
-    let server = FakeServer::start();
+    let release_key = SigningKey::from_pem(
+        &std::fs::read(d.join("release.key")).unwrap(),
+        Some(common::PASSWORD.as_bytes()),
+    )
+    .unwrap();
+    let server = FakeServer::start(&release_key);
     // Without its log entry, the release is refused when a trusted root is required.
     let mut bare: Value = serde_json::from_str(&logged).unwrap();
     bare["verificationMaterial"]["tlogEntries"] = json!([]);

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::target::DirStep;
 use super::*;
-use crate::statement::{ReleaseFacts, release as release_statement};
+use crate::statement::{CurrentFacts, ReleaseFacts, current_release, release as release_statement};
 
 const ENV: &str = "prod";
 const POLICY: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -413,6 +413,32 @@ fn serve(
     move |_, w| w.write_all(bytes).map_err(|e| e.to_string())
 }
 
+/// The server's answer for the release about to be activated: a current-release statement
+/// signed by `key`, issued now, valid five minutes.
+fn vouch(key: &SigningKey) -> impl FnMut(&VerifiedRelease) -> Result<Vec<u8>, CurrentError> + '_ {
+    move |r| Ok(current_envelope(key, &current_facts_for(r, Utc::now())))
+}
+
+fn current_facts_for(r: &VerifiedRelease, issued_at: DateTime<Utc>) -> CurrentFacts {
+    CurrentFacts {
+        environment: r.environment.clone(),
+        seq: r.seq,
+        digest: r.digest,
+        release_bundle: r.bundle_digest,
+        release_log_index: None,
+        issued_at,
+        expires: issued_at + Duration::minutes(5),
+        checkpoint: None,
+    }
+}
+
+fn current_envelope(key: &SigningKey, facts: &CurrentFacts) -> Vec<u8> {
+    sign_in_toto(key, current_release(facts).to_json_bytes())
+        .unwrap()
+        .to_json()
+        .into_bytes()
+}
+
 fn dir_agent(key: &SigningKey, state: &Path, root: &Path) -> Agent {
     let target = DirTarget::open(root).unwrap();
     Agent::open(ENV, trust(key), state, Box::new(target)).unwrap()
@@ -438,7 +464,9 @@ fn a_dir_target_switches_current_and_keeps_the_previous_release() {
     let mut agent = dir_agent(&key, &state, &root);
 
     let r1 = spec(1, b"app v1").signed(&key);
-    let applied = agent.apply(&r1, &mut serve(b"app v1")).unwrap();
+    let applied = agent
+        .apply(&r1, &mut vouch(&key), &mut serve(b"app v1"))
+        .unwrap();
     let Applied::Deployed {
         activated,
         repaired,
@@ -457,14 +485,18 @@ fn a_dir_target_switches_current_and_keeps_the_previous_release() {
 
     // The same release again: unchanged, and nothing fetched.
     let applied = agent
-        .apply(&r1, &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| {
-            Err("must not fetch".to_string())
-        })
+        .apply(
+            &r1,
+            &mut vouch(&key),
+            &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| Err("must not fetch".to_string()),
+        )
         .unwrap();
     assert!(matches!(applied, Applied::Unchanged(_)));
 
     let r2 = spec(2, b"app v2").after(1, b"app v1").signed(&key);
-    agent.apply(&r2, &mut serve(b"app v2")).unwrap();
+    agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"app v2"))
+        .unwrap();
     assert_eq!(current(&root), rel(b"app v2"));
     assert!(
         root.join(rel(b"app v1")).join(ENV).is_file(),
@@ -509,14 +541,18 @@ fn a_dir_target_switches_current_and_keeps_the_previous_release() {
     std::fs::rename(root.join("current"), tmp.path().join("link")).unwrap();
     std::fs::create_dir(root.join("current")).unwrap();
     let r3 = spec(3, b"app v3").after(2, b"app v2").signed(&key);
-    let err = agent.apply(&r3, &mut serve(b"app v3")).unwrap_err();
+    let err = agent
+        .apply(&r3, &mut vouch(&key), &mut serve(b"app v3"))
+        .unwrap_err();
     assert!(matches!(err, AgentError::Activation { .. }), "{err}");
     assert!(err.to_string().contains("not a symlink"), "{err}");
     assert_eq!(std::fs::read(state.join(STATE_FILE)).unwrap(), saved);
     assert_eq!(agent.state().seq, 2);
     std::fs::remove_dir(root.join("current")).unwrap();
     std::fs::rename(tmp.path().join("link"), root.join("current")).unwrap();
-    agent.apply(&r3, &mut serve(b"app v3")).unwrap();
+    agent
+        .apply(&r3, &mut vouch(&key), &mut serve(b"app v3"))
+        .unwrap();
     assert_eq!(current(&root), rel(b"app v3"));
 }
 
@@ -528,11 +564,15 @@ fn bytes_that_do_not_hash_to_the_release_are_never_activated() {
     let (state, root) = (tmp.path().join("state"), tmp.path().join("app"));
     let mut agent = dir_agent(&key, &state, &root);
     agent
-        .apply(&spec(1, b"v1").signed(&key), &mut serve(b"v1"))
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
         .unwrap();
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
     assert_eq!(
-        refusal_code(agent.apply(&r2, &mut serve(b"evil"))),
+        refusal_code(agent.apply(&r2, &mut vouch(&key), &mut serve(b"evil"))),
         "artifact.mismatch"
     );
     assert_eq!(current(&root), rel(b"v1"));
@@ -552,9 +592,11 @@ fn bytes_that_do_not_hash_to_the_release_are_never_activated() {
     );
     // A failed download changes nothing either.
     let err = agent
-        .apply(&r2, &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| {
-            Err("connection reset".to_string())
-        })
+        .apply(
+            &r2,
+            &mut vouch(&key),
+            &mut |_: &Sha256Digest, _: &mut dyn std::io::Write| Err("connection reset".to_string()),
+        )
         .unwrap_err();
     assert!(matches!(err, AgentError::Fetch { .. }), "{err}");
     assert_eq!(current(&root), rel(b"v1"));
@@ -575,7 +617,9 @@ fn a_dir_target_keeps_the_last_five_releases() {
             s = s.after(seq - 1, ARTIFACTS[i - 1]);
         }
         let bytes: &'static [u8] = a;
-        let applied = agent.apply(&s.signed(&key), &mut serve(bytes)).unwrap();
+        let applied = agent
+            .apply(&s.signed(&key), &mut vouch(&key), &mut serve(bytes))
+            .unwrap();
         let Applied::Deployed { activated, .. } = applied else {
             panic!()
         };
@@ -596,7 +640,9 @@ fn a_dir_target_keeps_the_last_five_releases() {
 
     // A signed rollback to a release still kept switches back without copying anything new.
     let back = spec(9, b"r6").after(8, b"r8").rollback().signed(&key);
-    agent.apply(&back, &mut serve(b"r6")).unwrap();
+    agent
+        .apply(&back, &mut vouch(&key), &mut serve(b"r6"))
+        .unwrap();
     assert_eq!(current(&root), rel(b"r6"));
     assert_eq!(std::fs::read_dir(root.join("releases")).unwrap().count(), 5);
 }
@@ -609,14 +655,22 @@ fn a_dir_target_repairs_a_current_link_that_drifted() {
     let (state, root) = (tmp.path().join("state"), tmp.path().join("app"));
     let mut agent = dir_agent(&key, &state, &root);
     agent
-        .apply(&spec(1, b"v1").signed(&key), &mut serve(b"v1"))
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
         .unwrap();
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
-    agent.apply(&r2, &mut serve(b"v2")).unwrap();
+    agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     // Someone (or a crash before the directory was synced) left `current` at v1.
     std::fs::remove_file(root.join("current")).unwrap();
     std::os::unix::fs::symlink(rel(b"v1"), root.join("current")).unwrap();
-    let applied = agent.apply(&r2, &mut serve(b"v2")).unwrap();
+    let applied = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     assert!(
         matches!(applied, Applied::Deployed { repaired: true, .. }),
         "{applied:?}"
@@ -625,13 +679,17 @@ fn a_dir_target_repairs_a_current_link_that_drifted() {
     assert_eq!(agent.state().history.len(), 2);
     // `current` deleted: activated again too.
     std::fs::remove_file(root.join("current")).unwrap();
-    let applied = agent.apply(&r2, &mut serve(b"v2")).unwrap();
+    let applied = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     assert!(
         matches!(applied, Applied::Deployed { repaired: true, .. }),
         "{applied:?}"
     );
     assert_eq!(current(&root), rel(b"v2"));
-    let applied = agent.apply(&r2, &mut serve(b"v2")).unwrap();
+    let applied = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap();
     assert!(matches!(applied, Applied::Unchanged(_)), "{applied:?}");
 }
 
@@ -649,7 +707,11 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     let target = TargetSpec::Exec(command).open(&state).unwrap();
     let mut agent = Agent::open(ENV, trust(&key), &state, target).unwrap();
     let applied = agent
-        .apply(&spec(1, b"v1").signed(&key), &mut serve(b"v1"))
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
         .unwrap();
     let Applied::Deployed { activated, .. } = applied else {
         panic!()
@@ -670,7 +732,9 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     let mut agent = Agent::open(ENV, trust(&key), &state, failing).unwrap();
     assert!(!state.join("downloads/.download-crashed").exists());
     let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
-    let err = agent.apply(&r2, &mut serve(b"v2")).unwrap_err();
+    let err = agent
+        .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+        .unwrap_err();
     assert!(matches!(err, AgentError::Activation { .. }), "{err}");
     assert!(err.to_string().contains("exit status: 3"), "{err}");
     assert_eq!(std::fs::read(state.join(STATE_FILE)).unwrap(), saved);
@@ -679,7 +743,9 @@ fn an_exec_target_runs_the_command_and_a_failure_leaves_the_state() {
     let fixed = TargetSpec::Exec("true".into()).open(&state).unwrap();
     let mut agent = Agent::open(ENV, trust(&key), &state, fixed).unwrap();
     assert!(matches!(
-        agent.apply(&r2, &mut serve(b"v2")).unwrap(),
+        agent
+            .apply(&r2, &mut vouch(&key), &mut serve(b"v2"))
+            .unwrap(),
         Applied::Deployed { .. }
     ));
     assert_eq!(agent.state().seq, 2);
@@ -710,4 +776,212 @@ fn targets_parse_and_file_names_are_plain() {
         v.subject_name = name.into();
         assert_eq!(super::target::file_name(&v), want, "{name}");
     }
+}
+
+// ----- freshness: the current-release statement ---------------------------------------------
+
+/// Release 2 of prod, verified, and a fresh statement's facts for it.
+fn fresh_case(key: &SigningKey) -> (VerifiedRelease, CurrentFacts, DateTime<Utc>) {
+    let release = spec(2, b"app v2").after(1, b"app v1").signed(key);
+    let verified = verify_release(&release, &trust(key), ENV).unwrap();
+    // Whole seconds: the statement carries RFC 3339 times to the second.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
+    let facts = current_facts_for(&verified, now - Duration::seconds(10));
+    (verified, facts, now)
+}
+
+fn check(
+    key: &SigningKey,
+    signer: &SigningKey,
+    facts: &CurrentFacts,
+    release: &VerifiedRelease,
+    deployed_seq: u64,
+    now: DateTime<Utc>,
+) -> Result<VerifiedCurrent, AgentError> {
+    check_current(
+        &current_envelope(signer, facts),
+        &trust(key),
+        release,
+        deployed_seq,
+        now,
+    )
+}
+
+#[test]
+fn a_fresh_current_release_statement_for_the_release_verifies() {
+    let key = key();
+    let (release, facts, now) = fresh_case(&key);
+    let v = check(&key, &key, &facts, &release, 1, now).unwrap();
+    assert_eq!(v.facts, facts);
+    assert_eq!(v.key_id, key.public_key().key_id());
+    // Issued a little after this host's time (clock skew under the allowance): accepted.
+    let mut ahead = facts.clone();
+    ahead.issued_at = now + Duration::seconds(30);
+    ahead.expires = ahead.issued_at + Duration::minutes(5);
+    check(&key, &key, &ahead, &release, 1, now).unwrap();
+}
+
+#[test]
+fn attack_expired_current_release_statement_is_refused() {
+    let key = key();
+    let (release, facts, now) = fresh_case(&key);
+    // The answer recorded when release 2 was current, replayed six minutes later.
+    let later = now + Duration::minutes(6);
+    let result = check(&key, &key, &facts, &release, 1, later);
+    assert_eq!(refusal_code(result), "current.expired");
+    let err = check(&key, &key, &facts, &release, 1, later).unwrap_err();
+    let line = err.to_string();
+    assert!(
+        line.contains("expired") && line.contains("prod seq 2"),
+        "{line}"
+    );
+    // Expiring exactly now is expired too; and an expiry before the issue time never counts.
+    let mut edge = facts.clone();
+    edge.expires = now;
+    assert_eq!(
+        refusal_code(check(&key, &key, &edge, &release, 1, now)),
+        "current.expired"
+    );
+    let mut inverted = facts.clone();
+    inverted.expires = facts.issued_at - Duration::seconds(1);
+    assert_eq!(
+        refusal_code(check(&key, &key, &inverted, &release, 1, now)),
+        "current.expired"
+    );
+}
+
+#[test]
+fn attack_current_release_statement_from_the_future_is_refused() {
+    let key = key();
+    let (release, mut facts, now) = fresh_case(&key);
+    // Pre-signed for later use (or a server clock far ahead): beyond the 60 s allowance.
+    facts.issued_at = now + Duration::minutes(10);
+    facts.expires = facts.issued_at + Duration::minutes(5);
+    assert_eq!(
+        refusal_code(check(&key, &key, &facts, &release, 1, now)),
+        "current.future"
+    );
+}
+
+#[test]
+fn attack_current_release_statement_not_signed_by_the_release_key_is_refused() {
+    let key = key();
+    let (release, facts, now) = fresh_case(&key);
+    let other = self::key();
+    assert_eq!(
+        refusal_code(check(&key, &other, &facts, &release, 1, now)),
+        "current.signature"
+    );
+    // A release statement (signed by the release key) is not a current-release statement.
+    let release_envelope = sign_in_toto(&key, spec(2, b"app v2").statement().to_json_bytes())
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        refusal_code(check_current(
+            release_envelope.as_bytes(),
+            &trust(&key),
+            &release,
+            1,
+            now
+        )),
+        "current.malformed"
+    );
+    assert_eq!(
+        refusal_code(check_current(b"{", &trust(&key), &release, 1, now)),
+        "current.malformed"
+    );
+}
+
+#[test]
+fn attack_current_release_statement_for_another_release_is_refused() {
+    let key = key();
+    let (release, facts, now) = fresh_case(&key);
+    type Edit = Box<dyn Fn(&mut CurrentFacts)>;
+    let cases: [(&str, Edit); 5] = [
+        (
+            "current.environment",
+            Box::new(|f| f.environment = "staging".into()),
+        ),
+        // The server moved on (release 3, the rollback after a revocation).
+        ("current.superseded", Box::new(|f| f.seq = 3)),
+        // Older than what this agent deployed (it is at seq 2 below).
+        ("current.stale", Box::new(|f| f.seq = 1)),
+        (
+            "current.mismatch",
+            Box::new(|f| f.digest = Sha256Digest::of(b"app v1")),
+        ),
+        (
+            "current.mismatch",
+            Box::new(|f| f.release_bundle = Sha256Digest::of(b"another bundle")),
+        ),
+    ];
+    for (code, edit) in cases {
+        let mut f = facts.clone();
+        edit(&mut f);
+        let deployed = if code == "current.stale" { 2 } else { 1 };
+        assert_eq!(
+            refusal_code(check(&key, &key, &f, &release, deployed, now)),
+            code,
+            "{f:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn attack_replayed_release_of_a_revoked_artifact_is_not_activated_by_the_agent() {
+    let key = key();
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, root) = (tmp.path().join("state"), tmp.path().join("app"));
+    let mut agent = dir_agent(&key, &state, &root);
+    agent
+        .apply(
+            &spec(1, b"v1").signed(&key),
+            &mut vouch(&key),
+            &mut serve(b"v1"),
+        )
+        .unwrap();
+    let saved = std::fs::read(state.join(STATE_FILE)).unwrap();
+    // Release 2 was signed and is handed over again, but v2 was revoked since: the server
+    // issues no current-release statement for it.
+    let r2 = spec(2, b"v2").after(1, b"v1").signed(&key);
+    let mut withheld = |_: &VerifiedRelease| -> Result<Vec<u8>, CurrentError> {
+        Err(CurrentError::Withheld(
+            "HTTP 409: sha256:… is quarantined by revocation #1".into(),
+        ))
+    };
+    let result = agent.apply(&r2, &mut withheld, &mut serve(b"v2"));
+    assert_eq!(refusal_code(result), "current.withheld");
+    // The statement recorded while release 2 was current, replayed after it expired.
+    let verified = verify_release(&r2, &trust(&key), ENV).unwrap();
+    let recorded = current_envelope(
+        &key,
+        &current_facts_for(&verified, Utc::now() - Duration::minutes(10)),
+    );
+    let mut replayed =
+        |_: &VerifiedRelease| -> Result<Vec<u8>, CurrentError> { Ok(recorded.clone()) };
+    let result = agent.apply(&r2, &mut replayed, &mut serve(b"v2"));
+    assert_eq!(refusal_code(result), "current.expired");
+    // The server's fresh word about prod: release 3, the rollback to v1.
+    let mut moved_on = |r: &VerifiedRelease| -> Result<Vec<u8>, CurrentError> {
+        let mut f = current_facts_for(r, Utc::now());
+        f.seq = 3;
+        f.digest = Sha256Digest::of(b"v1");
+        Ok(current_envelope(&key, &f))
+    };
+    let result = agent.apply(&r2, &mut moved_on, &mut serve(b"v2"));
+    assert_eq!(refusal_code(result), "current.superseded");
+    // The server cannot be asked: nothing activated either (an operational failure).
+    let mut down = |_: &VerifiedRelease| -> Result<Vec<u8>, CurrentError> {
+        Err(CurrentError::Unavailable("connection refused".into()))
+    };
+    let err = agent.apply(&r2, &mut down, &mut serve(b"v2")).unwrap_err();
+    assert!(matches!(err, AgentError::Fetch { .. }), "{err}");
+    assert!(
+        err.to_string().contains("current-release statement"),
+        "{err}"
+    );
+    assert_eq!(current(&root), rel(b"v1"));
+    assert_eq!(std::fs::read(state.join(STATE_FILE)).unwrap(), saved);
+    assert!(!root.join(rel(b"v2")).exists());
 }

@@ -3,8 +3,9 @@
 //! digest, activation), and reports the outcome back. The server is not trusted: everything it
 //! says is checked against the release key before anything is activated.
 //!
-//! Server API used: `GET /api/v1/environments/ENV`, `GET /api/v1/artifacts/sha256:HEX`,
-//! `POST /api/v1/deployments` (docs/deploy.md).
+//! Server API used: `GET /api/v1/environments/ENV`, `GET /api/v1/environments/ENV/current-release`
+//! (the signed, short-lived statement required before anything is activated),
+//! `GET /api/v1/artifacts/sha256:HEX`, `POST /api/v1/deployments` (docs/deploy.md).
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use chrono::Utc;
 use custody_core::digest::Sha256Digest;
 use custody_core::verify::TlogStatus;
 use custody_release::agent::{
-    Agent, AgentError, Applied, ReleaseTrust, TargetSpec, VerifiedRelease,
+    Agent, AgentError, Applied, CurrentError, ReleaseTrust, TargetSpec, VerifiedRelease,
 };
 use custody_release::model::{Deployment, Release};
 use serde::Deserialize;
@@ -144,6 +145,50 @@ impl Server {
             );
         }
         Ok(answer.current)
+    }
+
+    /// The environment's signed current-release statement (its DSSE envelope's JSON): checked
+    /// by the agent. 404 and 409 are the server declining to vouch (no release, or revoked).
+    fn current_release(&self, environment: &str) -> Result<Vec<u8>, CurrentError> {
+        let url = format!(
+            "{}/api/v1/environments/{environment}/current-release",
+            self.base
+        );
+        let mut response = self
+            .auth(self.api.get(&url))
+            .call()
+            .map_err(|e| CurrentError::Unavailable(self.transport(&url, &e).to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|e| {
+                CurrentError::Unavailable(format!("server {url}: reading the answer: {e}"))
+            })?;
+        match status {
+            200 => {}
+            404 | 409 => {
+                return Err(CurrentError::Withheld(
+                    self.status_error(&url, status, &body).to_string(),
+                ));
+            }
+            _ => {
+                return Err(CurrentError::Unavailable(
+                    self.status_error(&url, status, &body).to_string(),
+                ));
+            }
+        }
+        serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("envelope").map(Value::to_string))
+            .map(String::into_bytes)
+            .ok_or_else(|| {
+                CurrentError::Unavailable(format!(
+                    "server {url}: not a current-release answer (no envelope; is this a custody server of this version?)"
+                ))
+            })
     }
 
     /// Streams the artifact `digest` into `out` (checked by the agent afterwards).
@@ -297,9 +342,11 @@ impl Deployer {
             return Ok(Polled::NoRelease);
         };
         let server = &self.server;
-        let result = self
-            .agent
-            .apply(&release, &mut |digest, out| server.fetch(digest, out));
+        let result = self.agent.apply(
+            &release,
+            &mut |r: &VerifiedRelease| server.current_release(&r.environment),
+            &mut |digest, out| server.fetch(digest, out),
+        );
         match &result {
             Ok(Applied::Deployed {
                 release: r,
