@@ -123,6 +123,16 @@ fn main() {
         }
         return;
     }
+    // `CUSTODY_BENCH_LIMIT=ROUNDS`: what the time limit costs, measured A/B in this one
+    // process: each round times N evaluations with the limit and N without (alternating which
+    // goes first), for the starter and the full policy, and prints both p50s and their ratio.
+    if let Some(rounds) = std::env::var("CUSTODY_BENCH_LIMIT")
+        .ok()
+        .and_then(|r| r.parse::<usize>().ok())
+    {
+        bench_limit(&starter_policy(), &policy, &doc, n, rounds);
+        return;
+    }
     for _ in 0..200 {
         policy.evaluate(&doc).unwrap();
     }
@@ -258,5 +268,47 @@ fn main() {
                 }),
             );
         }
+    }
+}
+
+/// The time limit's cost: p50 with (A) and without (B) the limit, interleaved.
+fn bench_limit(starter: &Policy, full: &Policy, doc: &serde_json::Value, n: usize, rounds: usize) {
+    let value = regorus::Value::from(doc.clone());
+    let p50 = |p: &Policy| {
+        for _ in 0..200 {
+            p.evaluate_value(value.clone()).unwrap();
+        }
+        let mut t: Vec<Duration> = (0..n)
+            .map(|_| {
+                let s = Instant::now();
+                p.evaluate_value(value.clone()).unwrap();
+                s.elapsed()
+            })
+            .collect();
+        t.sort();
+        t[t.len() / 2].as_nanos() as f64 / 1000.0
+    };
+    println!("time limit A/B: {rounds} rounds x {n} evaluations per side (p50, µs)");
+    println!("| round | policy | with limit | without | ratio |");
+    for (name, limited) in [("starter", starter), ("full", full)] {
+        assert!(limited.uses_vm());
+        let unlimited = limited.dangerously_without_time_limit();
+        let mut ratios = Vec::new();
+        for round in 0..rounds {
+            let (a, b) = if round % 2 == 0 {
+                let a = p50(limited);
+                (a, p50(&unlimited))
+            } else {
+                let b = p50(&unlimited);
+                (p50(limited), b)
+            };
+            ratios.push(a / b);
+            println!("| {round} | {name} | {a:.1} | {b:.1} | {:.3} |", a / b);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{name}: median ratio with/without {:.3} over {rounds} rounds",
+            ratios[ratios.len() / 2]
+        );
     }
 }

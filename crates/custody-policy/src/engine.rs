@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use custody_core::digest::Sha256Digest;
 use regorus::rvm::Program;
-use regorus::rvm::vm::RegoVM;
-use regorus::{CompiledPolicy, Engine, Value};
+use regorus::rvm::vm::{RegoVM, VmError};
+use regorus::{CompiledPolicy, Engine, LimitError, Value};
 use serde_json::{Map, Value as Json};
 
 use crate::PolicyError;
+use crate::limit::{POLICY_TIMEOUT, TimeLimit, TimedOut};
 use crate::verdict::{Finding, Location};
 
 /// The package every gate policy defines: `deny` (required), `warn` and `allow_unpinned`
@@ -48,10 +49,14 @@ pub struct PolicyFile {
     pub text: String,
 }
 
-/// A loaded, compiled policy: cheap to share between threads ([`Arc`] inside).
+/// A loaded, compiled policy: cheap to share between threads ([`Arc`] inside). Every
+/// evaluation is bounded by its [`TimeLimit`].
 #[derive(Clone)]
 pub struct Policy {
     inner: Arc<Inner>,
+    limit: TimeLimit,
+    /// Only for measuring what the limit costs ([`Policy::dangerously_without_time_limit`]).
+    unlimited: bool,
 }
 
 struct Inner {
@@ -59,7 +64,6 @@ struct Inner {
     digest: Sha256Digest,
     files: Vec<PolicyFile>,
     engine: Engine,
-    deny: CompiledPolicy,
     warn: Option<CompiledPolicy>,
     allow_unpinned: Option<CompiledPolicy>,
     /// The same entry points compiled to regorus's register VM (about 5x faster than the
@@ -76,6 +80,7 @@ impl std::fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("dir", &self.inner.dir)
             .field("digest", &self.inner.digest)
+            .field("time_limit", &self.limit)
             .finish()
     }
 }
@@ -85,11 +90,105 @@ impl std::fmt::Debug for Policy {
 pub struct Evaluation {
     pub denies: Vec<Finding>,
     pub warnings: Vec<Finding>,
+    /// Set when the evaluation was stopped at the time limit: `denies` is then the one
+    /// `policy-timeout` finding (fail closed) and `warnings` is empty.
+    pub timed_out: Option<TimedOut>,
+}
+
+/// Why an evaluation produced no value.
+#[derive(Debug)]
+enum Stopped {
+    /// regorus's timer stopped it at the limit.
+    TimedOut(TimedOut),
+    /// Any other evaluation error (one line).
+    Error(String),
+}
+
+impl Stopped {
+    /// Reads a regorus interpreter error: a `TimeLimitExceeded` anywhere in its chain is a
+    /// timeout.
+    fn interpreter<E>(rule: &str, limit: TimeLimit, e: &E) -> Stopped
+    where
+        E: AsRef<dyn std::error::Error + Send + Sync + 'static> + std::fmt::Display,
+    {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+        while let Some(c) = cause {
+            if let Some(LimitError::TimeLimitExceeded { elapsed, .. }) =
+                c.downcast_ref::<LimitError>()
+            {
+                return Stopped::TimedOut(TimedOut {
+                    rule: rule.to_owned(),
+                    limit,
+                    elapsed: *elapsed,
+                });
+            }
+            cause = c.source();
+        }
+        // Some interpreter paths (a `with`, a function call) pass the error on as text:
+        // regorus's LimitError reads "execution exceeded time limit (…)".
+        let text = one_line(&e.to_string());
+        if text.contains("exceeded time limit") {
+            return Stopped::TimedOut(TimedOut {
+                rule: rule.to_owned(),
+                limit,
+                elapsed: limit.duration(),
+            });
+        }
+        Stopped::Error(text)
+    }
+
+    fn vm(rule: &str, limit: TimeLimit, e: &VmError) -> Stopped {
+        match e {
+            VmError::TimeLimitExceeded { elapsed, .. } => Stopped::TimedOut(TimedOut {
+                rule: rule.to_owned(),
+                limit,
+                elapsed: *elapsed,
+            }),
+            other => Stopped::Error(one_line(&other.to_string())),
+        }
+    }
+
+    fn into_policy_error(self, policy: &Policy, what: &str) -> PolicyError {
+        match self {
+            Stopped::TimedOut(timed_out) => PolicyError::Timeout {
+                dir: policy.dir().display().to_string(),
+                what: what.to_owned(),
+                timed_out,
+            },
+            Stopped::Error(error) => PolicyError::Eval { error },
+        }
+    }
+}
+
+/// The time left of an evaluation's budget, which started at `started`.
+fn remaining(
+    limit: TimeLimit,
+    started: Instant,
+    rule: &str,
+) -> Result<std::time::Duration, Stopped> {
+    let elapsed = started.elapsed();
+    limit
+        .duration()
+        .checked_sub(elapsed)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Stopped::TimedOut(TimedOut {
+                rule: rule.to_owned(),
+                limit,
+                elapsed,
+            })
+        })
 }
 
 impl Policy {
-    /// Loads every `*.rego` and `data.json` under `dir`.
+    /// Loads every `*.rego` and `data.json` under `dir`, with the default time limit.
     pub fn load(dir: &Path) -> Result<Policy, PolicyError> {
+        Self::load_limited(dir, TimeLimit::DEFAULT)
+    }
+
+    /// Loads every `*.rego` and `data.json` under `dir`; every evaluation, including the
+    /// load-time dry run, is bounded by `limit`.
+    pub fn load_limited(dir: &Path, limit: TimeLimit) -> Result<Policy, PolicyError> {
         let mut rego = Vec::new();
         let mut data = Vec::new();
         collect(dir, dir, &mut rego, &mut data)?;
@@ -128,16 +227,27 @@ impl Policy {
                 .unwrap_or_default();
             data_docs.push((path.display().to_string(), rel, bytes, value));
         }
-        Self::build(dir, files, data_docs)
+        Self::build(dir, files, data_docs, limit)
     }
 
-    /// A policy from in-memory files (tests, the server's embedded default).
+    /// A policy from in-memory files (tests, the server's embedded default), with the default
+    /// time limit.
     pub fn from_files(files: Vec<PolicyFile>, data: Json) -> Result<Policy, PolicyError> {
+        Self::from_files_limited(files, data, TimeLimit::DEFAULT)
+    }
+
+    /// [`Policy::from_files`] with a time limit.
+    pub fn from_files_limited(
+        files: Vec<PolicyFile>,
+        data: Json,
+        limit: TimeLimit,
+    ) -> Result<Policy, PolicyError> {
         let bytes = serde_json::to_vec(&data).unwrap_or_default();
         Self::build(
             Path::new("<memory>"),
             files,
             vec![("<memory>/data.json".into(), PathBuf::new(), bytes, data)],
+            limit,
         )
     }
 
@@ -145,12 +255,15 @@ impl Policy {
         dir: &Path,
         files: Vec<PolicyFile>,
         data_docs: Vec<(String, PathBuf, Vec<u8>, Json)>,
+        limit: TimeLimit,
     ) -> Result<Policy, PolicyError> {
         let mut hasher = DigestWriter::default();
         hasher.part(b"custody-policy-v1");
         hasher.part(LIB_REGO.as_bytes());
         let mut engine = Engine::new();
         engine.set_rego_v0(false);
+        // Every clone (load-time probes, the dry run, tests) starts with the limit.
+        engine.set_execution_timer_config(TimeLimit::timer(limit.duration()));
         engine
             .add_policy(LIB_PATH.into(), LIB_REGO.into())
             .map_err(|e| PolicyError::Compile {
@@ -228,12 +341,13 @@ impl Policy {
         let data = engine.get_data();
         let rvm = Rvm::new(&deny, warn.as_ref(), data);
         let mut policy = Policy {
+            limit,
+            unlimited: false,
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 digest: hasher.finish(),
                 files,
                 engine,
-                deny,
                 warn,
                 allow_unpinned,
                 rvm: None,
@@ -248,8 +362,8 @@ impl Policy {
         if let Some(rvm) = rvm {
             let agrees = [SAMPLE_INPUT, SPARSE_SAMPLE_INPUT].iter().all(|text| {
                 let sample = Value::from(serde_json::from_str::<Json>(text).unwrap_or(Json::Null));
-                let interpreted = policy.eval_interpreter(sample.clone());
-                let compiled = rvm.eval_all(sample);
+                let interpreted = policy.interpret(sample.clone());
+                let compiled = rvm.eval_all(sample, limit);
                 matches!((&interpreted, &compiled), (Ok(a), Ok(b)) if a == b)
             });
             if agrees {
@@ -265,20 +379,38 @@ impl Policy {
 
     /// Evaluates every rule once over a sample input: errors that regorus only finds while
     /// evaluating (an undefined function, a bad builtin call) surface at load.
+    /// A rule that runs out of time on the sample is a load error ([`PolicyError::Timeout`]):
+    /// it would be cut on every real input too.
     fn dry_run(&self) -> Result<(), PolicyError> {
         let sample: Json = serde_json::from_str(SAMPLE_INPUT).unwrap_or(Json::Null);
         let mut engine = self.inner.engine.clone();
         engine.set_input(Value::from(sample.clone()));
-        engine
-            .eval_modules(false)
-            .map_err(|e| PolicyError::Compile {
-                error: one_line(&e.to_string()),
-            })?;
-        self.evaluate(&sample)
-            .map(|_| ())
-            .map_err(|e| PolicyError::Compile {
-                error: e.to_string(),
-            })
+        engine.eval_modules(false).map_err(|e| {
+            match Stopped::interpreter("every rule", self.limit, &e) {
+                Stopped::Error(error) => PolicyError::Compile { error },
+                stopped => stopped.into_policy_error(self, "the dry run over a sample input"),
+            }
+        })?;
+        match self.eval_rules(Value::from(sample)) {
+            Ok(_) => Ok(()),
+            Err(Stopped::Error(error)) => Err(PolicyError::Compile { error }),
+            Err(stopped) => Err(stopped.into_policy_error(self, "the dry run over a sample input")),
+        }
+    }
+
+    /// The limit every evaluation of this policy runs under.
+    pub fn time_limit(&self) -> TimeLimit {
+        self.limit
+    }
+
+    /// The same policy with no time limit on `deny`/`warn` on the VM: for measuring what the
+    /// limit costs (`cargo bench -p custody-policy --bench eval`), never for deciding.
+    #[doc(hidden)]
+    pub fn dangerously_without_time_limit(&self) -> Policy {
+        Policy {
+            unlimited: true,
+            ..self.clone()
+        }
     }
 
     /// The policy's identity: `sha256:` over every file and the built-in library.
@@ -301,17 +433,42 @@ impl Policy {
         self.evaluate_value(Value::from(input.clone()))
     }
 
-    /// [`Policy::evaluate`] over an input already converted to a regorus value.
+    /// [`Policy::evaluate`] over an input already converted to a regorus value. An evaluation
+    /// stopped at the time limit is a deny (`policy-timeout`), with `timed_out` set.
     pub fn evaluate_value(&self, input: Value) -> Result<Evaluation, PolicyError> {
-        let (denies, warnings) = match &self.inner.rvm {
-            Some(rvm) => rvm.eval_all(input),
-            None => self.eval_interpreter(input),
+        match self.eval_rules(input) {
+            Ok((denies, warnings)) => Ok(Evaluation {
+                denies: self.findings(&denies),
+                warnings: self.findings(&warnings),
+                timed_out: None,
+            }),
+            Err(Stopped::TimedOut(t)) => {
+                tracing::warn!(policy = %self.dir().display(), rule = %t.rule, limit = %t.limit, "policy evaluation stopped at the time limit");
+                Ok(Evaluation {
+                    denies: vec![self.timeout_finding(&t)],
+                    warnings: Vec::new(),
+                    timed_out: Some(t),
+                })
+            }
+            Err(Stopped::Error(error)) => Err(PolicyError::Eval { error }),
         }
-        .map_err(|error| PolicyError::Eval { error })?;
-        Ok(Evaluation {
-            denies: self.findings(&denies),
-            warnings: self.findings(&warnings),
-        })
+    }
+
+    /// The `policy-timeout` deny for this policy.
+    pub fn timeout_finding(&self, timed_out: &TimedOut) -> Finding {
+        timed_out.finding(
+            &self.dir().display().to_string(),
+            &self.digest().to_string(),
+        )
+    }
+
+    /// `deny` and `warn` on the VM (else the interpreter), within one time budget.
+    fn eval_rules(&self, input: Value) -> Result<(Value, Value), Stopped> {
+        match &self.inner.rvm {
+            Some(rvm) if self.unlimited => rvm.eval_unlimited(input),
+            Some(rvm) => rvm.eval_all(input, self.limit),
+            None => self.interpret(input),
+        }
     }
 
     /// Whether evaluations run on regorus's compiled VM (else its interpreter).
@@ -319,33 +476,49 @@ impl Policy {
         self.inner.rvm.is_some()
     }
 
-    /// `deny` and `warn` by the tree-walking interpreter.
+    /// `deny` and `warn` by the tree-walking interpreter (the reference the VM is checked
+    /// against), within the time limit; a timeout is an error here.
     pub fn eval_interpreter(&self, input: Value) -> Result<(Value, Value), String> {
-        let denies = self
-            .inner
-            .deny
-            .eval_with_input(input.clone())
-            .map_err(|e| one_line(&e.to_string()))?;
+        self.interpret(input).map_err(|stopped| match stopped {
+            Stopped::Error(e) => e,
+            Stopped::TimedOut(t) => {
+                format!("{} stopped at the policy time limit of {}", t.rule, t.limit)
+            }
+        })
+    }
+
+    fn interpret(&self, input: Value) -> Result<(Value, Value), Stopped> {
+        let started = Instant::now();
+        let denies = self.interpret_rule(DENY_RULE, input.clone(), started)?;
         let warnings = match &self.inner.warn {
-            Some(w) => w
-                .eval_with_input(input)
-                .map_err(|e| one_line(&e.to_string()))?,
+            Some(_) => self.interpret_rule(WARN_RULE, input, started)?,
             None => Value::Undefined,
         };
         Ok((denies, warnings))
     }
 
+    /// One rule on a clone of the loaded engine, with the budget left since `started`.
+    /// (regorus's `CompiledPolicy::eval_with_input` takes only the process-wide timer.)
+    fn interpret_rule(&self, rule: &str, input: Value, started: Instant) -> Result<Value, Stopped> {
+        let budget = remaining(self.limit, started, rule)?;
+        let mut engine = self.inner.engine.clone();
+        engine.set_execution_timer_config(TimeLimit::timer(budget));
+        engine.set_input(input);
+        engine
+            .eval_rule(rule.to_owned())
+            .map_err(|e| Stopped::interpreter(rule, self.limit, &e))
+    }
+
     /// Whether the policy lets an image that is not pinned by digest through
-    /// (`data.custody.gate.allow_unpinned` true for this input). False when undefined.
+    /// (`data.custody.gate.allow_unpinned` true for this input). False when undefined;
+    /// [`PolicyError::Timeout`] when stopped at the time limit.
     pub fn allows_unpinned(&self, input: &Json) -> Result<bool, PolicyError> {
-        let Some(rule) = &self.inner.allow_unpinned else {
+        if self.inner.allow_unpinned.is_none() {
             return Ok(false);
-        };
-        let v = rule
-            .eval_with_input(Value::from(input.clone()))
-            .map_err(|e| PolicyError::Eval {
-                error: one_line(&e.to_string()),
-            })?;
+        }
+        let v = self
+            .interpret_rule(UNPINNED_RULE, Value::from(input.clone()), Instant::now())
+            .map_err(|stopped| stopped.into_policy_error(self, "an evaluation"))?;
         Ok(v == Value::Bool(true))
     }
 
@@ -372,13 +545,14 @@ impl Policy {
     /// Runs every `test_*` rule in the policy's files (`opa test`): a test passes when it
     /// evaluates to `true`. `filter` keeps tests whose full name contains it.
     pub fn run_tests(&self, filter: Option<&str>) -> Vec<TestResult> {
-        run_tests_in(&self.inner.engine, &self.inner.files, filter)
+        run_tests_in(&self.inner.engine, &self.inner.files, filter, self.limit)
     }
 
     /// Runs the built-in library's own tests.
     pub fn run_library_tests() -> Result<Vec<TestResult>, PolicyError> {
         let mut engine = Engine::new();
         engine.set_rego_v0(false);
+        engine.set_execution_timer_config(TimeLimit::timer(TimeLimit::DEFAULT.duration()));
         for (path, text) in [(LIB_PATH, LIB_REGO), (LIB_TEST_PATH, LIB_TEST_REGO)] {
             engine
                 .add_policy(path.into(), text.into())
@@ -390,7 +564,7 @@ impl Policy {
             path: LIB_TEST_PATH.into(),
             text: LIB_TEST_REGO.into(),
         }];
-        Ok(run_tests_in(&engine, &files, None))
+        Ok(run_tests_in(&engine, &files, None, TimeLimit::DEFAULT))
     }
 }
 
@@ -422,7 +596,14 @@ impl VmPool {
         })
     }
 
-    fn eval(&self, input: Value) -> Result<Value, String> {
+    /// Runs the entry point with `budget` on regorus's timer (`limit` is what a timeout
+    /// reports).
+    fn eval(
+        &self,
+        input: Value,
+        budget: Option<Duration>,
+        limit: TimeLimit,
+    ) -> Result<Value, Stopped> {
         let pooled = self.idle.lock().ok().and_then(|mut p| p.pop());
         let mut vm = match pooled {
             Some(vm) => vm,
@@ -430,14 +611,22 @@ impl VmPool {
                 let mut vm = RegoVM::new_with_policy(self.compiled.clone());
                 vm.load_program(self.program.clone());
                 vm.set_data(self.data.clone())
-                    .map_err(|e| one_line(&e.to_string()))?;
+                    .map_err(|e| Stopped::Error(one_line(&e.to_string())))?;
+                // The time budget is the one bound: regorus's default cap of 25,000
+                // instructions stops a long evaluation with a generic error (a 500 at
+                // evaluate) whatever its duration, instead of the policy-timeout deny.
+                vm.set_max_instructions(usize::MAX);
                 vm
             }
         };
+        let timer = budget.map(TimeLimit::timer);
+        if vm.execution_timer_config() != timer {
+            vm.set_execution_timer_config(timer);
+        }
         vm.set_input(input);
         let result = vm
             .execute_entry_point_by_name(self.rule)
-            .map_err(|e| one_line(&e.to_string()));
+            .map_err(|e| Stopped::vm(self.rule, limit, &e));
         if result.is_ok() {
             if let Ok(mut p) = self.idle.lock() {
                 if p.len() < 64 {
@@ -460,10 +649,24 @@ impl Rvm {
         })
     }
 
-    fn eval_all(&self, input: Value) -> Result<(Value, Value), String> {
-        let denies = self.deny.eval(input.clone())?;
+    /// `deny`, then `warn` with what is left of the one budget.
+    fn eval_all(&self, input: Value, limit: TimeLimit) -> Result<(Value, Value), Stopped> {
+        let started = Instant::now();
+        let denies = self
+            .deny
+            .eval(input.clone(), Some(limit.duration()), limit)?;
         let warnings = match &self.warn {
-            Some(w) => w.eval(input)?,
+            Some(w) => w.eval(input, Some(remaining(limit, started, WARN_RULE)?), limit)?,
+            None => Value::Undefined,
+        };
+        Ok((denies, warnings))
+    }
+
+    /// [`Rvm::eval_all`] with no timer (measurement only).
+    fn eval_unlimited(&self, input: Value) -> Result<(Value, Value), Stopped> {
+        let denies = self.deny.eval(input.clone(), None, TimeLimit::DEFAULT)?;
+        let warnings = match &self.warn {
+            Some(w) => w.eval(input, None, TimeLimit::DEFAULT)?,
             None => Value::Undefined,
         };
         Ok((denies, warnings))
@@ -489,7 +692,12 @@ pub enum TestOutcome {
     Error(String),
 }
 
-fn run_tests_in(engine: &Engine, files: &[PolicyFile], filter: Option<&str>) -> Vec<TestResult> {
+fn run_tests_in(
+    engine: &Engine,
+    files: &[PolicyFile],
+    filter: Option<&str>,
+    limit: TimeLimit,
+) -> Vec<TestResult> {
     let mut results = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for f in files {
@@ -506,7 +714,13 @@ fn run_tests_in(engine: &Engine, files: &[PolicyFile], filter: Option<&str>) -> 
             let outcome = match e.eval_rule(name.clone()) {
                 Ok(Value::Bool(true)) => TestOutcome::Pass,
                 Ok(_) => TestOutcome::Fail,
-                Err(err) => TestOutcome::Error(one_line(&err.to_string())),
+                Err(err) => match Stopped::interpreter(&name, limit, &err) {
+                    Stopped::Error(e) => TestOutcome::Error(e),
+                    Stopped::TimedOut(t) => TestOutcome::Error(format!(
+                        "{POLICY_TIMEOUT}: stopped at the policy time limit of {} (simplify the test or the rules it calls, or raise --policy-timeout)",
+                        t.limit
+                    )),
+                },
             };
             results.push(TestResult {
                 name,

@@ -117,8 +117,15 @@ impl Gate {
             rejected: &[],
         }
         .document();
-        let allowed = self.policy.allows_unpinned(&doc)?;
-        let denies = if allowed {
+        let (allowed, timed_out) = match self.policy.allows_unpinned(&doc) {
+            Ok(allowed) => (allowed, None),
+            // Fail closed: a policy that cannot say in time does not let the image through.
+            Err(PolicyError::Timeout { timed_out, .. }) => (false, Some(timed_out)),
+            Err(e) => return Err(e),
+        };
+        let denies = if let Some(t) = timed_out {
+            vec![self.policy.timeout_finding(&t)]
+        } else if allowed {
             Vec::new()
         } else {
             let shown = request.artifact.image.as_deref().unwrap_or("(unnamed)");

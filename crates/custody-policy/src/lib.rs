@@ -11,10 +11,14 @@
 //!                                                      │ allowed
 //!                                    vsa::summary ─► SLSA Verification Summary Attestation
 //! ```
+//!
+//! Every evaluation runs under a [`TimeLimit`] (regorus's cooperative timer); one stopped at
+//! the limit is a deny with code [`POLICY_TIMEOUT`].
 
 pub mod engine;
 pub mod gate;
 pub mod input;
+pub mod limit;
 pub mod verdict;
 pub mod verified;
 pub mod vsa;
@@ -25,6 +29,7 @@ pub use input::{
     ApprovalsRef, Candidate, EnvironmentRef, Evidence, PromotionRef, Rejected, RetiredEvidence,
     RetiredKey, RevokedEvidence, RevokedTarget, TrustSet,
 };
+pub use limit::{POLICY_TIMEOUT, TimeLimit, TimedOut};
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
 pub use verified::VerificationCache;
 
@@ -48,4 +53,13 @@ pub enum PolicyError {
     NoDenyRule { dir: String },
     #[error("policy evaluation failed: {error}")]
     Eval { error: String },
+    #[error(
+        "policy {dir}: {what} ({}) did not finish within the policy time limit of {}: simplify the policy, or raise the limit with --policy-timeout",
+        .timed_out.rule, .timed_out.limit
+    )]
+    Timeout {
+        dir: String,
+        what: String,
+        timed_out: TimedOut,
+    },
 }

@@ -142,6 +142,13 @@ fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
 }
 
 impl Verdict {
+    /// Whether the policy was stopped at its time limit (a `policy-timeout` deny).
+    pub fn timed_out(&self) -> bool {
+        self.denies
+            .iter()
+            .any(|f| f.code == crate::limit::POLICY_TIMEOUT)
+    }
+
     /// The verdict for people: one line for the decision, then one per finding with its fix.
     pub fn human(&self) -> String {
         let mut s = String::new();

@@ -493,8 +493,13 @@ impl GateService {
                 .await
                 .map_err(|e| GateError::Task(e.to_string()))??;
                 drop(permit);
+                // A timeout says how this evaluation went (on a busy host it may be
+                // transient), not what the artifact is: it denies now and is not reused.
+                let timed_out = verdict.timed_out();
                 let decided = Arc::new(Decided::new(verdict));
-                self.cache.insert(key.clone(), decided.clone(), epoch);
+                if !timed_out {
+                    self.cache.insert(key.clone(), decided.clone(), epoch);
+                }
                 (decided, false)
             }
         };

@@ -2,7 +2,8 @@
 //!
 //! * `POST /api/v1/evidence` (write token): store a Sigstore bundle under the digests it claims.
 //! * `GET /api/v1/evidence/sha256:<hex>`: the bundles stored for a digest.
-//! * `POST /api/v1/gate/evaluate`: a verdict (and a signed VSA when allowed and configured).
+//! * `POST /api/v1/gate/evaluate` (a token): a verdict (and a signed VSA when allowed and
+//!   configured).
 //! * `POST /api/v1/gate/cache/invalidate` (write token): the revocation hook.
 //! * `POST /api/v1/admission`: the Kubernetes validating admission webhook.
 
@@ -233,6 +234,12 @@ pub(crate) async fn evaluate(
         Ok(b) => b,
         Err(r) => return r,
     };
+    // A decision costs CPU (bundle verification, a policy evaluation of up to
+    // --policy-timeout): only callers with a token, the log's write token or (on a release
+    // server) any principal's. The admission webhook stays open: the API server calls it.
+    if let Err(r) = crate::release_api::caller(&state, &headers) {
+        return *r;
+    }
     let request: EvaluateRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -261,7 +268,7 @@ pub(crate) async fn evaluate(
     let mut body = serde_json::to_value(&decided.verdict).unwrap_or(Json::Null);
     body["cached"] = json!(cached);
     // A VSA is signed and written to the log: only for callers holding the write token, so
-    // anyone who can reach the port cannot fill the log. Everyone gets the verdict.
+    // a principal who may only read verdicts cannot fill the log.
     if decided.verdict.allowed && gate.signs_vsas() {
         match state.auth.check(&headers) {
             Ok(()) => {

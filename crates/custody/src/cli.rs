@@ -232,6 +232,16 @@ pub struct PolicyTestArgs {
     /// Only tests whose name (data.<package>.<rule>) contains this
     #[arg(long, value_name = "TEXT")]
     pub run: Option<String>,
+    /// How long one policy evaluation may run before it is stopped and the artifact denied
+    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
+    #[arg(
+        long = "policy-timeout",
+        value_name = "DURATION",
+        env = "CUSTODY_POLICY_TIMEOUT",
+        default_value = "1s",
+        value_parser = custody_policy::TimeLimit::parse
+    )]
+    pub policy_timeout: custody_policy::TimeLimit,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +255,16 @@ pub struct PolicyEvalArgs {
     /// Also write the findings as SARIF 2.1.0 to FILE (`-` for stdout)
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// How long one policy evaluation may run before it is stopped and the artifact denied
+    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
+    #[arg(
+        long = "policy-timeout",
+        value_name = "DURATION",
+        env = "CUSTODY_POLICY_TIMEOUT",
+        default_value = "1s",
+        value_parser = custody_policy::TimeLimit::parse
+    )]
+    pub policy_timeout: custody_policy::TimeLimit,
 }
 
 /// `custody verify --policy`: the gate on the command line.
@@ -306,6 +326,16 @@ pub struct GateArgs {
     /// With --accept-vsa: the VSA must be for this policy digest
     #[arg(long, value_name = "sha256:HEX")]
     pub policy_digest: Option<String>,
+    /// How long one policy evaluation may run before it is stopped and the artifact denied
+    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
+    #[arg(
+        long = "policy-timeout",
+        value_name = "DURATION",
+        env = "CUSTODY_POLICY_TIMEOUT",
+        default_value = "1s",
+        value_parser = custody_policy::TimeLimit::parse
+    )]
+    pub policy_timeout: custody_policy::TimeLimit,
 }
 
 #[derive(Debug, Subcommand)]

@@ -567,3 +567,77 @@ fn allowed_verdicts_are_signed_as_logged_vsas_and_accepted_on_the_fast_path() {
     assert_eq!(code, 1);
     assert!(!d.join("lonely.vsa.json").exists());
 }
+
+/// Issue #16, attack 7, on the command line: `custody policy eval` and `custody verify
+/// --policy` stop a looping policy at `--policy-timeout` (or CUSTODY_POLICY_TIMEOUT) and deny
+/// with `policy-timeout` (exit 1), instead of running for minutes.
+#[test]
+fn attack_slow_policy_is_cut_at_the_time_limit_on_the_command_line() {
+    let dir = tempdir();
+    let d = dir.path();
+    fs::create_dir(d.join("p")).unwrap();
+    fs::write(
+        d.join("p/gate.rego"),
+        "package custody.gate\n\nslow if {\n\tinput.artifact.name == \"slow\"\n\tfound := {true | some i in numbers.range(1, 20000); some j in numbers.range(1, 20000); i == j + 100000}\n\tcount(found) == 0\n}\n\ndeny contains \"never\" if slow\n",
+    )
+    .unwrap();
+    let doc = |name: &str| {
+        json!({"artifact": {"digest": format!("sha256:{}", "0".repeat(64)), "name": name},
+            "environment": null, "time": "2026-01-01T00:00:00Z", "evidence": [], "rejected": []})
+        .to_string()
+    };
+    fs::write(d.join("slow.json"), doc("slow")).unwrap();
+    fs::write(d.join("fine.json"), doc("fine")).unwrap();
+
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(custody(d).args([
+        "policy",
+        "eval",
+        "p",
+        "--input",
+        "slow.json",
+        "--policy-timeout",
+        "200ms",
+        "-o",
+        "json",
+    ]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(code, 1, "{out} {err}");
+    let verdict: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        codes(&verdict, "denies"),
+        vec!["policy-timeout".to_string()]
+    );
+    assert_eq!(verdict["denies"][0]["details"]["limit_ms"], 200, "{out}");
+    let (code, out, _) = run(custody(d).args(["policy", "eval", "p", "--input", "fine.json"]));
+    assert_eq!(code, 0, "{out}");
+
+    // `custody verify --policy`: the file's name is input.artifact.name; the limit from the
+    // environment.
+    fs::write(d.join("slow"), "artifact bytes").unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(custody(d)
+        .env("CUSTODY_POLICY_TIMEOUT", "250ms")
+        .args(["verify", "slow", "--policy", "p"]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(code, 1, "{out} {err}");
+    let text = format!("{out}{err}");
+    assert!(text.contains("[policy-timeout]"), "{text}");
+    assert!(text.contains("250ms"), "{text}");
+    assert!(text.contains("--policy-timeout"), "{text}");
+
+    // A limit that is not one is a usage error naming the flag.
+    assert_fails(
+        run(custody(d).args([
+            "policy",
+            "eval",
+            "p",
+            "--input",
+            "fine.json",
+            "--policy-timeout",
+            "0ms",
+        ])),
+        2,
+        &["--policy-timeout", "at least 1ms"],
+    );
+}

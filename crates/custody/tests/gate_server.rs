@@ -487,7 +487,7 @@ fn the_cache_answers_the_same_verdict_until_evidence_or_invalidation() {
 
     // Malformed evaluate requests are 400.
     for bad in [r#"{"artifact":"latest"}"#, r#"{"name":"x"}"#, "[]"] {
-        let (status, _) = server.post("/api/v1/gate/evaluate", bad.as_bytes(), None);
+        let (status, _) = server.post("/api/v1/gate/evaluate", bad.as_bytes(), Some(TOKEN));
         assert_eq!(status, 400, "{bad}");
     }
 }
@@ -498,16 +498,14 @@ fn evaluate_returns_a_vsa_that_custody_verify_accepts_with_the_gate_key() {
     let server = setup.serve(&["--gate-signing-key", &setup.path("gate.key")]);
     server.upload(&setup.sign("app.img", APP.1));
     let digest = digest_of(APP.0);
-    // Without the write token: the verdict, but no VSA (it would be written to the log).
-    let anonymous = server.evaluate_as(&digest, None);
-    assert_eq!(anonymous["allowed"], true, "{anonymous}");
-    assert!(anonymous.get("vsa").is_none(), "{anonymous}");
-    assert!(
-        anonymous["vsa_note"]
-            .as_str()
-            .unwrap()
-            .contains("write token")
+    // Without a token: neither a verdict nor a VSA (issue #16: evaluate needs a token).
+    let (status, anonymous) = server.post(
+        "/api/v1/gate/evaluate",
+        json!({ "artifact": digest }).to_string().as_bytes(),
+        None,
     );
+    assert_eq!(status, 401, "{anonymous}");
+    assert!(anonymous.get("vsa").is_none(), "{anonymous}");
     let verdict = server.evaluate(&digest);
     assert_eq!(verdict["allowed"], true, "{verdict}");
     let vsa = &verdict["vsa"];
@@ -636,4 +634,156 @@ fn custody_verify_takes_evidence_from_the_server() {
     let (code, _, err) = verify(&["--evidence-from", "http://127.0.0.1:9"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--evidence-from"), "{err}");
+}
+
+/// Issue #16, attack 7: `/api/v1/gate/evaluate` made the server verify bundles and evaluate
+/// the policy for anyone who reached the port.
+#[test]
+fn attack_gate_evaluate_without_token_is_401() {
+    let setup = Setup::new();
+    let server = setup.serve(&[]);
+    server.upload(&setup.sign("app.img", APP.1));
+    let body = json!({ "artifact": digest_of(APP.0) }).to_string();
+    for token in [None, Some("wrong-token")] {
+        let (status, answer) = server.post("/api/v1/gate/evaluate", body.as_bytes(), token);
+        assert_eq!(status, 401, "{token:?}: {answer}");
+        assert!(
+            answer.get("allowed").is_none(),
+            "no verdict leaks: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains("Bearer")
+                || answer["message"].as_str().unwrap().contains("token"),
+            "{answer}"
+        );
+    }
+    // Unauthenticated garbage is refused before it is parsed.
+    let (status, _) = server.post("/api/v1/gate/evaluate", b"[]", None);
+    assert_eq!(status, 401);
+    // With the write token: the verdict.
+    assert_eq!(server.evaluate(&digest_of(APP.0))["allowed"], true);
+    // The admission webhook stays open: the Kubernetes API server calls it without a token.
+    let answer = server.admit(&fixture("pod"));
+    assert!(answer["response"]["allowed"].is_boolean(), "{answer}");
+}
+
+/// A policy that loops for minutes on some inputs (4·10^8 iterations), and the built-in
+/// checks otherwise.
+const SLOW_POLICY: &str = r#"package custody.gate
+
+slow_input if input.artifact.name == "slow"
+
+slow_input if {
+	is_string(input.artifact.image)
+	contains(input.artifact.image, "acme/slow")
+}
+
+deny contains {"code": "never-reached", "msg": "the loop finished"} if {
+	slow_input
+	found := {true | some i in numbers.range(1, 20000); some j in numbers.range(1, 20000); i == j + 100000}
+	count(found) == 0
+}
+
+deny contains v if some v in data.custody.lib.violations
+"#;
+
+/// Issue #16, attack 7: a slow policy held a worker for as long as it looped. Now the
+/// evaluation is stopped at `--policy-timeout` and the artifact denied with `policy-timeout`
+/// (evaluate: 200 with the verdict; admission: a denial, not a 500), and the next, normal
+/// evaluation answers at once.
+#[test]
+fn attack_slow_policy_is_cut_at_the_time_limit_on_the_gate_server() {
+    let setup = Setup::new();
+    std::fs::write(setup.dir.join("policy/gate.rego"), SLOW_POLICY).unwrap();
+    let server = setup.serve(&["--policy-timeout", "300ms"]);
+    server.upload(&setup.sign("app.img", APP.1));
+
+    // A digest of its own: the decision cache is keyed by digest, not name.
+    let slow_digest = format!("sha256:{}", "ee".repeat(32));
+    let started = std::time::Instant::now();
+    let (status, verdict) = server.post(
+        "/api/v1/gate/evaluate",
+        json!({ "artifact": slow_digest, "name": "slow" })
+            .to_string()
+            .as_bytes(),
+        Some(TOKEN),
+    );
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{verdict}");
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(verdict["allowed"], false, "{verdict}");
+    assert_eq!(verdict["denies"][0]["code"], "policy-timeout", "{verdict}");
+    let message = verdict["denies"][0]["message"].as_str().unwrap();
+    assert!(message.contains("300ms"), "{message}");
+    assert!(message.contains("data.custody.gate.deny"), "{message}");
+    assert!(
+        verdict["denies"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("--policy-timeout"),
+        "{verdict}"
+    );
+
+    // The worker is free: a normal evaluation answers promptly, and allows.
+    let started = std::time::Instant::now();
+    let fine = server.evaluate(&digest_of(APP.0));
+    assert!(started.elapsed() < std::time::Duration::from_millis(300));
+    assert_eq!(fine["allowed"], true, "{fine}");
+
+    // A timeout is not cached: asked again, the policy is evaluated again (and cut again).
+    let (_, again) = server.post(
+        "/api/v1/gate/evaluate",
+        json!({ "artifact": slow_digest, "name": "slow" })
+            .to_string()
+            .as_bytes(),
+        Some(TOKEN),
+    );
+    assert_eq!(again["cached"], false, "{again}");
+    assert_eq!(again["denies"][0]["code"], "policy-timeout", "{again}");
+
+    // Admission: the slow image is denied (fail closed) with the code, within the API
+    // server's 5 s timeout; the answer is an AdmissionReview, not a 500.
+    let slow_image = format!("ghcr.io/acme/slow@sha256:{}", "cd".repeat(32));
+    let review = replace_image(&fixture("pod"), APP.0, &slow_image);
+    let started = std::time::Instant::now();
+    let answer = server.admit(&review);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("[policy-timeout]"), "{message}");
+    assert!(message.contains("acme/slow"), "{message}");
+
+    // The denials are counted by code.
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("custody_denials_total{code=\"policy-timeout\"}")),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_bad_policy_timeout() {
+    let setup = Setup::new();
+    for bad in ["0s", "2m", "fast", "61s"] {
+        let (code, _, err) = run(custody(&setup.dir).args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &setup.path("data"),
+            "--write-token-file",
+            &setup.path("token"),
+            "--policy",
+            &setup.path("policy"),
+            "--policy-timeout",
+            bad,
+        ]));
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--policy-timeout"), "{bad}: {err}");
+    }
 }

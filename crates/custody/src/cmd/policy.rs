@@ -114,7 +114,7 @@ pub fn init(ctx: &Context, args: PolicyInitArgs) -> anyhow::Result<Outcome> {
         }
     }
     files::write_all_atomic(&outputs)?;
-    let policy = super::verify::load_policy(&args.dir)?;
+    let policy = super::verify::load_policy(&args.dir, custody_policy::TimeLimit::DEFAULT)?;
     ctx.emit(
         &json!({ "ok": true, "dir": args.dir, "digest": policy.digest().to_string(),
                  "files": outputs.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>() }),
@@ -195,13 +195,13 @@ pub fn test(ctx: &Context, args: PolicyTestArgs) -> anyhow::Result<Outcome> {
     let Some(dir) = &args.dir else {
         anyhow::bail!("pass the policy directory, or --builtin");
     };
-    let policy = super::verify::load_policy(dir)?;
+    let policy = super::verify::load_policy(dir, args.policy_timeout)?;
     let results = policy.run_tests(args.run.as_deref());
     report_tests(ctx, &results, &dir.display().to_string())
 }
 
 pub fn eval(ctx: &Context, args: PolicyEvalArgs) -> anyhow::Result<Outcome> {
-    let policy = super::verify::load_policy(&args.dir)?;
+    let policy = super::verify::load_policy(&args.dir, args.policy_timeout)?;
     let bytes = if args.input == Path::new("-") {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
@@ -254,7 +254,7 @@ pub fn eval(ctx: &Context, args: PolicyEvalArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn digest(ctx: &Context, args: PolicyDirArgs) -> anyhow::Result<Outcome> {
-    let policy = super::verify::load_policy(&args.dir)?;
+    let policy = super::verify::load_policy(&args.dir, custody_policy::TimeLimit::DEFAULT)?;
     ctx.emit(
         &json!({ "ok": true, "digest": policy.digest().to_string(),
                  "files": policy.files().iter().map(|f| f.path.clone()).collect::<Vec<_>>() }),

@@ -61,9 +61,10 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
         let gate = match policies.get(&env.policy) {
             Some(g) => g.clone(),
             None => {
-                let policy = Policy::load(&env.policy).with_context(|| {
-                    format!("environment {}: policy {}", env.name, env.policy.display())
-                })?;
+                let policy = Policy::load_limited(&env.policy, args.gate.policy_timeout)
+                    .with_context(|| {
+                        format!("environment {}: policy {}", env.name, env.policy.display())
+                    })?;
                 let gate = Arc::new(Gate {
                     policy,
                     trust: TrustSet {

@@ -17,7 +17,7 @@ use custody_core::keys::KeyAlgorithm;
 use custody_core::verify::{self, Artifact, VerifiedContent};
 use custody_policy::gate::Request;
 use custody_policy::input::{Candidate, EnvironmentRef, TrustSet};
-use custody_policy::{ArtifactRef, Gate, Policy, Verdict, vsa};
+use custody_policy::{ArtifactRef, Gate, Policy, TimeLimit, Verdict, vsa};
 use serde_json::json;
 
 use super::Subject;
@@ -29,9 +29,10 @@ use crate::files;
 use crate::outcome::{Denied, ExitWith, Outcome};
 use crate::tlog_client;
 
-/// Loads a policy directory, mapping every load error to an operational error (exit 2).
-pub(crate) fn load_policy(dir: &Path) -> anyhow::Result<Policy> {
-    Policy::load(dir).map_err(|e| anyhow::anyhow!("{e}"))
+/// Loads a policy directory whose evaluations run under `limit` (`--policy-timeout`), mapping
+/// every load error to an operational error (exit 2).
+pub(crate) fn load_policy(dir: &Path, limit: TimeLimit) -> anyhow::Result<Policy> {
+    Policy::load_limited(dir, limit).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Every bundle file beside `file`: `<name>.sigstore.json`, `<name>.<anything>.sigstore.json`,
@@ -192,7 +193,7 @@ pub(crate) fn verify_with_policy(
     subject: Subject,
     policy_dir: &Path,
 ) -> anyhow::Result<Outcome> {
-    let policy = load_policy(policy_dir)?;
+    let policy = load_policy(policy_dir, args.gate.policy_timeout)?;
     let trust = trust_set(ctx, args)?;
     let (digest, bytes, name) = match &subject {
         Subject::File(path) => {
