@@ -17,5 +17,8 @@ fuzz_target!(|data: &[u8]| {
     let value: serde_json::Value = serde_json::from_str(&answer)
         .unwrap_or_else(|e| panic!("admission response is not JSON: {e}\n{answer}"));
     assert_eq!(value["response"]["uid"].as_str(), Some(review.uid.as_str()));
-    assert_eq!(value["response"]["allowed"].as_bool(), Some(denied.is_none()));
+    assert_eq!(
+        value["response"]["allowed"].as_bool(),
+        Some(denied.is_none())
+    );
 });

@@ -16,12 +16,20 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("a bundle custody wrote does not parse: {e}\n{written}"));
     assert_eq!(again, bundle, "bundle changed across a write and parse");
     assert_eq!(again.to_json(), written, "writing a bundle is not stable");
-    if let Ok(verified) = verify_parsed_with_key(&bundle, Artifact::from_bytes(ARTIFACT), managed_key())
+    if let Ok(verified) =
+        verify_parsed_with_key(&bundle, Artifact::from_bytes(ARTIFACT), managed_key())
     {
-        assert_eq!(verified.artifact, custody_core::digest::Sha256Digest::of(ARTIFACT));
+        assert_eq!(
+            verified.artifact,
+            custody_core::digest::Sha256Digest::of(ARTIFACT)
+        );
         match &bundle.content {
             BundleContent::MessageSignature { signature, .. } => {
-                assert_eq!(signature.as_slice(), managed_signature(), "a mutated signature verified");
+                assert_eq!(
+                    signature.as_slice(),
+                    managed_signature(),
+                    "a mutated signature verified"
+                );
             }
             BundleContent::Dsse(_) => panic!("a DSSE bundle verified against the managed key"),
         }

@@ -23,6 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let verifiers: [&dyn SignatureVerifier; 1] = [key()];
     if let Ok(verified) = envelope.verify(&verifiers, 1) {
         assert_eq!(verified.payload_type, "http://example.com/HelloWorld");
-        assert_eq!(verified.payload, b"hello world", "a mutated payload verified");
+        assert_eq!(
+            verified.payload, b"hello world",
+            "a mutated payload verified"
+        );
     }
 });

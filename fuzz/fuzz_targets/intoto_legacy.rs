@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(link) = Link::from_value(payload) {
         let again = Link::from_value(&link.to_value())
             .unwrap_or_else(|e| panic!("a link custody wrote does not read back: {e}"));
-        assert_eq!(again.to_value(), link.to_value(), "link changed across a write and read");
+        assert_eq!(
+            again.to_value(),
+            link.to_value(),
+            "link changed across a write and read"
+        );
     }
     if let Ok(layout) = Layout::from_value(payload) {
         let _ = layout.steps.len();

@@ -1,7 +1,9 @@
 //! C2SP signed notes, checkpoints and cosignatures: parse, write → parse round-trips,
 //! verification against the C2SP and golang example keys never panics.
 #![no_main]
-use custody_core::note::{Checkpoint, CosignatureVerifier, Note, NoteVerifier, verify_cosignatures};
+use custody_core::note::{
+    Checkpoint, CosignatureVerifier, Note, NoteVerifier, verify_cosignatures,
+};
 use custody_fuzz::{ENOCH_VKEY, NOTE_VKEY, PETER_VKEY};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;

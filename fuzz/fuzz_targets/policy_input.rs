@@ -34,8 +34,17 @@ fuzz_target!(|data: &[u8]| {
         name: Some("a.txt".into()),
         image: None,
     };
-    let doc = input_document(&artifact_ref, None, custody_fuzz::fixed_time(), &evidence, &rejected);
+    let doc = input_document(
+        &artifact_ref,
+        None,
+        custody_fuzz::fixed_time(),
+        &evidence,
+        &rejected,
+    );
     let text = serde_json::to_string(&doc).expect("input document serialises");
-    assert!(text.len() < 64 * data.len() + 64 * 1024, "input document blow-up");
+    assert!(
+        text.len() < 64 * data.len() + 64 * 1024,
+        "input document blow-up"
+    );
     let _ = custody_policy::input::build_level(&evidence);
 });

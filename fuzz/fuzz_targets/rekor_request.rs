@@ -10,12 +10,19 @@ fuzz_target!(|data: &[u8]| {
     let Ok(admitted) = admit(data) else {
         return;
     };
-    assert!(is_canonical(&admitted.body), "admitted body is not canonical JSON");
+    assert!(
+        is_canonical(&admitted.body),
+        "admitted body is not canonical JSON"
+    );
     let body = RekorBody::parse(&admitted.body)
         .unwrap_or_else(|e| panic!("an admitted body does not parse as a Rekor body: {e}"));
     let kind_ok = matches!(
         (&body, admitted.kind),
         (RekorBody::HashedRekordV002(_), "hashedrekord") | (RekorBody::DsseV002(_), "dsse")
     );
-    assert!(kind_ok, "admitted kind {} but body parses as {body:?}", admitted.kind);
+    assert!(
+        kind_ok,
+        "admitted kind {} but body parses as {body:?}",
+        admitted.kind
+    );
 });

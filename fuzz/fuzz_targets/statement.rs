@@ -12,9 +12,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let written = statement.to_json_bytes();
     let again = Statement::from_json(&written).unwrap_or_else(|e| {
-        panic!("a statement custody wrote does not parse: {e}\n{}", String::from_utf8_lossy(&written))
+        panic!(
+            "a statement custody wrote does not parse: {e}\n{}",
+            String::from_utf8_lossy(&written)
+        )
     });
-    assert_eq!(again.to_json_bytes(), written, "writing a statement is not stable");
+    assert_eq!(
+        again.to_json_bytes(),
+        written,
+        "writing a statement is not stable"
+    );
     if let Ok(provenance) = Provenance::from_statement(&statement) {
         let _ = provenance.validate();
     }

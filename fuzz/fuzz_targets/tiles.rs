@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
         && let Some(parsed) = TilePath::parse(path)
     {
         let written = parsed.to_path();
-        assert_eq!(TilePath::parse(&written), Some(parsed), "{path} → {written}");
+        assert_eq!(
+            TilePath::parse(&written),
+            Some(parsed),
+            "{path} → {written}"
+        );
     }
     if let Some(entries) = decode_bundle(data) {
         let encoded = encode_bundle(entries.iter().copied()).expect("decoded entries re-encode");

@@ -10,7 +10,11 @@ use custody_core::trust_root::TrustedRoot;
 
 macro_rules! testdata {
     ($path:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/", $path))
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata/",
+            $path
+        ))
     };
 }
 
@@ -51,10 +55,12 @@ pub fn managed_key() -> &'static PublicKey {
 /// The signature of the genuine managed-key bundle: the only one that may verify.
 pub fn managed_signature() -> &'static [u8] {
     static S: OnceLock<Vec<u8>> = OnceLock::new();
-    S.get_or_init(|| match Bundle::from_json(MANAGED_KEY_BUNDLE).unwrap().content {
-        BundleContent::MessageSignature { signature, .. } => signature,
-        BundleContent::Dsse(_) => panic!("managed-key bundle is a message signature"),
-    })
+    S.get_or_init(
+        || match Bundle::from_json(MANAGED_KEY_BUNDLE).unwrap().content {
+            BundleContent::MessageSignature { signature, .. } => signature,
+            BundleContent::Dsse(_) => panic!("managed-key bundle is a message signature"),
+        },
+    )
 }
 
 pub fn public_good_root() -> &'static TrustedRoot {

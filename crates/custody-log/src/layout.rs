@@ -205,7 +205,9 @@ pub fn decode_bundle(bundle: &[u8]) -> Option<Vec<&[u8]>> {
 /// end of the range overflowed at `position = 2^59 - 1`).
 pub fn tile_hash(tile: &[u8], position: u64) -> Option<Hash> {
     let start = usize::try_from(position).ok()?.checked_mul(HASH_SIZE)?;
-    tile.get(start..start.checked_add(HASH_SIZE)?)?.try_into().ok()
+    tile.get(start..start.checked_add(HASH_SIZE)?)?
+        .try_into()
+        .ok()
 }
 
 #[cfg(test)]
