@@ -16,6 +16,9 @@ command -v gpg >/dev/null || need+=(gnupg)
 # custody build --reproduce / rebuild --compare-with explain differences with diffoscope
 # (diffoscope-minimal: the core tool, without its many optional comparators).
 command -v diffoscope >/dev/null || need+=(diffoscope-minimal)
+# scripts/fuzz.sh: libfuzzer-sys compiles libFuzzer (C++); the seed script is Python.
+command -v g++ >/dev/null || need+=(g++)
+command -v python3 >/dev/null || need+=(python3)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -220,10 +220,14 @@ pub fn decode_bundle(bundle: &[u8]) -> Option<Vec<&[u8]>> {
     Some(entries)
 }
 
-/// The hash at `position` of a tile's bytes, if the tile is that wide.
+/// The hash at `position` of a tile's bytes, if the tile is that wide. Any `position` is
+/// safe: one whose byte offset does not fit in a `usize` is `None` (found by fuzzing: the
+/// end of the range overflowed at `position = 2^59 - 1`).
 pub fn tile_hash(tile: &[u8], position: u64) -> Option<Hash> {
     let start = usize::try_from(position).ok()?.checked_mul(HASH_SIZE)?;
-    tile.get(start..start + HASH_SIZE)?.try_into().ok()
+    tile.get(start..start.checked_add(HASH_SIZE)?)?
+        .try_into()
+        .ok()
 }
 
 #[cfg(test)]
@@ -383,6 +387,23 @@ mod tests {
         assert_eq!(w(2, 0), 1);
         assert_eq!(w(3, 0), 0);
         assert_eq!(w(63, 0), 0);
+    }
+
+    /// Found by `fuzz/fuzz_targets/tiles.rs`: at position 2^59 - 1 the byte offset is
+    /// 2^64 - 32 and the end of the range overflowed (a panic in debug builds, a wrapped range
+    /// in release). The crashing input is kept in `fuzz/regressions/tiles/`.
+    #[test]
+    fn attack_tile_hash_at_a_position_whose_offset_overflows() {
+        let crash =
+            include_bytes!("../../../fuzz/regressions/tiles/tile-hash-position-offset-overflow");
+        let position = u64::from_be_bytes(crash[1..9].try_into().unwrap());
+        assert_eq!(position, (1 << 59) - 1);
+        assert_eq!(tile_hash(&crash[17..], position), None);
+        for position in [(1 << 59) - 2, (1 << 59) - 1, 1 << 59, u64::MAX] {
+            assert_eq!(tile_hash(&[0; 64], position), None, "position {position}");
+        }
+        assert_eq!(tile_hash(&[7; 64], 1), Some([7; 32]));
+        assert_eq!(tile_hash(&[7; 64], 2), None);
     }
 
     #[test]
