@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh build                        build the targets only
 #   scripts/fuzz.sh list                         the targets
 #
-# Environment: FUZZ_JOBS (fuzzers at once; default min(2, cores)), FUZZ_TARGETS (a space-separated
+# Environment: FUZZ_SMOKE_OPT_LEVEL (smoke builds' opt-level; default 1), FUZZ_JOBS (fuzzers at once; default min(2, cores)), FUZZ_TARGETS (a space-separated
 # subset), FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds one input may take; default 10).
 # The corpus lives in fuzz/corpus/<target> (gitignored; seeded from ../shared/testdata and
 # fuzz/seeds on every run, and kept between runs); crashes go to fuzz/artifacts/<target>/.
@@ -82,6 +82,9 @@ case "$mode" in
   list) targets ;;
   build) build ;;
   smoke)
+    # A smoke run wants the targets built quickly more than fast: opt-level 1 roughly halves
+    # the instrumented build (most of the smoke run's cost in CI); campaigns keep opt-level 3.
+    export CARGO_PROFILE_RELEASE_OPT_LEVEL=${FUZZ_SMOKE_OPT_LEVEL:-1}
     build
     start=$SECONDS
     if run_all "${2:-15}"; then
