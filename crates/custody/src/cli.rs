@@ -232,16 +232,8 @@ pub struct PolicyTestArgs {
     /// Only tests whose name (data.<package>.<rule>) contains this
     #[arg(long, value_name = "TEXT")]
     pub run: Option<String>,
-    /// How long one policy evaluation may run before it is stopped and the artifact denied
-    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
-    #[arg(
-        long = "policy-timeout",
-        value_name = "DURATION",
-        env = "CUSTODY_POLICY_TIMEOUT",
-        default_value = "1s",
-        value_parser = custody_policy::TimeLimit::parse
-    )]
-    pub policy_timeout: custody_policy::TimeLimit,
+    #[command(flatten)]
+    pub limit: PolicyTimeoutArg,
 }
 
 #[derive(Debug, Args)]
@@ -255,16 +247,8 @@ pub struct PolicyEvalArgs {
     /// Also write the findings as SARIF 2.1.0 to FILE (`-` for stdout)
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
-    /// How long one policy evaluation may run before it is stopped and the artifact denied
-    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
-    #[arg(
-        long = "policy-timeout",
-        value_name = "DURATION",
-        env = "CUSTODY_POLICY_TIMEOUT",
-        default_value = "1s",
-        value_parser = custody_policy::TimeLimit::parse
-    )]
-    pub policy_timeout: custody_policy::TimeLimit,
+    #[command(flatten)]
+    pub limit: PolicyTimeoutArg,
 }
 
 /// `custody verify --policy`: the gate on the command line.
@@ -326,16 +310,8 @@ pub struct GateArgs {
     /// With --accept-vsa: the VSA must be for this policy digest
     #[arg(long, value_name = "sha256:HEX")]
     pub policy_digest: Option<String>,
-    /// How long one policy evaluation may run before it is stopped and the artifact denied
-    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
-    #[arg(
-        long = "policy-timeout",
-        value_name = "DURATION",
-        env = "CUSTODY_POLICY_TIMEOUT",
-        default_value = "1s",
-        value_parser = custody_policy::TimeLimit::parse
-    )]
-    pub policy_timeout: custody_policy::TimeLimit,
+    #[command(flatten)]
+    pub limit: PolicyTimeoutArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -634,4 +610,20 @@ pub enum TrustRootCommand {
     },
     /// Write a trusted_root.json (media type v0.2) that trusts a custody log
     Export(crate::cli_log::TrustRootExportArgs),
+}
+
+/// `--policy-timeout`: every command that evaluates a policy (serve's gate, admission and
+/// promotions, `verify --policy`, `policy eval|test`, `audit --policy`) takes it.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct PolicyTimeoutArg {
+    /// How long one policy evaluation may run before it is stopped and the artifact denied
+    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
+    #[arg(
+        long = "policy-timeout",
+        value_name = "DURATION",
+        env = "CUSTODY_POLICY_TIMEOUT",
+        default_value = "1s",
+        value_parser = custody_policy::TimeLimit::parse
+    )]
+    pub policy_timeout: custody_policy::TimeLimit,
 }

@@ -181,16 +181,8 @@ pub struct ServeGateArgs {
     /// The verifier id written into VSAs
     #[arg(long, value_name = "URI", default_value = custody_policy::vsa::DEFAULT_VERIFIER_ID)]
     pub gate_verifier_id: String,
-    /// How long one policy evaluation may run (the gate, admission, promotions) before it is
-    /// stopped and the artifact denied (code policy-timeout): 1ms..60s, like 500ms or 2s
-    #[arg(
-        long = "policy-timeout",
-        value_name = "DURATION",
-        env = "CUSTODY_POLICY_TIMEOUT",
-        default_value = "1s",
-        value_parser = custody_policy::TimeLimit::parse
-    )]
-    pub policy_timeout: custody_policy::TimeLimit,
+    #[command(flatten)]
+    pub limit: crate::cli::PolicyTimeoutArg,
 }
 
 #[derive(Debug, Subcommand)]

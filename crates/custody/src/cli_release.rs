@@ -133,16 +133,8 @@ pub struct AuditArgs {
     /// Re-evaluate this policy locally over the evidence (full verification)
     #[arg(long, value_name = "DIR")]
     pub policy: Option<PathBuf>,
-    /// How long one policy evaluation may run before it is stopped and the artifact denied
-    /// (code policy-timeout): 1ms..60s, like 500ms or 2s
-    #[arg(
-        long = "policy-timeout",
-        value_name = "DURATION",
-        env = "CUSTODY_POLICY_TIMEOUT",
-        default_value = "1s",
-        value_parser = custody_policy::TimeLimit::parse
-    )]
-    pub policy_timeout: custody_policy::TimeLimit,
+    #[command(flatten)]
+    pub limit: crate::cli::PolicyTimeoutArg,
     /// Keys that verify evidence for --policy; repeatable
     #[arg(long = "trusted-key", value_name = "PEM")]
     pub trusted_keys: Vec<PathBuf>,

@@ -195,13 +195,13 @@ pub fn test(ctx: &Context, args: PolicyTestArgs) -> anyhow::Result<Outcome> {
     let Some(dir) = &args.dir else {
         anyhow::bail!("pass the policy directory, or --builtin");
     };
-    let policy = super::verify::load_policy(dir, args.policy_timeout)?;
+    let policy = super::verify::load_policy(dir, args.limit.policy_timeout)?;
     let results = policy.run_tests(args.run.as_deref());
     report_tests(ctx, &results, &dir.display().to_string())
 }
 
 pub fn eval(ctx: &Context, args: PolicyEvalArgs) -> anyhow::Result<Outcome> {
-    let policy = super::verify::load_policy(&args.dir, args.policy_timeout)?;
+    let policy = super::verify::load_policy(&args.dir, args.limit.policy_timeout)?;
     let bytes = if args.input == Path::new("-") {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;

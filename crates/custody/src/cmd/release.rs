@@ -749,7 +749,7 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
         checks.push(("verification summary (VSA)".into(), result));
     }
     if let Some(dir) = &args.policy {
-        let policy = super::verify::gate::load_policy(dir, args.policy_timeout)?;
+        let policy = super::verify::gate::load_policy(dir, args.limit.policy_timeout)?;
         let gate = custody_policy::Gate {
             policy,
             trust: trust(&args.trusted_keys, args.trusted_root.as_deref())?,

@@ -38,7 +38,7 @@ pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
     let Some(dir) = &args.policy else {
         return Ok(None);
     };
-    let policy = Policy::load_limited(dir, args.policy_timeout)?;
+    let policy = Policy::load_limited(dir, args.limit.policy_timeout)?;
     let keys = args
         .gate_keys
         .iter()
@@ -65,7 +65,7 @@ pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
         }),
         None => None,
     };
-    tracing::info!(policy = %policy.digest(), dir = %dir.display(), keys = keys.len(), time_limit = %args.policy_timeout, "policy gate loaded");
+    tracing::info!(policy = %policy.digest(), dir = %dir.display(), keys = keys.len(), time_limit = %args.limit.policy_timeout, "policy gate loaded");
     Ok(Some(GateConfig {
         gate: Gate {
             policy,

@@ -61,7 +61,7 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
         let gate = match policies.get(&env.policy) {
             Some(g) => g.clone(),
             None => {
-                let policy = Policy::load_limited(&env.policy, args.gate.policy_timeout)
+                let policy = Policy::load_limited(&env.policy, args.gate.limit.policy_timeout)
                     .with_context(|| {
                         format!("environment {}: policy {}", env.name, env.policy.display())
                     })?;

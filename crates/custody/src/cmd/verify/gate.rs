@@ -193,7 +193,7 @@ pub(crate) fn verify_with_policy(
     subject: Subject,
     policy_dir: &Path,
 ) -> anyhow::Result<Outcome> {
-    let policy = load_policy(policy_dir, args.gate.policy_timeout)?;
+    let policy = load_policy(policy_dir, args.gate.limit.policy_timeout)?;
     let trust = trust_set(ctx, args)?;
     let (digest, bytes, name) = match &subject {
         Subject::File(path) => {
