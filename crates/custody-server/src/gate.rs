@@ -25,7 +25,7 @@ use custody_policy::{ArtifactRef, Gate, PolicyError, Verdict, VerificationCache}
 use serde_json::{Value as Json, json};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::store::{DecisionRecord, GateStore, StoreError};
+use custody_evidence::{DecisionRecord, EvidenceStore, StoreError};
 
 /// Cached decisions kept at most; past it, expired entries go, then everything.
 const CACHE_MAX_ENTRIES: usize = 65_536;
@@ -278,7 +278,7 @@ fn drain(batch: &mut Vec<DecisionRecord>, tallied: &Mutex<Vec<Tallied>>) -> Vec<
 }
 
 impl DecisionLog {
-    fn start(store: Arc<GateStore>) -> DecisionLog {
+    fn start(store: Arc<dyn EvidenceStore>) -> DecisionLog {
         let (tx, mut rx) = mpsc::channel::<DecisionRecord>(DECISION_QUEUE);
         let tallied: Arc<Mutex<Vec<Tallied>>> = Arc::default();
         let hits = tallied.clone();
@@ -351,7 +351,7 @@ impl DecisionLog {
 /// The gate as the server runs it.
 pub(crate) struct GateService {
     gate: Arc<Gate>,
-    store: Arc<GateStore>,
+    store: Arc<dyn EvidenceStore>,
     cache: DecisionCache,
     /// Earlier verification results (same bundle bytes, artifact and trust set).
     verified: Arc<VerificationCache>,
@@ -368,7 +368,11 @@ pub(crate) struct GateService {
 
 impl GateService {
     /// Must be called inside the runtime (it starts the decision-log writer).
-    pub(crate) fn start(config: GateConfig, store: Arc<GateStore>, log: Log) -> GateService {
+    pub(crate) fn start(
+        config: GateConfig,
+        store: Arc<dyn EvidenceStore>,
+        log: Log,
+    ) -> GateService {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         GateService {
             gate: Arc::new(config.gate),
@@ -488,7 +492,15 @@ impl GateService {
                     .map(|r| (r.get(), r.retired()))
                     .unwrap_or_default();
                 let verdict = tokio::task::spawn_blocking(move || {
-                    decide_blocking(&gate, &store, &verified, &subject, env, revoked, retired)
+                    decide_blocking(
+                        &gate,
+                        store.as_ref(),
+                        &verified,
+                        &subject,
+                        env,
+                        revoked,
+                        retired,
+                    )
                 })
                 .await
                 .map_err(|e| GateError::Task(e.to_string()))??;
@@ -631,7 +643,7 @@ impl GateService {
 
 fn decide_blocking(
     gate: &Gate,
-    store: &GateStore,
+    store: &dyn EvidenceStore,
     verified: &VerificationCache,
     subject: &Subject,
     environment: Option<EnvironmentRef>,

@@ -24,8 +24,8 @@ use serde_json::{Value as Json, json};
 use crate::admission;
 use crate::gate::{Decided, GateService, Subject};
 use crate::server::AppState;
-use crate::store::{self, GateStore};
 use crate::write_api::error;
+use custody_evidence::{self as store, EvidenceStore};
 
 /// Largest AdmissionReview read (the API server's own request limit is 3 MiB).
 const MAX_REVIEW_BYTES: usize = 3 << 20;
@@ -177,7 +177,7 @@ pub(crate) async fn get_evidence(
         Ok(d) => d,
         Err(r) => return *r,
     };
-    match tokio::task::spawn_blocking(move || list(&store, &digest)).await {
+    match tokio::task::spawn_blocking(move || list(store.as_ref(), &digest)).await {
         Ok(Ok(text)) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
@@ -197,7 +197,7 @@ struct Listed {
 }
 
 /// The JSON array of the bundles stored for `digest`.
-fn list(store: &GateStore, digest: &Sha256Digest) -> Result<String, store::StoreError> {
+fn list(store: &dyn EvidenceStore, digest: &Sha256Digest) -> Result<String, store::StoreError> {
     let listed: Vec<Listed> = store
         .for_artifact(digest)?
         .into_iter()

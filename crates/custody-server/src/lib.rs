@@ -34,7 +34,6 @@ mod release_api;
 mod release_gate;
 pub mod request;
 mod server;
-pub mod store;
 pub mod tls;
 pub mod witness;
 mod witness_push;

@@ -41,7 +41,7 @@ use custody_release::store::{ReleaseStore, StoreError};
 use serde_json::{Value as Json, json};
 
 use crate::metrics::Metrics;
-use crate::store::GateStore;
+use custody_evidence::EvidenceStore;
 
 mod current;
 
@@ -207,7 +207,7 @@ pub struct ReleaseService {
     alert_webhook: Option<String>,
     log: Log,
     log_id_base64: String,
-    evidence: Arc<GateStore>,
+    evidence: Arc<dyn EvidenceStore>,
     principals: Arc<BTreeMap<String, String>>,
     serial: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
@@ -244,7 +244,7 @@ impl ReleaseService {
         setup: ReleaseSetup,
         log: Log,
         log_id_base64: String,
-        evidence: Arc<GateStore>,
+        evidence: Arc<dyn EvidenceStore>,
         metrics: Arc<Metrics>,
         on_change: OnChange,
     ) -> Self {
@@ -732,7 +732,7 @@ impl ReleaseService {
                     bytes: b.bytes,
                 })
                 .collect();
-            Ok::<_, crate::store::StoreError>(
+            Ok::<_, custody_evidence::StoreError>(
                 custody_policy::input::verify_evidence(
                     &gate.trust,
                     Artifact {

@@ -15,7 +15,7 @@ use crate::auth::WriteAuth;
 use crate::gate::{GateConfig, GateService};
 use crate::metrics::Metrics;
 use crate::release::ReleaseService;
-use crate::store::GateStore;
+use custody_evidence::EvidenceStore;
 
 /// Write requests waiting for a signature check before the server answers 503.
 const ADMIT_QUEUE: usize = 16_384;
@@ -53,7 +53,7 @@ pub struct ServerConfig {
     /// How often to look for a new checkpoint to push to witnesses.
     pub witness_interval: Duration,
     /// The evidence store (and decision log); `None` serves no evidence API.
-    pub store: Option<Arc<GateStore>>,
+    pub store: Option<Arc<dyn EvidenceStore>>,
     /// The policy gate (`--policy`); needs `store`.
     pub gate: Option<GateConfig>,
     /// Serve over TLS with this configuration.
@@ -77,7 +77,7 @@ pub(crate) struct AppState {
     pub base_url: String,
     pub auth: WriteAuth,
     pub max_request_bytes: usize,
-    pub store: Option<Arc<GateStore>>,
+    pub store: Option<Arc<dyn EvidenceStore>>,
     pub gate: Option<Arc<GateService>>,
     pub release: Option<Arc<ReleaseService>>,
     pub metrics: Arc<Metrics>,

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use custody_core::digest::Sha256Digest;
+use custody_evidence::EvidenceStore;
+use custody_evidence::sqlite::SqliteEvidenceStore;
 use custody_policy::{Gate, Policy, TrustSet};
 use custody_server::gate::{GateConfig, VsaSigner};
-use custody_server::store::GateStore;
 
 use super::key::{load_public_key, load_signing_key};
 use crate::cli_log::{ServeArgs, ServeGateArgs};
@@ -27,10 +28,12 @@ pub fn tls(args: &ServeArgs) -> anyhow::Result<Option<Arc<custody_server::tls::S
 }
 
 /// Opens the evidence store (and decision log) in the data directory.
-pub fn store(data_dir: &Path) -> anyhow::Result<Arc<GateStore>> {
+pub fn store(data_dir: &Path) -> anyhow::Result<Arc<dyn EvidenceStore>> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    Ok(Arc::new(GateStore::open(&data_dir.join(STORE_FILE))?))
+    Ok(Arc::new(SqliteEvidenceStore::open(
+        &data_dir.join(STORE_FILE),
+    )?))
 }
 
 /// Compiles the policy and loads the trust set and the VSA key, when `--policy` is given.

@@ -1,16 +1,12 @@
-//! The gate's embedded store: evidence bundles indexed by the artifact digests they *claim* to
-//! be about, and the decision log. One SQLite file (`gate.db` in the data directory), WAL mode.
-//!
-//! Indexing reads the claim only (DSSE statement subjects, `messageSignature.messageDigest`);
-//! nothing here is verified. Verification happens at decision time, against the gate's trust
-//! set, so a bundle stored under a digest it lies about is simply rejected then.
+//! The embedded backend: one SQLite file (`gate.db` in the data directory), WAL mode.
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use custody_core::bundle::{Bundle, BundleContent, HashAlgorithm};
 use custody_core::digest::Sha256Digest;
 use rusqlite::{Connection, params};
+
+use crate::{DecisionRecord, EvidenceStore, StoreError, Stored, StoredBundle};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS evidence (
@@ -40,114 +36,19 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 ";
 
-/// Why the store failed (an operational error, never a verdict).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("evidence store {path}: {error}")]
-    Open {
-        path: String,
-        error: rusqlite::Error,
-    },
-    #[error("evidence store: {0}")]
-    Sql(#[from] rusqlite::Error),
-}
-
-/// Why a bundle cannot be indexed (HTTP 400).
-#[derive(Debug, thiserror::Error)]
-pub enum EvidenceError {
-    #[error("not a Sigstore bundle: {0}")]
-    Bundle(String),
-    #[error(
-        "the bundle names no sha256 artifact digest (no in-toto subject with a sha256 digest, no SHA2_256 messageDigest): nothing to index it under"
-    )]
-    NoDigest,
-}
-
-/// The digests a bundle claims to be about (unverified), deduplicated, in order.
-pub fn claimed_digests(bytes: &[u8]) -> Result<Vec<Sha256Digest>, EvidenceError> {
-    let bundle = Bundle::from_json(bytes).map_err(|e| EvidenceError::Bundle(e.to_string()))?;
-    let mut out: Vec<Sha256Digest> = Vec::new();
-    match &bundle.content {
-        BundleContent::MessageSignature {
-            message_digest: Some((HashAlgorithm::Sha2_256, digest)),
-            ..
-        } => {
-            if let Some(d) = Sha256Digest::from_slice(digest) {
-                out.push(d);
-            }
-        }
-        BundleContent::MessageSignature { .. } => {}
-        BundleContent::Dsse(envelope) => {
-            let statement: serde_json::Value =
-                serde_json::from_slice(&envelope.payload).unwrap_or_default();
-            for subject in statement["subject"].as_array().into_iter().flatten() {
-                let parsed = subject["digest"]["sha256"]
-                    .as_str()
-                    .and_then(|hex| Sha256Digest::from_hex(hex).ok());
-                if let Some(d) = parsed.filter(|d| !out.contains(d)) {
-                    out.push(d);
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(EvidenceError::NoDigest);
-    }
-    Ok(out)
-}
-
-/// What storing a bundle did.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub bundle_digest: Sha256Digest,
-    pub subjects: Vec<Sha256Digest>,
-    /// False when the same bytes were already stored (nothing changed).
-    pub new: bool,
-}
-
-/// One stored bundle.
-#[derive(Debug, Clone)]
-pub struct StoredBundle {
-    pub bundle_digest: String,
-    pub bytes: Vec<u8>,
-}
-
-/// One line of the decision log.
-#[derive(Debug, Clone)]
-pub struct DecisionRecord {
-    pub at: String,
-    /// `admission` or `evaluate`.
-    pub source: &'static str,
-    /// `sha256:HEX`, or the image reference when it is not pinned.
-    pub artifact: String,
-    pub image: Option<String>,
-    pub environment: Option<String>,
-    pub allowed: bool,
-    /// Deny codes, comma-separated.
-    pub codes: String,
-    pub cached: bool,
-    /// For `cached` rows: the slowest of the `count` hits it stands for.
-    pub latency_us: u64,
-    pub policy_digest: String,
-    /// How many decisions the row stands for: 1, or the cache hits of one decision from one
-    /// source between `at` (the first) and `until` (when they were written).
-    pub count: u64,
-    pub until: Option<String>,
-}
-
 /// The store. A writer connection and a reader connection (WAL: reads do not wait for writes),
 /// and one for the decision log, which commits without an fsync (`synchronous=NORMAL`: a
 /// process crash loses nothing committed, a power loss may lose the last decisions; evidence
 /// is always fsynced before it is acknowledged).
-pub struct GateStore {
+pub struct SqliteEvidenceStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     decisions: Mutex<Connection>,
 }
 
-impl std::fmt::Debug for GateStore {
+impl std::fmt::Debug for SqliteEvidenceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GateStore(..)")
+        f.write_str("SqliteEvidenceStore(..)")
     }
 }
 
@@ -183,9 +84,9 @@ fn add_decision_counts(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl GateStore {
+impl SqliteEvidenceStore {
     /// Opens (or creates) the store at `path`.
-    pub fn open(path: &Path) -> Result<GateStore, StoreError> {
+    pub fn open(path: &Path) -> Result<SqliteEvidenceStore, StoreError> {
         let writer = open_connection(path)?;
         writer
             .execute_batch(SCHEMA)
@@ -202,15 +103,17 @@ impl GateStore {
                 path: path.display().to_string(),
                 error,
             })?;
-        Ok(GateStore {
+        Ok(SqliteEvidenceStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             decisions: Mutex::new(decisions),
         })
     }
+}
 
+impl EvidenceStore for SqliteEvidenceStore {
     /// Stores a bundle under every digest it claims; idempotent by the bundle's SHA-256.
-    pub fn put(
+    fn put(
         &self,
         bytes: &[u8],
         subjects: &[Sha256Digest],
@@ -239,7 +142,7 @@ impl GateStore {
     }
 
     /// Every bundle stored under `artifact`, oldest first.
-    pub fn for_artifact(&self, artifact: &Sha256Digest) -> Result<Vec<StoredBundle>, StoreError> {
+    fn for_artifact(&self, artifact: &Sha256Digest) -> Result<Vec<StoredBundle>, StoreError> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn.prepare_cached(
             "SELECT e.bundle_digest, e.bytes FROM evidence_subjects s \
@@ -256,7 +159,7 @@ impl GateStore {
     }
 
     /// Appends decisions in one transaction.
-    pub fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
+    fn append_decisions(&self, records: &[DecisionRecord]) -> Result<(), StoreError> {
         let mut conn = self
             .decisions
             .lock()
@@ -289,7 +192,7 @@ impl GateStore {
     }
 
     /// How many decisions are logged (tests, operations).
-    pub fn decision_count(&self) -> Result<u64, StoreError> {
+    fn decision_count(&self) -> Result<u64, StoreError> {
         let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         let n: i64 = conn.query_row("SELECT coalesce(sum(count), 0) FROM decisions", [], |r| {
             r.get(0)
@@ -302,11 +205,12 @@ impl GateStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::{EvidenceError, claimed_digests};
 
     #[test]
     fn stores_once_and_finds_by_subject() {
         let dir = tempfile::tempdir().unwrap();
-        let store = GateStore::open(&dir.path().join("gate.db")).unwrap();
+        let store = SqliteEvidenceStore::open(&dir.path().join("gate.db")).unwrap();
         let a = Sha256Digest::of(b"a");
         let b = Sha256Digest::of(b"b");
         let first = store.put(b"{bundle}", &[a, b], "now").unwrap();
@@ -342,7 +246,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = GateStore::open(&path).unwrap();
+        let store = SqliteEvidenceStore::open(&path).unwrap();
         assert_eq!(store.decision_count().unwrap(), 1);
         let hits = DecisionRecord {
             at: "t".into(),
@@ -363,7 +267,10 @@ mod tests {
         drop(store);
         // Opening again leaves the upgraded table as it is.
         assert_eq!(
-            GateStore::open(&path).unwrap().decision_count().unwrap(),
+            SqliteEvidenceStore::open(&path)
+                .unwrap()
+                .decision_count()
+                .unwrap(),
             42
         );
     }
