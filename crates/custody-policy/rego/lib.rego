@@ -627,6 +627,79 @@ release_violations contains v if {
 	}
 }
 
+# ---------------------------------------------------------------------------------------------
+# Admission follows releases: input.release (docs/policy-input.md) is present when the artifact
+# is admitted to an environment that has releases (a namespace mapped to it). Always on when it
+# is; absent, nothing here applies.
+
+release_violations contains v if {
+	r := input.release
+	is_object(r)
+	not release_admitted(r)
+	v := {
+		"code": "release-not-current",
+		"msg": sprintf("%s is not admitted to environment %s: it is %s; %s admits %s", [r.candidate.digest, r.environment, release_position(r), r.environment, release_window(r)]),
+		"fix": release_not_current_fix(r),
+		"artifact": r.candidate.digest,
+		"environment": r.environment,
+	}
+}
+
+# The current release, or one at most allow_previous releases behind it.
+release_admitted(r) if r.candidate.is_current == true
+
+release_admitted(r) if {
+	n := r.candidate.releases_behind
+	is_number(n)
+	n <= r.allow_previous
+}
+
+release_position(r) := sprintf("not one of its releases (current: %s)", [current_release_text(r)]) if {
+	not is_number(r.candidate.release_seq)
+} else := sprintf("release #%v, %v releases behind the current %s", [r.candidate.release_seq, r.candidate.releases_behind, current_release_text(r)]) if {
+	is_number(r.candidate.releases_behind)
+} else := sprintf("release #%v (current: %s)", [r.candidate.release_seq, current_release_text(r)])
+
+current_release_text(r) := sprintf("release #%v %s", [r.current.seq, r.current.digest]) if {
+	is_object(r.current)
+} else := "none"
+
+release_window(r) := "only its current release" if {
+	r.allow_previous == 0
+} else := sprintf("its current release and the %v before it", [r.allow_previous])
+
+release_not_current_fix(r) := sprintf("promote it with `custody promote %s --to %s`, or deploy the current release %s", [r.candidate.digest, r.environment, r.current.digest]) if {
+	is_object(r.current)
+} else := sprintf("promote it with `custody promote %s --to %s`", [r.candidate.digest, r.environment])
+
+release_violations contains v if {
+	r := input.release
+	q := r.candidate.quarantine
+	is_object(q)
+	v := {
+		"code": "release-quarantined",
+		"msg": sprintf("%s is quarantined in environment %s by revocation #%v of %s (%s)", [r.candidate.digest, r.environment, q.revocation_id, q.target, q.reason]),
+		"fix": sprintf("roll back to a release that verifies (`custody rollback %s --reason ...`), or promote a rebuild that does not depend on %s", [r.environment, q.target]),
+		"artifact": r.candidate.digest,
+		"environment": r.environment,
+	}
+}
+
+release_violations contains v if {
+	r := input.release
+	a := r.candidate.approvals
+	is_object(a)
+	approved := {p | some p in a.approved_by}
+	count(approved) < a.required
+	v := {
+		"code": "release-unapproved",
+		"msg": sprintf("%s has %d of %d approvals environment %s requires from group %s (approved by: %s)", [r.candidate.digest, count(approved), a.required, r.environment, a.group, names_or_none(sort(approved))]),
+		"fix": sprintf("ask %d more members of group %s to run: custody approve %s --env %s --key <their key>", [a.required - count(approved), a.group, r.candidate.digest, r.environment]),
+		"artifact": r.candidate.digest,
+		"environment": r.environment,
+	}
+}
+
 approvals_explained(counted, not_counted) := sprintf(" (counted: %s; not counted: %s)", [names_or_none(counted), concat("; ", not_counted)]) if {
 	count(not_counted) > 0
 } else := sprintf(" (counted: %s)", [names_or_none(counted)])

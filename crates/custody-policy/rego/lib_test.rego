@@ -626,3 +626,94 @@ test_ordinary_rejections_do_not_warn if {
 	count(ws) == 0
 }
 
+# --- admission follows releases (input.release) ------------------------------------------------
+
+# The release state of prod for the artifact (sha256:00): current release #7 is sha256:cc, one
+# earlier release admitted; `candidate` fields override the defaults.
+release_state(candidate) := {
+	"environment": "prod",
+	"current": {"seq": 7, "digest": "sha256:cc"},
+	"allow_previous": 1,
+	"candidate": object.union({"digest": "sha256:00", "is_current": false, "release_seq": null, "releases_behind": null, "quarantine": null, "approvals": null}, candidate),
+}
+
+with_release(r) := object.union(doc([]), {"release": r})
+
+
+test_release_current_is_admitted if {
+	r := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0})
+	vs := lib.release_violations with input as with_release(r)
+	count(vs) == 0
+}
+
+test_release_previous_within_allow_previous_is_admitted if {
+	r := release_state({"release_seq": 6, "releases_behind": 1})
+	vs := lib.release_violations with input as with_release(r)
+	count(vs) == 0
+	two := object.union(r, {"allow_previous": 2, "candidate": object.union(r.candidate, {"release_seq": 5, "releases_behind": 2})})
+	count(lib.release_violations) == 0 with input as with_release(two)
+}
+
+test_release_superseded_is_denied_with_release_not_current if {
+	r := release_state({"release_seq": 5, "releases_behind": 2})
+	vs := lib.release_violations with input as with_release(r)
+	codes(vs) == {"release-not-current"}
+	[v] := by_code(vs, "release-not-current")
+	v.msg == "sha256:00 is not admitted to environment prod: it is release #5, 2 releases behind the current release #7 sha256:cc; prod admits its current release and the 1 before it"
+	v.fix == "promote it with `custody promote sha256:00 --to prod`, or deploy the current release sha256:cc"
+	v.artifact == "sha256:00"
+	v.environment == "prod"
+	# allow_previous 0: even the one just before is denied.
+	only := object.union(r, {"allow_previous": 0, "candidate": object.union(r.candidate, {"release_seq": 6, "releases_behind": 1})})
+	[o] := by_code(lib.release_violations, "release-not-current") with input as with_release(only)
+	endswith(o.msg, "prod admits only its current release")
+}
+
+test_release_never_released_is_denied if {
+	r := release_state({})
+	[v] := by_code(lib.release_violations, "release-not-current") with input as with_release(r)
+	v.msg == "sha256:00 is not admitted to environment prod: it is not one of its releases (current: release #7 sha256:cc); prod admits its current release and the 1 before it"
+	# An environment whose history is empty has no current release to name.
+	empty := object.union(r, {"current": null})
+	[e] := by_code(lib.release_violations, "release-not-current") with input as with_release(empty)
+	contains(e.msg, "(current: none)")
+	e.fix == "promote it with `custody promote sha256:00 --to prod`"
+}
+
+test_release_quarantined_is_denied if {
+	q := {"revocation_id": 4, "target": "key:9f1c", "reason": "key stolen", "at": "2026-11-25T00:00:00Z"}
+	r := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0, "quarantine": q})
+	vs := lib.release_violations with input as with_release(r)
+	codes(vs) == {"release-quarantined"}
+	[v] := by_code(vs, "release-quarantined")
+	v.msg == "sha256:cc is quarantined in environment prod by revocation #4 of key:9f1c (key stolen)"
+	startswith(v.fix, "roll back to a release that verifies (`custody rollback prod")
+	v.environment == "prod"
+}
+
+test_release_unapproved_is_denied if {
+	a := {"required": 2, "group": "release-approvers", "approved_by": ["alice", "alice"]}
+	r := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0, "approvals": a})
+	vs := lib.release_violations with input as with_release(r)
+	codes(vs) == {"release-unapproved"}
+	[v] := by_code(vs, "release-unapproved")
+	v.msg == "sha256:cc has 1 of 2 approvals environment prod requires from group release-approvers (approved by: alice)"
+	v.fix == "ask 1 more members of group release-approvers to run: custody approve sha256:cc --env prod --key <their key>"
+	enough := object.union(r, {"candidate": object.union(r.candidate, {"approvals": object.union(a, {"approved_by": ["alice", "bob"]})})})
+	count(lib.release_violations) == 0 with input as with_release(enough)
+}
+
+test_release_absent_changes_nothing if {
+	prov := attestation(key_signer(key_a), custody_provenance({}))
+	cfg := trust_a.custody.config
+	without := lib.violations with input as doc([prov]) with data.custody.config as cfg
+	count(without) == 0
+	# The same input with an admitting release state decides the same; a superseded one adds
+	# exactly its own deny.
+	ok := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0})
+	with_ok := lib.violations with input as object.union(doc([prov]), {"release": ok}) with data.custody.config as cfg
+	with_ok == without
+	old := release_state({"release_seq": 3, "releases_behind": 4})
+	with_old := lib.violations with input as object.union(doc([prov]), {"release": old}) with data.custody.config as cfg
+	codes(with_old) == {"release-not-current"}
+}

@@ -156,6 +156,7 @@ fn document(g: &Gate, request: &Request<'_>, candidates: &[Candidate]) -> Value 
         artifact_revoked: input::artifact_revocation(digest_text, &request.revocations),
         environment: request.environment.as_ref(),
         promotion: request.promotion.as_ref(),
+        release: request.release.as_ref(),
         time: request.time,
         evidence: &evidence,
         rejected: &rejected,
