@@ -127,8 +127,7 @@ fn predicate_short_name(predicate_type: &str) -> String {
     };
     let segment = predicate_type
         .split(['/', ':', '#', '?'])
-        .filter(|s| !s.is_empty() && !is_version(s))
-        .next_back()
+        .rfind(|s| !s.is_empty() && !is_version(s))
         .unwrap_or("");
     let mut word = String::new();
     for c in segment.chars().flat_map(char::to_lowercase) {
