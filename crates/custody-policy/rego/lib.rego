@@ -630,9 +630,14 @@ release_violations contains v if {
 # ---------------------------------------------------------------------------------------------
 # Admission follows releases: input.release (docs/policy-input.md) is present when the artifact
 # is admitted to an environment that has releases (a namespace mapped to it). Always on when it
-# is; absent, nothing here applies.
+# is; absent, one check and nothing here applies.
 
 release_violations contains v if {
+	is_object(input.release)
+	some v in release_state_violations
+}
+
+release_state_violations contains v if {
 	r := input.release
 	is_object(r)
 	not release_admitted(r)
@@ -672,7 +677,7 @@ release_not_current_fix(r) := sprintf("promote it with `custody promote %s --to 
 	is_object(r.current)
 } else := sprintf("promote it with `custody promote %s --to %s`", [r.candidate.digest, r.environment])
 
-release_violations contains v if {
+release_state_violations contains v if {
 	r := input.release
 	q := r.candidate.quarantine
 	is_object(q)
@@ -685,7 +690,7 @@ release_violations contains v if {
 	}
 }
 
-release_violations contains v if {
+release_state_violations contains v if {
 	r := input.release
 	a := r.candidate.approvals
 	is_object(a)

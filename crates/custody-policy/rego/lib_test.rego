@@ -663,6 +663,7 @@ test_release_superseded_is_denied_with_release_not_current if {
 	v.fix == "promote it with `custody promote sha256:00 --to prod`, or deploy the current release sha256:cc"
 	v.artifact == "sha256:00"
 	v.environment == "prod"
+	codes(lib.release_state_violations) == {"release-not-current"} with input as with_release(r)
 	# allow_previous 0: even the one just before is denied.
 	only := object.union(r, {"allow_previous": 0, "candidate": object.union(r.candidate, {"release_seq": 6, "releases_behind": 1})})
 	[o] := by_code(lib.release_violations, "release-not-current") with input as with_release(only)
