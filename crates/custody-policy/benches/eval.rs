@@ -11,6 +11,8 @@ use custody_policy::{Policy, PolicyFile};
 use serde_json::json;
 
 const KEY: &str = "78b6f3497eeea4c9708d65e411c4ea3fd63a32db6d1fd6b686b374349480f39b";
+/// An independent rebuilder (a rebuild signed by the builder's own key does not count).
+const REBUILDER: &str = "5e2a0c3b9d7f41e6a8c2b4d6f8e0a1c3b5d7f9e1a3c5e7f9b1d3f5a7c9e1b3d5";
 
 fn policy() -> Policy {
     let gate = "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n";
@@ -26,7 +28,7 @@ fn policy() -> Policy {
 
 fn policy_data() -> serde_json::Value {
     json!({"custody": {"config": {
-        "signers": {"keys": [KEY], "threshold": 1},
+        "signers": {"keys": [KEY, REBUILDER], "threshold": 1},
         "provenance": {"required": true, "builders": ["https://custody.dev/builder/*"],
             "repositories": ["https://github.com/acme/*"], "refs": ["refs/heads/main", "refs/tags/v*"],
             "clean": true, "hermetic": true, "pinned": true, "max_age_days": 30},
@@ -48,7 +50,9 @@ fn input() -> serde_json::Value {
             "internalParameters": {"pinning": {"findings": 0}},
             "resolvedDependencies": [{"uri": "git+https://github.com/acme/app@refs/heads/main", "digest": {"gitCommit": "abc"}}]},
         "runDetails": {"builder": {"id": "https://custody.dev/builder/ci-1"}, "metadata": {"finishedOn": "2026-11-20T00:00:00Z"}}}});
-    let rebuild = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "urn:custody:predicate:rebuild:v1", "predicate": {"result": "match"}});
+    let rebuilder = json!({"kind": "key", "label": REBUILDER, "key_id": REBUILDER, "algorithm": "ecdsa-p256", "key_bits": 256, "identity": null, "issuer": null, "claims": {}});
+    let rebuild = json!({"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "app", "digest": {"sha256": "00"}}], "predicateType": "urn:custody:predicate:rebuild:v1",
+        "predicate": {"result": "match", "subjects": [{"name": "app", "recorded": "00", "rebuilt": "00", "match": true}]}});
     json!({
         "artifact": {"digest": "sha256:00", "name": "app"},
         "environment": {"name": "prod", "stage": "production"},
@@ -56,7 +60,7 @@ fn input() -> serde_json::Value {
         "evidence": [
             {"source": "app.sigstore.json", "bundle_digest": "sha256:01", "kind": "signature", "predicate_type": null, "statement": null, "signer": signer, "tlog": tlog, "logged": true, "times": []},
             {"source": "app.intoto.sigstore.json", "bundle_digest": "sha256:02", "kind": "attestation", "predicate_type": "https://slsa.dev/provenance/v1", "statement": provenance, "signer": signer, "tlog": tlog, "logged": true, "times": []},
-            {"source": "app.rebuild.sigstore.json", "bundle_digest": "sha256:03", "kind": "attestation", "predicate_type": "urn:custody:predicate:rebuild:v1", "statement": rebuild, "signer": signer, "tlog": tlog, "logged": true, "times": []}
+            {"source": "app.rebuild.sigstore.json", "bundle_digest": "sha256:03", "kind": "attestation", "predicate_type": "urn:custody:predicate:rebuild:v1", "statement": rebuild, "signer": rebuilder, "tlog": tlog, "logged": true, "times": []}
         ],
         "rejected": []
     })

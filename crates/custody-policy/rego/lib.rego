@@ -250,10 +250,64 @@ build_time(st) := t if {
 
 now_ns := time.parse_rfc3339_ns(input.time)
 
-# An independent rebuild (custody rebuild) reproduced the artifact.
+# An independent rebuild (custody rebuild) reproduced the artifact: a trusted rebuild
+# attestation that says this very artifact came out the same (rebuild_matches), signed by
+# someone who did not sign its provenance (rebuild_ties empty). A rebuild that DIFFERS, or one
+# by the builder itself, never counts.
 reproduced if {
 	some e in attestations(custody_rebuild_v1)
+	rebuild_matches(e)
+	count(rebuild_ties(e)) == 0
+}
+
+# The rebuild attestation's entries (predicate.subjects) for input.artifact.digest.
+rebuild_entries(e) := [s |
+	some s in object.get(e.statement.predicate, "subjects", [])
+	r := object.get(s, "recorded", null)
+	is_string(r)
+	lower(r) == lower(trim_prefix(input.artifact.digest, "sha256:"))
+]
+
+# True when a rebuild attestation says this artifact was reproduced: the overall result is
+# "match" and it has an entry for the artifact's digest, every one with match true and the
+# rebuilt digest equal to the recorded one. Anything else (a "mismatch", an entry that
+# DIFFERS, no entry for this artifact) is not a reproduction.
+rebuild_matches(e) if {
 	e.statement.predicate.result == "match"
+	entries := rebuild_entries(e)
+	count(entries) > 0
+	every s in entries {
+		s.match == true
+		s.rebuilt == s.recorded
+	}
+}
+
+# Verified provenance for the artifact, whoever signed it (trusted or not: a rebuild by anyone
+# who signed a provenance of it is not independent).
+provenance_evidence := [e | some e in input.evidence; e.predicate_type in provenance_types]
+
+# Why a rebuild `r` is not independent of the build: each way its signer is the provenance's
+# signer or builder ("key …", "identity …", "principal …", "CI workflow …"). Empty when independent.
+rebuild_ties(r) := {tie |
+	some p in provenance_evidence
+	some tie in signer_ties(r.signer, p)
+}
+
+# (Every field is read with object.get: a field missing from one signer must not make the
+# whole comparison undefined, which would read as "independent".)
+signer_ties(s, p) := {tie |
+	mine_uri := object.get(s, ["claims", "build_signer_uri"], null)
+	some pair in [
+		[object.get(s, "key_id", null), object.get(p, ["signer", "key_id"], null), "key"],
+		[object.get(s, "identity", null), object.get(p, ["signer", "identity"], null), "identity"],
+		[object.get(s, "principal", null), object.get(p, ["signer", "principal"], null), "principal"],
+		[mine_uri, object.get(p, ["signer", "claims", "build_signer_uri"], null), "CI workflow"],
+		[mine_uri, object.get(p, ["statement", "predicate", "runDetails", "builder", "id"], null), "builder"],
+	]
+	is_string(pair[0])
+	is_string(pair[1])
+	lower(pair[0]) == lower(pair[1])
+	tie := sprintf("%s %s", [pair[2], pair[0]])
 }
 
 algorithm_allowed(s) if {
@@ -427,15 +481,59 @@ any_fresh_provenance if {
 	(now_ns - time.parse_rfc3339_ns(t)) / 86400000000000 <= config.provenance.max_age_days # age_days
 }
 
+# Reproducibility (config.reproducible): not-reproducible when no trusted rebuild attestation
+# exists; rebuild-differs for each that does not say this artifact came out the same (even
+# when another matches: a rebuild that differs means the build is not what it claims or not
+# deterministic); rebuild-not-independent for a matching one signed by the builder itself.
 evidence_violations contains v if {
 	config.reproducible
 	not reproduced
+	count(attestations(custody_rebuild_v1)) == 0
 	v := {
 		"code": "not-reproducible",
-		"msg": sprintf("no verified rebuild attestation (%s) with result \"match\"", [custody_rebuild_v1]),
-		"fix": "rebuild independently with `custody rebuild BUNDLE` and pass its attestation as evidence",
+		"msg": sprintf("%s has no verified rebuild attestation (%s) from a trusted signer", [input.artifact.digest, custody_rebuild_v1]),
+		"fix": "have an independent builder rebuild it with `custody rebuild BUNDLE --key THEIR_KEY` and pass its attestation as evidence",
+		"artifact": input.artifact.digest,
 	}
 }
+
+evidence_violations contains v if {
+	config.reproducible
+	some e in attestations(custody_rebuild_v1)
+	not rebuild_matches(e)
+	v := {
+		"code": "rebuild-differs",
+		"msg": sprintf("the rebuild of %s in %s (signed by %s) did not reproduce it: %s", [input.artifact.digest, e.source, signer_label(e.signer), rebuild_outcome(e)]),
+		"fix": "a rebuild that differs never counts as reproduced: find what makes the build differ (`custody build --reproduce` lists the differing files), fix it, build again and have it rebuilt",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+		"artifact": input.artifact.digest,
+	}
+}
+
+evidence_violations contains v if {
+	config.reproducible
+	not reproduced
+	some e in attestations(custody_rebuild_v1)
+	rebuild_matches(e)
+	ties := rebuild_ties(e)
+	count(ties) > 0
+	v := {
+		"code": "rebuild-not-independent",
+		"msg": sprintf("the rebuild of %s in %s was signed by %s, which also signed or built its provenance (same %s): a builder cannot vouch for its own build", [input.artifact.digest, e.source, signer_label(e.signer), concat(", ", sort(ties))]),
+		"fix": "have an independent builder rebuild it (`custody rebuild BUNDLE --key THEIR_KEY`, on another machine, with a key or identity that did not sign the provenance) and pass that attestation as evidence",
+		"signer": signer_label(e.signer),
+		"evidence": e.source,
+		"artifact": input.artifact.digest,
+	}
+}
+
+# What a rebuild that does not match says about this artifact.
+rebuild_outcome(e) := sprintf("result %v", [object.get(e.statement.predicate, "result", null)]) if {
+	object.get(e.statement.predicate, "result", null) != "match"
+} else := sprintf("no entry for %s in predicate.subjects", [input.artifact.digest]) if {
+	count(rebuild_entries(e)) == 0
+} else := sprintf("rebuilt %v where %v was recorded", [[s.rebuilt | some s in rebuild_entries(e)], [s.recorded | some s in rebuild_entries(e)]])
 
 evidence_violations contains v if {
 	config.tlog
@@ -526,6 +624,84 @@ release_violations contains v if {
 		"fix": sprintf("ask %d more members of group %s to run: custody approve %s --env %s --key <their key>", [missing, a.group, input.artifact.digest, input.environment.name]),
 		"artifact": input.artifact.digest,
 		"approvals": {"required": a.required, "group": a.group, "counted": sort(counted), "not_counted": not_counted},
+	}
+}
+
+# ---------------------------------------------------------------------------------------------
+# Admission follows releases: input.release (docs/policy-input.md) is present when the artifact
+# is admitted to an environment that has releases (a namespace mapped to it). Always on when it
+# is; absent, one check and nothing here applies.
+
+release_violations contains v if {
+	is_object(input.release)
+	some v in release_state_violations
+}
+
+release_state_violations contains v if {
+	r := input.release
+	is_object(r)
+	not release_admitted(r)
+	v := {
+		"code": "release-not-current",
+		"msg": sprintf("%s is not admitted to environment %s: it is %s; %s admits %s", [r.candidate.digest, r.environment, release_position(r), r.environment, release_window(r)]),
+		"fix": release_not_current_fix(r),
+		"artifact": r.candidate.digest,
+		"environment": r.environment,
+	}
+}
+
+# The current release, or one at most allow_previous releases behind it.
+release_admitted(r) if r.candidate.is_current == true
+
+release_admitted(r) if {
+	n := r.candidate.releases_behind
+	is_number(n)
+	n <= r.allow_previous
+}
+
+release_position(r) := sprintf("not one of its releases (current: %s)", [current_release_text(r)]) if {
+	not is_number(r.candidate.release_seq)
+} else := sprintf("release #%v, %v releases behind the current %s", [r.candidate.release_seq, r.candidate.releases_behind, current_release_text(r)]) if {
+	is_number(r.candidate.releases_behind)
+} else := sprintf("release #%v (current: %s)", [r.candidate.release_seq, current_release_text(r)])
+
+current_release_text(r) := sprintf("release #%v %s", [r.current.seq, r.current.digest]) if {
+	is_object(r.current)
+} else := "none"
+
+release_window(r) := "only its current release" if {
+	r.allow_previous == 0
+} else := sprintf("its current release and the %v before it", [r.allow_previous])
+
+release_not_current_fix(r) := sprintf("promote it with `custody promote %s --to %s`, or deploy the current release %s", [r.candidate.digest, r.environment, r.current.digest]) if {
+	is_object(r.current)
+} else := sprintf("promote it with `custody promote %s --to %s`", [r.candidate.digest, r.environment])
+
+release_state_violations contains v if {
+	r := input.release
+	q := r.candidate.quarantine
+	is_object(q)
+	v := {
+		"code": "release-quarantined",
+		"msg": sprintf("%s is quarantined in environment %s by revocation #%v of %s (%s)", [r.candidate.digest, r.environment, q.revocation_id, q.target, q.reason]),
+		"fix": sprintf("roll back to a release that verifies (`custody rollback %s --reason ...`), or promote a rebuild that does not depend on %s", [r.environment, q.target]),
+		"artifact": r.candidate.digest,
+		"environment": r.environment,
+	}
+}
+
+release_state_violations contains v if {
+	r := input.release
+	a := r.candidate.approvals
+	is_object(a)
+	approved := {p | some p in a.approved_by}
+	count(approved) < a.required
+	v := {
+		"code": "release-unapproved",
+		"msg": sprintf("%s has %d of %d approvals environment %s requires from group %s (approved by: %s)", [r.candidate.digest, count(approved), a.required, r.environment, a.group, names_or_none(sort(approved))]),
+		"fix": sprintf("ask %d more members of group %s to run: custody approve %s --env %s --key <their key>", [a.required - count(approved), a.group, r.candidate.digest, r.environment]),
+		"artifact": r.candidate.digest,
+		"environment": r.environment,
 	}
 }
 

@@ -55,7 +55,17 @@ attestation(signer, st) := {"source": "app.intoto.sigstore.json", "bundle_digest
 
 logged(e) := object.union(e, {"logged": true, "tlog": [{"log_id": "00", "log_index": 7, "integrated_time": null}]})
 
-rebuild(signer, result) := attestation(signer, {"_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "urn:custody:predicate:rebuild:v1", "predicate": {"result": result}})
+# A `custody rebuild` attestation about the artifact (digest 00): the overall result and the
+# entry for the artifact agree, as custody writes them.
+rebuild(signer, result) := rebuild_of(signer, result, [{"name": "app", "recorded": "00", "rebuilt": rebuilt_digest(result), "match": result == "match"}])
+
+rebuilt_digest("match") := "00"
+
+rebuilt_digest(result) := "ff" if result != "match"
+
+rebuild_of(signer, result, subjects) := object.union(attestation(signer, {"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "app", "digest": {"sha256": "00"}}], "predicateType": "urn:custody:predicate:rebuild:v1", "predicate": {"result": result, "subjects": subjects}}), {"source": "app.rebuild.sigstore.json"})
+
+with_principal(e, p) := object.union(e, {"signer": object.union(e.signer, {"principal": p})})
 
 doc(evidence) := {"artifact": {"digest": "sha256:00", "name": "app"}, "environment": {"name": "prod", "stage": "production"}, "time": "2026-11-26T00:00:00Z", "evidence": evidence, "rejected": []}
 
@@ -187,17 +197,106 @@ test_max_age if {
 
 # --- reproducibility, logging, attestation types, algorithms ---------------------------------
 
+# key_a builds, key_b (an independent rebuilder) rebuilds; both trusted.
+reproducible_cfg := {"signers": {"keys": [key_a, key_b], "threshold": 1}, "reproducible": true}
+
 test_reproducible if {
-	cfg := object.union(trust_a.custody.config, {"reproducible": true})
+	cfg := reproducible_cfg
 	prov := attestation(key_signer(key_a), custody_provenance({}))
 	vs := lib.violations with input as doc([prov]) with data.custody.config as cfg
 	codes(vs) == {"not-reproducible"}
-	mismatch := lib.violations with input as doc([prov, rebuild(key_signer(key_a), "mismatch")]) with data.custody.config as cfg
-	codes(mismatch) == {"not-reproducible"}
-	ok := lib.violations with input as doc([prov, rebuild(key_signer(key_a), "match")]) with data.custody.config as cfg
+	mismatch := lib.violations with input as doc([prov, rebuild(key_signer(key_b), "mismatch")]) with data.custody.config as cfg
+	codes(mismatch) == {"rebuild-differs"}
+	ok := lib.violations with input as doc([prov, rebuild(key_signer(key_b), "match")]) with data.custody.config as cfg
 	count(ok) == 0
+	lib.reproduced with input as doc([prov, rebuild(key_signer(key_b), "match")]) with data.custody.config as cfg
 	untrusted := lib.violations with input as doc([prov, rebuild(key_signer(key_c), "match")]) with data.custody.config as cfg
 	codes(untrusted) == {"not-reproducible"}
+}
+
+# The builder rebuilding its own artifact proves nothing: same key, same principal (another
+# key of the same person or machine), same certificate identity, or a CI identity whose
+# workflow is the provenance's builder. Each is denied with rebuild-not-independent, naming
+# the tie; an independent rebuild beside it still counts.
+test_attack_self_signed_rebuild_does_not_prove_reproducibility if {
+	cfg := reproducible_cfg
+	prov := attestation(key_signer(key_a), custody_provenance({}))
+	same_key := doc([prov, rebuild(key_signer(key_a), "match")])
+	not lib.reproduced with input as same_key with data.custody.config as cfg
+	vs := lib.violations with input as same_key with data.custody.config as cfg
+	codes(vs) == {"rebuild-not-independent"}
+	[v] := by_code(vs, "rebuild-not-independent")
+	contains(v.msg, sprintf("the rebuild of sha256:00 in app.rebuild.sigstore.json was signed by %s", [key_a]))
+	contains(v.msg, sprintf("same key %s", [key_a]))
+	contains(v.fix, "independent builder")
+	v.evidence == "app.rebuild.sigstore.json"
+
+	# Another key, the same principal.
+	same_principal := doc([with_principal(prov, "ci-bot"), with_principal(rebuild(key_signer(key_b), "match"), "ci-bot")])
+	vp := lib.violations with input as same_principal with data.custody.config as cfg
+	codes(vp) == {"rebuild-not-independent"}
+	[p] := by_code(vp, "rebuild-not-independent")
+	contains(p.msg, "same principal ci-bot")
+
+	# Keyless: the same identity, or the provenance's own builder workflow.
+	wf := "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.0"
+	gh := "https://token.actions.githubusercontent.com"
+	cfg_id := {"signers": {"identities": [{"identity_regexp": ".*", "issuer": gh}]}, "reproducible": true}
+	gh_prov := attestation(cert_signer(wf, gh), github_provenance)
+	same_identity := doc([gh_prov, rebuild(cert_signer(wf, gh), "match")])
+	codes(lib.violations) == {"rebuild-not-independent"} with input as same_identity with data.custody.config as cfg_id
+	other := "https://github.com/acme/app/.github/workflows/rebuild.yml@refs/heads/main"
+	rebuilder := object.union(cert_signer(other, gh), {"claims": {"build_signer_uri": wf}})
+	same_builder := doc([gh_prov, rebuild(rebuilder, "match")])
+	vb := lib.violations with input as same_builder with data.custody.config as cfg_id
+	codes(vb) == {"rebuild-not-independent"}
+	[b] := by_code(vb, "rebuild-not-independent")
+	contains(b.msg, sprintf("same builder %s", [wf]))
+
+	# A provenance by an untrusted signer still ties its signer: it was the builder.
+	cfg_b := {"signers": {"keys": [key_b]}, "reproducible": true, "provenance": {"required": false}}
+	untrusted_builder := doc([attestation(key_signer(key_c), custody_provenance({})), rebuild(key_signer(key_c), "match"), signature(key_signer(key_b))])
+	not lib.reproduced with input as untrusted_builder with data.custody.config as cfg_b
+
+	# An independent rebuild next to the builder's own: reproduced, no deny.
+	both := doc([prov, rebuild(key_signer(key_a), "match"), rebuild(key_signer(key_b), "match")])
+	lib.reproduced with input as both with data.custody.config as cfg
+	count(lib.violations) == 0 with input as both with data.custody.config as cfg
+}
+
+# A rebuild that DIFFERS never satisfies `reproducible`, however it is dressed: an overall
+# "match" whose entry for the artifact differs, an entry for another artifact only, or an
+# overall "mismatch". A differing independent rebuild denies even beside a matching one.
+test_attack_differs_rebuild_does_not_satisfy_reproduced if {
+	cfg := reproducible_cfg
+	prov := attestation(key_signer(key_a), custody_provenance({}))
+	differs := [{"name": "app", "recorded": "00", "rebuilt": "ff", "match": false}]
+	forged := [{"name": "app", "recorded": "00", "rebuilt": "ff", "match": true}]
+	elsewhere := [{"name": "lib", "recorded": "11", "rebuilt": "11", "match": true}]
+	mismatch_overall := [{"name": "app", "recorded": "00", "rebuilt": "00", "match": true}]
+	cases := [
+		rebuild_of(key_signer(key_b), "match", differs),
+		rebuild_of(key_signer(key_b), "match", forged),
+		rebuild_of(key_signer(key_b), "match", elsewhere),
+		rebuild_of(key_signer(key_b), "match", []),
+		rebuild_of(key_signer(key_b), "mismatch", mismatch_overall),
+		rebuild_of(key_signer(key_b), "DIFFERS", differs),
+	]
+	every r in cases {
+		not lib.reproduced with input as doc([prov, r]) with data.custody.config as cfg
+		codes(lib.violations) == {"rebuild-differs"} with input as doc([prov, r]) with data.custody.config as cfg
+	}
+	vs := lib.violations with input as doc([prov, cases[0]]) with data.custody.config as cfg
+	[v] := by_code(vs, "rebuild-differs")
+	contains(v.msg, sprintf("the rebuild of sha256:00 in app.rebuild.sigstore.json (signed by %s) did not reproduce it: rebuilt [\"ff\"] where [\"00\"] was recorded", [key_b]))
+	contains(v.fix, "never counts as reproduced")
+	ve := lib.violations with input as doc([prov, cases[2]]) with data.custody.config as cfg
+	[e] := by_code(ve, "rebuild-differs")
+	contains(e.msg, "no entry for sha256:00 in predicate.subjects")
+
+	# A matching independent rebuild does not outvote one that differs.
+	split := doc([prov, rebuild(key_signer(key_b), "match"), rebuild(key_signer(key_b), "mismatch")])
+	codes(lib.violations) == {"rebuild-differs"} with input as split with data.custody.config as cfg
 }
 
 test_logged_in_trusted_log if {
@@ -525,4 +624,97 @@ test_ordinary_rejections_do_not_warn if {
 	d := object.union(doc([]), {"rejected": [{"source": "x.sigstore.json", "code": "signature.invalid", "reason": "bad"}]})
 	ws := lib.warnings with input as d
 	count(ws) == 0
+}
+
+# --- admission follows releases (input.release) ------------------------------------------------
+
+# The release state of prod for the artifact (sha256:00): current release #7 is sha256:cc, one
+# earlier release admitted; `candidate` fields override the defaults.
+release_state(candidate) := {
+	"environment": "prod",
+	"current": {"seq": 7, "digest": "sha256:cc"},
+	"allow_previous": 1,
+	"candidate": object.union({"digest": "sha256:00", "is_current": false, "release_seq": null, "releases_behind": null, "quarantine": null, "approvals": null}, candidate),
+}
+
+with_release(r) := object.union(doc([]), {"release": r})
+
+
+test_release_current_is_admitted if {
+	r := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0})
+	vs := lib.release_violations with input as with_release(r)
+	count(vs) == 0
+}
+
+test_release_previous_within_allow_previous_is_admitted if {
+	r := release_state({"release_seq": 6, "releases_behind": 1})
+	vs := lib.release_violations with input as with_release(r)
+	count(vs) == 0
+	two := object.union(r, {"allow_previous": 2, "candidate": object.union(r.candidate, {"release_seq": 5, "releases_behind": 2})})
+	count(lib.release_violations) == 0 with input as with_release(two)
+}
+
+test_release_superseded_is_denied_with_release_not_current if {
+	r := release_state({"release_seq": 5, "releases_behind": 2})
+	vs := lib.release_violations with input as with_release(r)
+	codes(vs) == {"release-not-current"}
+	[v] := by_code(vs, "release-not-current")
+	v.msg == "sha256:00 is not admitted to environment prod: it is release #5, 2 releases behind the current release #7 sha256:cc; prod admits its current release and the 1 before it"
+	v.fix == "promote it with `custody promote sha256:00 --to prod`, or deploy the current release sha256:cc"
+	v.artifact == "sha256:00"
+	v.environment == "prod"
+	codes(lib.release_state_violations) == {"release-not-current"} with input as with_release(r)
+	# allow_previous 0: even the one just before is denied.
+	only := object.union(r, {"allow_previous": 0, "candidate": object.union(r.candidate, {"release_seq": 6, "releases_behind": 1})})
+	[o] := by_code(lib.release_violations, "release-not-current") with input as with_release(only)
+	endswith(o.msg, "prod admits only its current release")
+}
+
+test_release_never_released_is_denied if {
+	r := release_state({})
+	[v] := by_code(lib.release_violations, "release-not-current") with input as with_release(r)
+	v.msg == "sha256:00 is not admitted to environment prod: it is not one of its releases (current: release #7 sha256:cc); prod admits its current release and the 1 before it"
+	# An environment whose history is empty has no current release to name.
+	empty := object.union(r, {"current": null})
+	[e] := by_code(lib.release_violations, "release-not-current") with input as with_release(empty)
+	contains(e.msg, "(current: none)")
+	e.fix == "promote it with `custody promote sha256:00 --to prod`"
+}
+
+test_release_quarantined_is_denied if {
+	q := {"revocation_id": 4, "target": "key:9f1c", "reason": "key stolen", "at": "2026-11-25T00:00:00Z"}
+	r := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0, "quarantine": q})
+	vs := lib.release_violations with input as with_release(r)
+	codes(vs) == {"release-quarantined"}
+	[v] := by_code(vs, "release-quarantined")
+	v.msg == "sha256:cc is quarantined in environment prod by revocation #4 of key:9f1c (key stolen)"
+	startswith(v.fix, "roll back to a release that verifies (`custody rollback prod")
+	v.environment == "prod"
+}
+
+test_release_unapproved_is_denied if {
+	a := {"required": 2, "group": "release-approvers", "approved_by": ["alice", "alice"]}
+	r := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0, "approvals": a})
+	vs := lib.release_violations with input as with_release(r)
+	codes(vs) == {"release-unapproved"}
+	[v] := by_code(vs, "release-unapproved")
+	v.msg == "sha256:cc has 1 of 2 approvals environment prod requires from group release-approvers (approved by: alice)"
+	v.fix == "ask 1 more members of group release-approvers to run: custody approve sha256:cc --env prod --key <their key>"
+	enough := object.union(r, {"candidate": object.union(r.candidate, {"approvals": object.union(a, {"approved_by": ["alice", "bob"]})})})
+	count(lib.release_violations) == 0 with input as with_release(enough)
+}
+
+test_release_absent_changes_nothing if {
+	prov := attestation(key_signer(key_a), custody_provenance({}))
+	cfg := trust_a.custody.config
+	without := lib.violations with input as doc([prov]) with data.custody.config as cfg
+	count(without) == 0
+	# The same input with an admitting release state decides the same; a superseded one adds
+	# exactly its own deny.
+	ok := release_state({"digest": "sha256:cc", "is_current": true, "release_seq": 7, "releases_behind": 0})
+	with_ok := lib.violations with input as object.union(doc([prov]), {"release": ok}) with data.custody.config as cfg
+	with_ok == without
+	old := release_state({"release_seq": 3, "releases_behind": 4})
+	with_old := lib.violations with input as object.union(doc([prov]), {"release": old}) with data.custody.config as cfg
+	codes(with_old) == {"release-not-current"}
 }

@@ -811,6 +811,12 @@ const SAMPLE_INPUT: &str = r#"{
   "environment": {"name": "sample", "stage": "production",
     "approvals": {"required": 2, "group": "sample", "members": ["sample", "approver"], "max_age_seconds": 86400}},
   "promotion": {"requested_by": "promoter", "from": null},
+  "release": {"environment": "sample", "current": {"seq": 3, "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000001"},
+    "allow_previous": 1,
+    "candidate": {"digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "is_current": false,
+      "release_seq": 1, "releases_behind": 2,
+      "quarantine": {"revocation_id": 2, "target": "key:02", "reason": "sample", "at": "2026-01-01T00:00:00Z"},
+      "approvals": {"required": 2, "group": "sample", "approved_by": ["approver"]}}},
   "time": "2026-01-01T00:00:00Z",
   "evidence": [{
     "source": "sample.sigstore.json",

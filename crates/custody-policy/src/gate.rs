@@ -12,6 +12,7 @@ use crate::VerificationCache;
 use crate::input::{
     self, Candidate, EnvironmentRef, InputParts, PromotionRef, RetiredKey, RevokedTarget, TrustSet,
 };
+use crate::release::ReleaseState;
 use crate::verdict::{ArtifactRef, Finding, Verdict};
 
 /// A policy and what evidence is verified against.
@@ -22,7 +23,7 @@ pub struct Gate {
 }
 
 /// One decision request. The release facts (`principals`, `revocations`, `retired`,
-/// `promotion`) default to none: `Request { artifact, time, ..Default::default() }`.
+/// `promotion`, `release`) default to none: `Request { artifact, time, ..Default::default() }`.
 #[derive(Debug, Clone, Default)]
 pub struct Request<'a> {
     pub artifact: ArtifactRef,
@@ -41,6 +42,10 @@ pub struct Request<'a> {
     pub retired: Arc<Vec<RetiredKey>>,
     /// The promotion being decided, if this is one (`input.promotion`).
     pub promotion: Option<PromotionRef>,
+    /// The release state of the environment being admitted to (`input.release`): set at
+    /// admission for a namespace mapped to an environment that has releases; `None` leaves
+    /// the input without `release`, exactly as before.
+    pub release: Option<ReleaseState>,
 }
 
 impl Gate {
@@ -83,6 +88,7 @@ impl Gate {
             artifact_revoked: input::artifact_revocation(digest_text, &request.revocations),
             environment: request.environment.as_ref(),
             promotion: request.promotion.as_ref(),
+            release: request.release.as_ref(),
             time: request.time,
             evidence: &evidence,
             rejected: &rejected,
@@ -112,6 +118,7 @@ impl Gate {
             artifact_revoked: None,
             environment: request.environment.as_ref(),
             promotion: request.promotion.as_ref(),
+            release: request.release.as_ref(),
             time: request.time,
             evidence: &[],
             rejected: &[],

@@ -23,6 +23,7 @@ use custody_core::x509::{IdentityMatcher, IdentityPattern};
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
+use crate::release::ReleaseState;
 use crate::verdict::ArtifactRef;
 
 /// What evidence is verified against.
@@ -700,6 +701,8 @@ pub struct InputParts<'a> {
     pub artifact_revoked: Option<&'a RevokedTarget>,
     pub environment: Option<&'a EnvironmentRef>,
     pub promotion: Option<&'a PromotionRef>,
+    /// The environment's release state (`input.release`); `None`: no `release` field at all.
+    pub release: Option<&'a ReleaseState>,
     pub time: DateTime<Utc>,
     pub evidence: &'a [Evidence],
     pub rejected: &'a [Rejected],
@@ -712,14 +715,18 @@ impl InputParts<'_> {
         if let (Some(r), Some(obj)) = (self.artifact_revoked, artifact.as_object_mut()) {
             obj.insert("revoked".into(), json!(r));
         }
-        json!({
+        let mut doc = json!({
             "artifact": artifact,
             "environment": self.environment.map(|e| json!(e)).unwrap_or(Json::Null),
             "promotion": self.promotion.map(|p| json!(p)).unwrap_or(Json::Null),
             "time": rfc3339(self.time),
             "evidence": self.evidence,
             "rejected": self.rejected,
-        })
+        });
+        if let (Some(release), Some(obj)) = (self.release, doc.as_object_mut()) {
+            obj.insert("release".into(), json!(release));
+        }
+        doc
     }
 }
 
@@ -736,6 +743,7 @@ pub fn input_document(
         artifact_revoked: None,
         environment,
         promotion: None,
+        release: None,
         time,
         evidence,
         rejected,

@@ -5,7 +5,7 @@
 //!          principals, revocations ─► input::attach_principals, input::apply_revocations
 //!                      retired keys ─► input::apply_retirements
 //!                                                      │
-//!  artifact, environment, promotion, time ─► input::InputParts ─► Policy::evaluate (regorus)
+//!  artifact, environment, promotion, release, time ─► input::InputParts ─► Policy::evaluate (regorus)
 //!                                                      │
 //!                         gate::Gate::decide ─► Verdict (findings with codes, fixes, locations)
 //!                                                      │ allowed
@@ -19,6 +19,7 @@ pub mod engine;
 pub mod gate;
 pub mod input;
 pub mod limit;
+pub mod release;
 pub mod verdict;
 pub mod verified;
 pub mod vsa;
@@ -30,6 +31,9 @@ pub use input::{
     RetiredKey, RevokedEvidence, RevokedTarget, TrustSet,
 };
 pub use limit::{POLICY_TIMEOUT, TimeLimit, TimedOut};
+pub use release::{
+    CandidateFacts, QuarantineRef, ReleaseApprovals, ReleaseCandidate, ReleaseRef, ReleaseState,
+};
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
 pub use verified::VerificationCache;
 

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use common::{approval_statement, check, schema, signed_provenance, signed_statement};
+use common::{
+    approval_statement, check, codes, id, key, schema, signed_provenance, signed_statement,
+};
 use custody_core::digest::Sha256Digest;
-use custody_core::keys::{KeyAlgorithm, SigningKey};
+use custody_core::keys::SigningKey;
 use custody_core::verify::Artifact;
 use custody_policy::input::{self, InputParts};
 use custody_policy::{
@@ -30,14 +32,6 @@ struct World {
     mallory: SigningKey,
     artifact: Sha256Digest,
     now: DateTime<Utc>,
-}
-
-fn key() -> SigningKey {
-    SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap()
-}
-
-fn id(k: &SigningKey) -> String {
-    k.public_key().key_id().to_string()
 }
 
 impl World {
@@ -139,10 +133,6 @@ impl World {
     }
 }
 
-fn codes(v: &Verdict) -> Vec<&str> {
-    v.denies.iter().map(|f| f.code.as_str()).collect()
-}
-
 /// The input document the gate builds for `request`, the same way [`Gate::decide`] does.
 fn document(g: &Gate, request: &Request<'_>, candidates: &[Candidate]) -> Value {
     let digest_text = request.artifact.digest.as_deref().unwrap();
@@ -156,6 +146,7 @@ fn document(g: &Gate, request: &Request<'_>, candidates: &[Candidate]) -> Value 
         artifact_revoked: input::artifact_revocation(digest_text, &request.revocations),
         environment: request.environment.as_ref(),
         promotion: request.promotion.as_ref(),
+        release: request.release.as_ref(),
         time: request.time,
         evidence: &evidence,
         rejected: &rejected,

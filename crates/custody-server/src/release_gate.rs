@@ -60,6 +60,8 @@ pub(crate) fn request(
             requested_by: requested_by.to_owned(),
             from: env.from.clone(),
         }),
+        // A promotion is decided on the environment's rules, not its release state.
+        release: None,
     }
 }
 

@@ -464,9 +464,13 @@ pub struct AttestArgs {
     /// The predicate: a JSON file
     #[arg(long)]
     pub predicate: PathBuf,
-    /// Where to write the bundle [default: FILE.intoto.sigstore.json]
+    /// Where to write the bundle [default: FILE.intoto.sigstore.json for SLSA provenance,
+    /// FILE.<short type name>.sigstore.json for other types, e.g. FILE.rebuild.sigstore.json]
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    /// Overwrite the bundle file if it exists (without it an existing bundle is an error)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -479,7 +483,8 @@ pub struct VerifyArgs {
         required_unless_present = "bundles_from"
     )]
     pub artifact: Option<String>,
-    /// The bundle [default: FILE.sigstore.json, then FILE.intoto.sigstore.json, then FILE.sigstore]
+    /// The bundle [default: FILE.sigstore.json, then FILE.intoto.sigstore.json, then FILE.sigstore,
+    /// then the only FILE.<type>.sigstore.json (e.g. FILE.rebuild.sigstore.json)]
     #[arg(long, conflicts_with = "bundles_from")]
     pub bundle: Option<PathBuf>,
     /// Public key (PEM) the bundle must be signed with [env CUSTODY_PUBLIC_KEY, config `public_key`]

@@ -121,6 +121,99 @@ fn attest_then_verify_and_subject_binding() {
     );
 }
 
+/// `custody attest` used to write every predicate type to FILE.intoto.sigstore.json, so
+/// attesting a rebuild or a scan beside a build silently replaced its signed provenance.
+#[test]
+fn attack_attest_overwrites_the_provenance_bundle() {
+    let dir = tempdir();
+    let d = dir.path();
+    keygen(d, "k", "ecdsa-p256");
+    fs::write(d.join("app.bin"), b"binary").unwrap();
+    fs::write(
+        d.join("p.json"),
+        br#"{"buildDefinition":{"buildType":"x"}}"#,
+    )
+    .unwrap();
+    fs::write(d.join("r.json"), br#"{"result":"match"}"#).unwrap();
+    let attest = |kind: &str, predicate: &str, extra: &[&str]| {
+        let mut cmd = custody(d);
+        cmd.args(["attest", "app.bin", "--key", "k.key", "--type", kind])
+            .args(["--predicate", predicate])
+            .args(extra);
+        run(&mut cmd)
+    };
+    let provenance = "https://slsa.dev/provenance/v1";
+    let (code, _, err) = attest(provenance, "p.json", &[]);
+    assert_eq!(code, 0, "{err}");
+    let provenance_bundle = d.join("app.bin.intoto.sigstore.json");
+    let signed = fs::read(&provenance_bundle).unwrap();
+
+    // Another predicate type gets its own name; the provenance is untouched.
+    let (code, _, err) = attest("urn:custody:predicate:rebuild:v1", "r.json", &[]);
+    assert_eq!(code, 0, "{err}");
+    let rebuild_bundle = d.join("app.bin.rebuild.sigstore.json");
+    assert!(rebuild_bundle.is_file(), "no rebuild bundle: {err}");
+    assert_eq!(fs::read(&provenance_bundle).unwrap(), signed);
+
+    // The same type again, or any type aimed at an existing file: refused before signing.
+    assert_fails(
+        attest(provenance, "p.json", &[]),
+        2,
+        &["app.bin.intoto.sigstore.json", "already exists", "--force"],
+    );
+    assert_fails(
+        attest(
+            "https://example.com/scan/v1",
+            "r.json",
+            &["--bundle", "app.bin.intoto.sigstore.json"],
+        ),
+        2,
+        &["app.bin.intoto.sigstore.json", "--force"],
+    );
+    assert_eq!(fs::read(&provenance_bundle).unwrap(), signed);
+
+    // Plain verify still finds the provenance first.
+    let (code, out, err) =
+        run(custody(d).args(["verify", "app.bin", "--key", "k.pub", "-o", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["statement"]["predicateType"], provenance);
+
+    // --force replaces it, on purpose.
+    let (code, _, err) = attest(provenance, "r.json", &["--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(fs::read(&provenance_bundle).unwrap(), signed);
+
+    // Without the provenance, verify finds the one other attestation bundle by its new name,
+    // and with two it asks which.
+    fs::remove_file(&provenance_bundle).unwrap();
+    let (code, out, err) =
+        run(custody(d).args(["verify", "app.bin", "--key", "k.pub", "-o", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["statement"]["predicateType"],
+        "urn:custody:predicate:rebuild:v1"
+    );
+    let (code, _, err) = attest(
+        "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "r.json",
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(d.join("app.bin.vuln.sigstore.json").is_file());
+    assert_fails(
+        run(custody(d).args(["verify", "app.bin", "--key", "k.pub"])),
+        2,
+        &[
+            "several bundles",
+            "app.bin.rebuild.sigstore.json",
+            "app.bin.vuln.sigstore.json",
+            "--bundle",
+        ],
+    );
+}
+
 #[test]
 fn bad_inputs_get_one_line_and_the_right_exit_code() {
     let dir = tempdir();

@@ -597,7 +597,8 @@ fn a_logged_release_verifies_with_the_logs_trusted_root() {
     ]);
     let (code, _, err) = run(&mut cmd);
     assert_eq!(code, 0, "{err}");
-    let logged = std::fs::read_to_string(d.join("app.bin.intoto.sigstore.json")).unwrap();
+    // A non-provenance predicate type gets its own bundle name (`.release.`, from the type).
+    let logged = std::fs::read_to_string(d.join("app.bin.release.sigstore.json")).unwrap();
 
     let release_key = SigningKey::from_pem(
         &std::fs::read(d.join("release.key")).unwrap(),

@@ -186,7 +186,8 @@ impl Setup {
             "predicate.json",
         ]));
         assert_eq!(code, 0, "{err}");
-        std::fs::read(self.dir.join(format!("{name}.intoto.sigstore.json"))).unwrap()
+        // Not provenance: the bundle is named after the predicate type (`.review.`).
+        std::fs::read(self.dir.join(format!("{name}.review.sigstore.json"))).unwrap()
     }
 }
 

@@ -1,12 +1,14 @@
 //! Signing real bundles for the integration tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use chrono::{DateTime, Utc};
 use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
 use custody_core::dsse::{self, Envelope, EnvelopeSignature};
 use custody_core::encoding::base64_encode;
 use custody_core::intoto::{ResourceDescriptor, Statement};
-use custody_core::keys::{SignedData, SigningKey};
+use custody_core::keys::{KeyAlgorithm, SignedData, SigningKey};
+use custody_policy::{Candidate, Gate, Policy, PolicyFile, TrustSet, Verdict};
 use serde_json::{Value, json};
 
 /// A DSSE bundle of `statement`, signed with `key` (key hint, no log entry).
@@ -60,6 +62,60 @@ pub fn approval_statement(
         "https://custody.dev/approval/v1",
         json!({"environment": environment, "approver": approver, "approvedAt": approved_at, "comment": Value::Null}),
     )
+}
+
+pub fn key() -> SigningKey {
+    SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap()
+}
+
+/// The key's id (lowercase hex), as policy sees it.
+pub fn id(k: &SigningKey) -> String {
+    k.public_key().key_id().to_string()
+}
+
+/// The decision time of these tests.
+pub fn now() -> DateTime<Utc> {
+    "2026-11-26T12:00:00Z".parse().unwrap()
+}
+
+pub fn candidate(source: &str, bytes: Vec<u8>) -> Candidate {
+    Candidate {
+        source: source.into(),
+        bytes,
+    }
+}
+
+/// The codes of a verdict's denies, in order.
+pub fn codes(v: &Verdict) -> Vec<&str> {
+    v.denies.iter().map(|f| f.code.as_str()).collect()
+}
+
+/// A gate denying on `data.custody.lib.violations`, trusting `trusted` (their public keys, and
+/// their key ids as signers), with `settings` merged into `data.custody.config`.
+pub fn library_gate(trusted: &[&SigningKey], settings: Value) -> Gate {
+    let mut config =
+        json!({"signers": {"keys": trusted.iter().map(|k| id(k)).collect::<Vec<_>>()}});
+    if let (Some(c), Some(s)) = (config.as_object_mut(), settings.as_object()) {
+        c.extend(s.clone());
+    }
+    let policy = Policy::from_files(
+        vec![PolicyFile {
+            path: "gate.rego".into(),
+            text:
+                "package custody.gate\n\ndeny contains v if some v in data.custody.lib.violations\n"
+                    .into(),
+        }],
+        json!({"custody": {"config": config}}),
+    )
+    .unwrap();
+    Gate {
+        policy,
+        trust: TrustSet {
+            keys: trusted.iter().map(|k| k.public_key()).collect(),
+            root: None,
+            root_digest: None,
+        },
+    }
 }
 
 /// A small JSON Schema checker: type, required, additionalProperties: false, properties,

@@ -101,6 +101,50 @@ pub(crate) fn default_bundle_path(file: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The bundle suffix `custody attest` writes beside FILE for a predicate type, so attestations
+/// of different kinds never share a name: SLSA provenance keeps `.intoto.sigstore.json` (the
+/// name `custody build` writes and `custody verify` looks for); any other type gets
+/// `.<short name>.sigstore.json`, the short name being the URI's last segment that is not a
+/// version (`urn:custody:predicate:rebuild:v1` → `.rebuild.sigstore.json`,
+/// `https://cosign.sigstore.dev/attestation/vuln/v1` → `.vuln.sigstore.json`).
+pub(crate) fn attestation_bundle_suffix(predicate_type: &str) -> String {
+    if predicate_type.starts_with("https://slsa.dev/provenance/") {
+        return ".intoto.sigstore.json".into();
+    }
+    format!(".{}.sigstore.json", predicate_short_name(predicate_type))
+}
+
+/// A stable file-name word for a predicate type URI: its last segment (split on `/`, `:`, `#`
+/// and `?`) that is not a version like `v1` or `0.2`, lower-cased, with every run of other
+/// characters than `a-z0-9` made one `-`; at most 40 characters. `attestation` when nothing is
+/// left, or when the word would be one of the names custody gives other bundles (`intoto`,
+/// `sigstore`).
+fn predicate_short_name(predicate_type: &str) -> String {
+    let is_version = |s: &str| {
+        let digits = s.strip_prefix(['v', 'V']).unwrap_or(s);
+        digits.starts_with(|c: char| c.is_ascii_digit())
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+    };
+    let segment = predicate_type
+        .split(['/', ':', '#', '?'])
+        .rfind(|s| !s.is_empty() && !is_version(s))
+        .unwrap_or("");
+    let mut word = String::new();
+    for c in segment.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            word.push(c);
+        } else if !word.is_empty() && !word.ends_with('-') {
+            word.push('-');
+        }
+    }
+    word.truncate(40);
+    let word = word.trim_end_matches('-');
+    match word {
+        "" | "intoto" | "sigstore" => "attestation".into(),
+        w => w.to_string(),
+    }
+}
+
 /// Signs an in-toto statement: DSSE over `PAE("application/vnd.in-toto+json", statement)`, in a
 /// v0.3 bundle whose key hint is also the envelope's `keyid`. Returns the bundle and the key id.
 pub(crate) fn sign_statement(
@@ -166,6 +210,21 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
+    if args.predicate_type.trim().is_empty() {
+        anyhow::bail!("--type must be a predicate type URI, e.g. https://slsa.dev/provenance/v1");
+    }
+    let bundle_path = args.bundle.clone().unwrap_or_else(|| {
+        default_bundle_path(&args.file, &attestation_bundle_suffix(&args.predicate_type))
+    });
+    // Before anything is signed or logged: an existing bundle (another attestation, or the
+    // provenance `custody build` wrote) is never replaced by accident.
+    if !args.force && bundle_path.symlink_metadata().is_ok() {
+        anyhow::bail!(
+            "bundle {} already exists: pass --bundle FILE to write this {} attestation elsewhere, or --force to overwrite it",
+            bundle_path.display(),
+            args.predicate_type
+        );
+    }
     let (key_path, key) = signing_key(ctx, args.key)?;
     let predicate_bytes = files::read(&args.predicate, "predicate")?;
     let predicate: serde_json::Value = serde_json::from_slice(&predicate_bytes).map_err(|e| {
@@ -179,9 +238,6 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
             "predicate {}: must be a JSON object",
             args.predicate.display()
         );
-    }
-    if args.predicate_type.trim().is_empty() {
-        anyhow::bail!("--type must be a predicate type URI, e.g. https://slsa.dev/provenance/v1");
     }
     let (digest, size) = files::sha256(&args.file)?;
     let name = args
@@ -200,10 +256,6 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
     let (bundle, tlog) = log_bundle(&args.log, bundle, &public, &artifact, |target| {
         tlog_client::submit_dsse(target, &envelope, &public)
     })?;
-    let bundle_path = args
-        .bundle
-        .clone()
-        .unwrap_or_else(|| default_bundle_path(&args.file, ".intoto.sigstore.json"));
     files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
     ctx.emit(
         &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },
@@ -216,4 +268,63 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
         ),
     );
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attestation_bundle_suffix;
+
+    #[test]
+    fn attestation_bundle_names_differ_by_predicate_type() {
+        let cases = [
+            ("https://slsa.dev/provenance/v1", ".intoto.sigstore.json"),
+            ("https://slsa.dev/provenance/v0.2", ".intoto.sigstore.json"),
+            ("urn:custody:predicate:rebuild:v1", ".rebuild.sigstore.json"),
+            (
+                "urn:custody:predicate:reproducibility:v1",
+                ".reproducibility.sigstore.json",
+            ),
+            (
+                "https://cosign.sigstore.dev/attestation/vuln/v1",
+                ".vuln.sigstore.json",
+            ),
+            (
+                "https://in-toto.io/attestation/vulns/v0.1",
+                ".vulns.sigstore.json",
+            ),
+            (
+                "https://slsa.dev/verification_summary/v1",
+                ".verification-summary.sigstore.json",
+            ),
+            ("https://spdx.dev/Document/v2.3", ".document.sigstore.json"),
+            ("https://custody.dev/approval/v1", ".approval.sigstore.json"),
+            (
+                "https://example.com/review/v1#draft",
+                ".draft.sigstore.json",
+            ),
+            // Nothing but versions, or a reserved word: a neutral name, never the provenance's.
+            ("v1", ".attestation.sigstore.json"),
+            (
+                "https://example.com/intoto/v1",
+                ".attestation.sigstore.json",
+            ),
+            ("urn:x:Sigstore:2", ".attestation.sigstore.json"),
+            // Path tricks cannot escape the file name.
+            ("https://e.com/../../etc/passwd", ".passwd.sigstore.json"),
+            ("https://e.com/..", ".attestation.sigstore.json"),
+            ("https://e.com/A B__c", ".a-b-c.sigstore.json"),
+        ];
+        for (predicate_type, want) in cases {
+            assert_eq!(
+                attestation_bundle_suffix(predicate_type),
+                want,
+                "{predicate_type}"
+            );
+        }
+        let long = format!("urn:x:{}", "a".repeat(100));
+        assert_eq!(
+            attestation_bundle_suffix(&long).len(),
+            40 + ".sigstore.json".len() + 1
+        );
+    }
 }

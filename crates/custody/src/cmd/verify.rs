@@ -29,7 +29,10 @@ mod report;
 
 pub(crate) use gate::{load_policy, verdict_outcome, write_sarif};
 
-/// The bundle names tried beside an artifact, in order.
+/// The bundle names tried beside an artifact, in order: `custody sign`'s, the SLSA provenance
+/// `custody build` and `custody attest --type https://slsa.dev/provenance/v1` write, cosign's.
+/// When none exists, the one `FILE.<type>.sigstore.json` other attestation types get (e.g.
+/// `FILE.rebuild.sigstore.json`), if there is exactly one.
 const BUNDLE_SUFFIXES: [&str; 3] = [".sigstore.json", ".intoto.sigstore.json", ".sigstore"];
 
 /// What is being verified: a file, or only its digest.
@@ -73,11 +76,23 @@ fn find_bundle(subject: &Subject, flag: Option<PathBuf>) -> anyhow::Result<PathB
             return Ok(candidate);
         }
     }
-    anyhow::bail!(
-        "no bundle found beside {} (looked for {}): pass --bundle FILE",
-        file.display(),
-        BUNDLE_SUFFIXES.join(", ")
-    )
+    match gate::bundles_beside(file).as_slice() {
+        [only] => Ok(only.clone()),
+        [] => anyhow::bail!(
+            "no bundle found beside {} (looked for {}, and FILE.<type>.sigstore.json): pass --bundle FILE",
+            file.display(),
+            BUNDLE_SUFFIXES.join(", ")
+        ),
+        several => anyhow::bail!(
+            "several bundles beside {} ({}): pass --bundle FILE to say which to verify, or --policy DIR to weigh them all",
+            file.display(),
+            several
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// What the bundles are checked against, loaded once (the trusted root is parsed once even for
