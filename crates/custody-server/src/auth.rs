@@ -176,4 +176,21 @@ mod tests {
         assert_eq!(auth.check(&HeaderMap::new()), Err(AuthError::Missing));
         assert!(WriteAuth::bearer("  ").is_none());
     }
+
+    #[test]
+    fn a_token_names_its_principal_and_roles() {
+        let text = format!(
+            "[[principal]]\nname = \"rm\"\ntoken_sha256 = {:?}\nroles = [\"release-manager\"]\n\n[[principal]]\nname = \"agent\"\ntoken_sha256 = {:?}\nroles = [\"deployer\"]\nenvironments = [\"prod\"]\n",
+            Sha256Digest::of(b"rm-token").hex(),
+            Sha256Digest::of(b"agent-token").hex(),
+        );
+        let config = ReleaseConfig::parse(&text, std::path::Path::new("."), &|_| None).unwrap();
+        let hash = |t: &[u8]| *Sha256Digest::of(t).as_bytes();
+        let rm = caller_for_token(&config, &hash(b"rm-token")).unwrap();
+        assert_eq!(rm.name, "rm");
+        assert_eq!(rm.roles, BTreeSet::from([Role::ReleaseManager]));
+        let agent = caller_for_token(&config, &hash(b"agent-token")).unwrap();
+        assert_eq!(agent.environments, BTreeSet::from(["prod".to_owned()]));
+        assert!(caller_for_token(&config, &hash(b"rm-token2")).is_none());
+    }
 }
