@@ -501,7 +501,13 @@ async fn story(w: World) {
         .artifact_bytes_for(&rm, &r3.to_string())
         .await
         .unwrap_err();
-    assert!(matches!(err, ReleaseError::Forbidden { .. }));
+    assert!(matches!(
+        err,
+        ReleaseError::Forbidden {
+            missing_role: Some(Role::Auditor),
+            ..
+        }
+    ));
     message(&err, "only to auditors");
     assert_eq!(
         s.artifact_bytes_for(&w.caller("aud"), &r3.to_string())

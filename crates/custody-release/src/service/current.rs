@@ -112,10 +112,13 @@ impl ReleaseService {
         if let Some(why) = self.withheld(&parsed).await?
             && caller.require(Role::Auditor, "fetching it").is_err()
         {
-            return Err(ReleaseError::forbidden(format!(
-                "{why}: its bytes are served only to auditors (for forensics); principal {:?} is none (nothing to deploy: the environment is rolled back)",
-                caller.name
-            )));
+            return Err(ReleaseError::Forbidden {
+                message: format!(
+                    "{why}: its bytes are served only to auditors (for forensics); principal {:?} is none (nothing to deploy: the environment is rolled back)",
+                    caller.name
+                ),
+                missing_role: Some(Role::Auditor),
+            });
         }
         self.artifact_bytes(digest).await
     }
