@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn a_token_names_its_principal_and_roles() {
         let text = format!(
-            "[[principal]]\nname = \"rm\"\ntoken_sha256 = {:?}\nroles = [\"release-manager\"]\n\n[[principal]]\nname = \"agent\"\ntoken_sha256 = {:?}\nroles = [\"deployer\"]\nenvironments = [\"prod\"]\n",
+            "[[environment]]\nname = \"prod\"\npolicy = \"policy\"\n\n[[principal]]\nname = \"rm\"\ntoken_sha256 = {:?}\nroles = [\"release-manager\"]\n\n[[principal]]\nname = \"agent\"\ntoken_sha256 = {:?}\nroles = [\"deployer\"]\nenvironments = [\"prod\"]\n",
             Sha256Digest::of(b"rm-token").hex(),
             Sha256Digest::of(b"agent-token").hex(),
         );
