@@ -99,3 +99,65 @@ pub(crate) fn release_error(e: ReleaseError) -> Response {
     }
     json(status, &body)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use custody_release::model::Role;
+
+    async fn body(r: Response) -> Json {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn every_release_error_has_its_status() {
+        let cases = [
+            (ReleaseError::BadRequest("b".into()), 400),
+            (
+                ReleaseError::Forbidden {
+                    message: "f".into(),
+                    missing_role: Some(Role::Admin),
+                },
+                403,
+            ),
+            (ReleaseError::Conflict("c".into()), 409),
+            (ReleaseError::NotFound("n".into()), 404),
+            (
+                ReleaseError::Store(StoreError::Conflict {
+                    environment: "prod".into(),
+                    expected: 3,
+                }),
+                409,
+            ),
+            (ReleaseError::Store(StoreError::Duplicate("r".into())), 409),
+            (ReleaseError::Store(StoreError::NotFound("x".into())), 404),
+            (ReleaseError::Store(StoreError::Backend("db".into())), 500),
+            (ReleaseError::Log("down".into()), 503),
+            (ReleaseError::Internal("bug".into()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(release_status(&e).as_u16(), status, "{e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_says_retry_and_internal_errors_say_nothing() {
+        let r = release_error(ReleaseError::Store(StoreError::Conflict {
+            environment: "prod".into(),
+            expected: 3,
+        }));
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let b = body(r).await;
+        assert_eq!(b["code"], 409);
+        assert_eq!(b["retry"], true);
+        assert!(b["message"].as_str().unwrap().contains("environment prod"));
+        let r = release_error(ReleaseError::Conflict("older".into()));
+        assert!(body(r).await.get("retry").is_none());
+        let r = release_error(ReleaseError::Internal("secret detail".into()));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("secret detail"));
+    }
+}

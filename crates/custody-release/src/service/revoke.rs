@@ -32,7 +32,7 @@ impl ReleaseService {
         let target = statement::field(&predicate, "target")
             .ok_or_else(|| ReleaseError::bad("the revocation names no target"))?
             .to_owned();
-        statement::parse_target(&target).map_err(|m| ReleaseError::bad(m))?;
+        statement::parse_target(&target).map_err(ReleaseError::bad)?;
         if subject != Sha256Digest::of(target.as_bytes()) {
             return Err(ReleaseError::bad(
                 "the revocation's subject is not the digest of its target (make it with custody revoke)",
