@@ -1,5 +1,11 @@
-//! custody-release: what the server remembers about releases.
+//! custody-release: the release domain.
 //!
+//! * [`service`]: the [`ReleaseService`](service::ReleaseService): push, approve, promote,
+//!   rollback, revoke and reconcile (quarantine, automatic rollback, incidents), key rotation
+//!   and retirement, deployment reports, queries, signed current-release statements. Typed
+//!   requests and answers, one [`ReleaseError`](service::ReleaseError); the transparency log,
+//!   metrics and alerts are interfaces ([`ReleaseLog`](service::ReleaseLog),
+//!   [`ReleaseObserver`](service::ReleaseObserver)) the server implements. No HTTP.
 //! * [`model`]: roles and principals, environments, releases (promotions and rollbacks),
 //!   revocations, quarantine, incidents, deployments, and the record of who changed what.
 //! * [`config`]: the `[[environment]]` and `[[principal]]` tables of the server's config file.
@@ -19,5 +25,6 @@ pub mod config;
 pub mod model;
 pub mod request;
 pub mod rules;
+pub mod service;
 pub mod statement;
 pub mod store;

@@ -363,7 +363,7 @@ pub(crate) struct GateService {
     /// Decisions verified at once (CPU work on the blocking pool).
     permits: Semaphore,
     metrics: OnceLock<Arc<crate::metrics::Metrics>>,
-    revocations: OnceLock<Arc<crate::release_gate::SharedRevocations>>,
+    revocations: OnceLock<Arc<custody_release::service::SharedRevocations>>,
 }
 
 impl GateService {
@@ -395,7 +395,7 @@ impl GateService {
     }
 
     /// Applies these revocations to every decision from now on.
-    pub(crate) fn set_revocations(&self, shared: Arc<crate::release_gate::SharedRevocations>) {
+    pub(crate) fn set_revocations(&self, shared: Arc<custody_release::service::SharedRevocations>) {
         let _ = self.revocations.set(shared);
     }
 

@@ -32,14 +32,7 @@ const MAX_REVIEW_BYTES: usize = 3 << 20;
 /// Largest evaluate or invalidate request.
 const MAX_SMALL_REQUEST_BYTES: usize = 64 << 10;
 
-pub(crate) fn unauthorized(message: &str) -> Response {
-    let mut response = error(StatusCode::UNAUTHORIZED, message);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
-}
+pub(crate) use crate::response::unauthorized;
 
 fn no_policy() -> Response {
     error(
@@ -106,11 +99,11 @@ pub(crate) async fn post_evidence(
     let caller = match state.auth.check(&headers) {
         Ok(()) => None,
         Err(e) if state.release.is_none() => return unauthorized(&e.to_string()),
-        Err(_) => match crate::release_api::caller(&state, &headers) {
+        Err(_) => match crate::auth::caller(&state, &headers) {
             Ok(caller) => {
                 match caller.require(custody_release::model::Role::Builder, "storing evidence") {
                     Ok(()) => Some(caller),
-                    Err(e) => return error(e.status, &e.message),
+                    Err(e) => return crate::response::release_error(e),
                 }
             }
             Err(r) => return *r,
@@ -148,7 +141,7 @@ pub(crate) async fn post_evidence(
             .evidence_stored(&who, &stored.bundle_digest.to_string(), &subjects)
             .await
         {
-            tracing::warn!(error = %e.message, "cannot record who stored the evidence");
+            tracing::warn!(error = %e, "cannot record who stored the evidence");
         }
     }
     let status = if stored.new {
@@ -238,7 +231,7 @@ pub(crate) async fn evaluate(
     // --policy-timeout): only callers with a token, the log's write token or (on a release
     // server) any principal's. The admission webhook stays open: the API server calls it.
     if state.auth.check(&headers).is_err()
-        && let Err(r) = crate::release_api::caller(&state, &headers)
+        && let Err(r) = crate::auth::caller(&state, &headers)
     {
         return *r;
     }

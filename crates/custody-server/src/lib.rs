@@ -7,6 +7,10 @@
 //!   decision cache and decision log, and the Kubernetes validating admission webhook
 //!   (`/api/v1/evidence`, `/api/v1/gate/*`, `/api/v1/admission`); [`tls`] serves it all over
 //!   rustls.
+//! * releases (`--release-config`): `release_api` is HTTP only (typed request → the
+//!   `custody_release::service::ReleaseService` → answer); [`release`] implements the
+//!   service's log interface over this server's log, [`metrics`] its observer; [`auth`] says
+//!   who is calling; `response` shapes every answer and maps `ReleaseError` to a status.
 //! * [`witness`]: a C2SP tlog-witness (`POST /add-checkpoint`) with a durable state file.
 //! * [`client`], [`audit`], [`monitor`]: the other side of the read API: fetch tiles, recompute
 //!   the tree, follow a log and raise alerts.
@@ -31,8 +35,8 @@ pub mod monitor;
 mod read_api;
 pub mod release;
 mod release_api;
-mod release_gate;
 pub mod request;
+mod response;
 mod server;
 pub mod tls;
 pub mod witness;

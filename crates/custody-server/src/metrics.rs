@@ -11,6 +11,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use custody_policy::Verdict;
+use custody_release::service::{BoxFuture, ReleaseObserver};
+use serde_json::Value as Json;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
 const BUCKETS: [f64; 14] = [
@@ -332,6 +334,71 @@ impl Metrics {
         );
         self.listener.render(&mut out);
         out
+    }
+}
+
+/// The release service's observer: counts what it reports in [`Metrics`], logs its alerts and
+/// posts them to the alert webhook (`--alert-webhook`).
+#[derive(Debug)]
+pub struct ReleaseMetrics {
+    metrics: std::sync::Arc<Metrics>,
+    alert_webhook: Option<String>,
+}
+
+impl ReleaseMetrics {
+    pub fn new(metrics: std::sync::Arc<Metrics>, alert_webhook: Option<String>) -> Self {
+        Self {
+            metrics,
+            alert_webhook,
+        }
+    }
+}
+
+impl ReleaseObserver for ReleaseMetrics {
+    fn signed(&self, kind: &str) {
+        self.metrics.signed(kind);
+    }
+    fn promoted(&self, environment: &str) {
+        self.metrics.promoted(environment);
+    }
+    fn promotion_refused(&self, environment: &str) {
+        self.metrics.promotion_refused(environment);
+    }
+    fn rolled_back(&self, environment: &str) {
+        self.metrics.rolled_back(environment);
+    }
+    fn deployment(&self, environment: &str, status: &str) {
+        self.metrics.deployment(environment, status);
+    }
+    fn incident_opened(&self) {
+        self.metrics.incident_opened();
+    }
+    fn incident_recovered(&self) {
+        self.metrics.incident_recovered();
+    }
+    fn decision(&self, verdict: &Verdict, took: Duration) {
+        self.metrics.decision(verdict, took, true);
+    }
+    fn alert(&self, event: Json) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            tracing::warn!(target: "custody::alert", "{event}");
+            self.metrics.alert();
+            let Some(url) = self.alert_webhook.clone() else {
+                return;
+            };
+            let body = event.to_string();
+            let posted = tokio::task::spawn_blocking(move || {
+                crate::client::agent()
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(body.as_bytes())
+                    .map(|_| ())
+            })
+            .await;
+            if !matches!(posted, Ok(Ok(()))) {
+                tracing::warn!("the alert webhook did not take the alert");
+            }
+        })
     }
 }
 

@@ -170,14 +170,7 @@ pub(crate) async fn trusted_root(State(state): State<Arc<AppState>>) -> Response
         .into_response()
 }
 
-pub(crate) fn internal(error: &dyn std::fmt::Display) -> Response {
-    tracing::error!(%error, "request failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal error; see the server log\n",
-    )
-        .into_response()
-}
+pub(crate) use crate::response::internal;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

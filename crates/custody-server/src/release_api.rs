@@ -1,5 +1,7 @@
-//! Releases over HTTP (see `docs/http-api.md`). Every route names the role it needs; the
-//! log's write token is no principal here (it writes log entries, nothing else).
+//! Releases over HTTP (see `docs/http-api.md`): each handler reads the typed request, asks
+//! `custody_release::service::ReleaseService`, which enforces the roles and every release
+//! rule, and answers through `response`. Who the caller is comes from `auth`; the log's
+//! write token is no principal here (it writes log entries, nothing else).
 //!
 //! * `PUT /api/v1/artifacts/sha256:<hex>[?name=N]` (builder): store an artifact.
 //! * `GET /api/v1/artifacts/sha256:<hex>` (any principal): its bytes; a quarantined or revoked
@@ -17,61 +19,22 @@
 //! * `GET /api/v1/history/sha256:<hex>`, `/api/v1/incidents`, `/api/v1/events` (auditor).
 //! * `GET /metrics` (no token: Prometheus scrapes it).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use custody_core::digest::Sha256Digest;
-use custody_release::model::{Deployment, Role};
+use custody_release::model::Deployment;
+use custody_release::service::{PromoteRequest, PushRequest, ReleaseService, RollbackRequest};
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
 
-use crate::auth::WriteAuth;
-use crate::gate_api::unauthorized;
-use crate::release::{ApiError, Caller, PromoteRequest, ReleaseService, RollbackRequest};
+use crate::auth::caller;
+use crate::response::{error, recorded, release, release_error};
 use crate::server::AppState;
-use crate::write_api::error;
 
 /// Largest JSON request (approvals, revocations, promotions).
 const MAX_JSON_BYTES: usize = 1 << 20;
-
-fn api_error(e: ApiError) -> Response {
-    if e.status == StatusCode::INTERNAL_SERVER_ERROR {
-        return crate::read_api::internal(&e.message);
-    }
-    let mut body = json!({ "code": e.status.as_u16(), "message": e.message });
-    if let Some(verdict) = e.verdict {
-        body["verdict"] = serde_json::to_value(&*verdict).unwrap_or(Json::Null);
-        body["explanation"] = json!(verdict.human());
-    }
-    if e.retry {
-        body["retry"] = json!(true);
-    }
-    (
-        e.status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// The answer to a service call: `status` and the JSON value, or the error.
-fn respond(status: StatusCode, result: Result<impl serde::Serialize, ApiError>) -> Response {
-    match result {
-        Ok(v) => ok_json(status, &v),
-        Err(e) => api_error(e),
-    }
-}
-
-fn ok_json(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    match serde_json::to_string(value) {
-        Ok(text) => (status, [(header::CONTENT_TYPE, "application/json")], text).into_response(),
-        Err(e) => crate::read_api::internal(&e),
-    }
-}
 
 fn service(state: &AppState) -> Result<&Arc<ReleaseService>, Box<Response>> {
     state.release.as_ref().ok_or_else(|| {
@@ -80,61 +43,6 @@ fn service(state: &AppState) -> Result<&Arc<ReleaseService>, Box<Response>> {
             "this server manages no releases: start custody serve with --release-config FILE",
         ))
     })
-}
-
-/// The bearer token's SHA-256, if the request has one.
-fn bearer_sha256(headers: &HeaderMap) -> Option<[u8; 32]> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| *Sha256Digest::of(token.trim().as_bytes()).as_bytes())
-}
-
-/// Who is calling: a principal's token or, on a server told to allow unauthenticated writes,
-/// an anonymous admin. The log's write token is no principal: CI holds it to write log
-/// entries, and it does nothing on the release API (403).
-pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
-    if let Some(hash) = bearer_sha256(headers) {
-        if let Some(service) = &state.release
-            && let Some(caller) = service.caller_for_token(&hash)
-        {
-            return Ok(caller);
-        }
-        if matches!(state.auth, WriteAuth::Bearer { .. }) && state.auth.check(headers).is_ok() {
-            return Err(Box::new(error(
-                StatusCode::FORBIDDEN,
-                "the bearer token is the log's write token, which only writes log entries: release API calls need the token of a [[principal]] with the role the call names (admin rights come only from a principal with role admin)",
-            )));
-        }
-        return Err(Box::new(unauthorized(
-            "the bearer token belongs to no principal (check the token, or the [[principal]] entries of the release config)",
-        )));
-    }
-    if matches!(state.auth, WriteAuth::DangerouslyUnauthenticated) {
-        return Ok(Caller {
-            name: "anonymous".into(),
-            roles: BTreeSet::from([Role::Admin]),
-            environments: BTreeSet::new(),
-        });
-    }
-    Err(Box::new(unauthorized(
-        "this call needs `Authorization: Bearer <token>`",
-    )))
-}
-
-/// Whether a request may write log entries: the write token, or the token of a principal
-/// whose roles include writing (builder or admin). Approvers, release managers, deployers and
-/// auditors write nothing to the log themselves: the server logs their records.
-pub(crate) fn may_write_log(state: &AppState, headers: &HeaderMap) -> bool {
-    state.auth.check(headers).is_ok()
-        || bearer_sha256(headers).is_some_and(|h| {
-            state.release.as_ref().is_some_and(|s| {
-                s.caller_for_token(&h).is_some_and(|c| {
-                    c.roles.contains(&Role::Builder) || c.roles.contains(&Role::Admin)
-                })
-            })
-        })
 }
 
 async fn read_json_body(body: Body) -> Result<Bytes, Response> {
@@ -212,10 +120,11 @@ pub(crate) async fn put_artifact(
             );
         }
     };
-    match service.push(&caller, bytes, &digest, query.name).await {
-        Ok((status, record)) => ok_json(status, &record),
-        Err(e) => api_error(e),
-    }
+    let request = PushRequest {
+        digest,
+        name: query.name,
+    };
+    recorded(service.push(&caller, request, bytes.into()).await)
 }
 
 pub(crate) async fn get_artifact(
@@ -231,7 +140,7 @@ pub(crate) async fn get_artifact(
             bytes,
         )
             .into_response(),
-        Err(e) => api_error(e),
+        Err(e) => release_error(e),
     }
 }
 
@@ -242,7 +151,7 @@ pub(crate) async fn post_approval(
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
     let bytes = body!(body);
-    respond(StatusCode::CREATED, service.approve(&caller, &bytes).await)
+    release(StatusCode::CREATED, service.approve(&caller, &bytes).await)
 }
 
 pub(crate) async fn post_promotion(
@@ -256,10 +165,7 @@ pub(crate) async fn post_promotion(
         Ok(r) => r,
         Err(r) => return *r,
     };
-    match service.promote(&caller, req).await {
-        Ok((status, release)) => ok_json(status, &release),
-        Err(e) => api_error(e),
-    }
+    recorded(service.promote(&caller, req).await)
 }
 
 pub(crate) async fn post_rollback(
@@ -273,10 +179,7 @@ pub(crate) async fn post_rollback(
         Ok(r) => r,
         Err(r) => return *r,
     };
-    match service.rollback(&caller, req).await {
-        Ok((status, release)) => ok_json(status, &release),
-        Err(e) => api_error(e),
-    }
+    recorded(service.rollback(&caller, req).await)
 }
 
 pub(crate) async fn post_revocation(
@@ -286,7 +189,7 @@ pub(crate) async fn post_revocation(
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
     let bytes = body!(body);
-    respond(StatusCode::CREATED, service.revoke(&caller, &bytes).await)
+    release(StatusCode::CREATED, service.revoke(&caller, &bytes).await)
 }
 
 pub(crate) async fn post_reconcile(
@@ -294,10 +197,7 @@ pub(crate) async fn post_reconcile(
     headers: HeaderMap,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    if let Err(e) = caller.require(Role::Admin, "reconciling") {
-        return api_error(e);
-    }
-    respond(StatusCode::OK, service.reconcile().await)
+    release(StatusCode::OK, service.reconcile_for(&caller).await)
 }
 
 pub(crate) async fn post_rotation(
@@ -307,7 +207,7 @@ pub(crate) async fn post_rotation(
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
     let bytes = body!(body);
-    respond(StatusCode::CREATED, service.rotate(&caller, &bytes).await)
+    release(StatusCode::CREATED, service.rotate(&caller, &bytes).await)
 }
 
 pub(crate) async fn post_deployment(
@@ -321,10 +221,7 @@ pub(crate) async fn post_deployment(
         Ok(r) => r,
         Err(r) => return *r,
     };
-    match service.deployed(&caller, report).await {
-        Ok(()) => ok_json(StatusCode::CREATED, &json!({"recorded": true})),
-        Err(e) => api_error(e),
-    }
+    release(StatusCode::CREATED, service.deployed(&caller, report).await)
 }
 
 pub(crate) async fn get_environments(
@@ -332,7 +229,7 @@ pub(crate) async fn get_environments(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    respond(StatusCode::OK, service.environments().await)
+    release(StatusCode::OK, service.environments().await)
 }
 
 pub(crate) async fn get_environment(
@@ -341,7 +238,7 @@ pub(crate) async fn get_environment(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    respond(StatusCode::OK, service.environment_current(&name).await)
+    release(StatusCode::OK, service.environment_current(&name).await)
 }
 
 pub(crate) async fn get_current_release(
@@ -350,7 +247,7 @@ pub(crate) async fn get_current_release(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    respond(
+    release(
         StatusCode::OK,
         service.current_release_statement(&name).await,
     )
@@ -362,7 +259,7 @@ pub(crate) async fn get_environment_releases(
     headers: HeaderMap,
 ) -> Response {
     let (service, _caller) = ctx!(state, headers);
-    respond(StatusCode::OK, service.environment_history(&name).await)
+    release(StatusCode::OK, service.environment_history(&name).await)
 }
 
 pub(crate) async fn get_history(
@@ -371,10 +268,7 @@ pub(crate) async fn get_history(
     headers: HeaderMap,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    if let Err(e) = caller.require(Role::Auditor, "reading history") {
-        return api_error(e);
-    }
-    respond(StatusCode::OK, service.history(&digest).await)
+    release(StatusCode::OK, service.history(&caller, &digest).await)
 }
 
 pub(crate) async fn get_incidents(
@@ -382,10 +276,7 @@ pub(crate) async fn get_incidents(
     headers: HeaderMap,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    if let Err(e) = caller.require(Role::Auditor, "reading incidents") {
-        return api_error(e);
-    }
-    respond(StatusCode::OK, service.incidents().await)
+    release(StatusCode::OK, service.incidents(&caller).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -399,10 +290,7 @@ pub(crate) async fn get_events(
     headers: HeaderMap,
 ) -> Response {
     let (service, caller) = ctx!(state, headers);
-    if let Err(e) = caller.require(Role::Auditor, "reading events") {
-        return api_error(e);
-    }
-    respond(StatusCode::OK, service.events(query.object).await)
+    release(StatusCode::OK, service.events(&caller, query.object).await)
 }
 
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {

@@ -14,13 +14,13 @@ use crate::admit_pool::AdmitPool;
 use crate::auth::WriteAuth;
 use crate::gate::{GateConfig, GateService};
 use crate::metrics::Metrics;
-use crate::release::ReleaseService;
 use custody_evidence::EvidenceStore;
+use custody_release::service::ReleaseService;
 
 /// Write requests waiting for a signature check before the server answers 503.
 const ADMIT_QUEUE: usize = 16_384;
-/// How often the release service looks for key retirements that came due.
-const RETIREMENT_TICK: Duration = Duration::from_secs(5);
+/// How long the retirement task waits after a failed refresh before it tries again.
+const RETIREMENT_RETRY: Duration = Duration::from_secs(1);
 /// Bytes of full entry bundles kept in memory (two generations of half this each).
 const BUNDLE_CACHE_BYTES: usize = 64 << 20;
 use crate::identity::LogIdentity;
@@ -110,12 +110,12 @@ pub async fn serve(
     let release = match (config.release, &config.store) {
         (Some(setup), Some(store)) => {
             let gate = gate.clone();
-            let on_change: crate::release::OnChange = Box::new(move |digest| {
+            let on_change: custody_release::service::OnChange = Box::new(move |digest| {
                 if let Some(gate) = &gate {
                     gate.invalidate(digest);
                 }
             });
-            Some(Arc::new(ReleaseService::new(
+            Some(Arc::new(crate::release::start(
                 setup,
                 config.log.clone(),
                 log_id_base64.clone(),
@@ -154,16 +154,17 @@ pub async fn serve(
         // Finish any quarantine or rollback a previous run left halfway.
         tokio::spawn(async move {
             if let Err(e) = release.reconcile().await {
-                tracing::error!(error = %e.message, "reconciling releases at start-up failed");
+                tracing::error!(error = %e, "reconciling releases at start-up failed");
             }
-            // Key retirements take effect at their time: look every few seconds.
+            // Key retirements take effect at their instant: learn the schedule, then sleep
+            // until the next one is due (a new rotation wakes the wait).
             loop {
-                if release.retirements_pending()
-                    && let Err(e) = release.refresh_retirements().await
-                {
-                    tracing::warn!(error = %e.message, "refreshing key retirements failed");
+                if let Err(e) = release.refresh_retirements().await {
+                    tracing::warn!(error = %e, "refreshing key retirements failed");
+                    tokio::time::sleep(RETIREMENT_RETRY).await;
+                    continue;
                 }
-                tokio::time::sleep(RETIREMENT_TICK).await;
+                release.wait_for_retirement().await;
             }
         });
     }

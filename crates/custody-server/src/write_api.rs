@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use custody_log::SubmitError;
-use serde_json::json;
 
 use crate::admit_pool::PoolError;
 use crate::entry::entry_json;
@@ -28,7 +26,7 @@ pub(crate) async fn create_entry(
 ) -> Response {
     let started = std::time::Instant::now();
     if let Err(e) = state.auth.check(&headers)
-        && !crate::release_api::may_write_log(&state, &headers)
+        && !crate::auth::may_write_log(&state, &headers)
     {
         let message = format!(
             "{e} (a release principal's token writes to the log only with the builder or admin role)"
@@ -103,9 +101,4 @@ fn push_back(message: &str) -> Response {
     response
 }
 
-/// An error body in the shape grpc-gateway (rekor-tiles) uses: `{"code", "message"}`, with the
-/// HTTP status as the code.
-pub(crate) fn error(status: StatusCode, message: &str) -> Response {
-    let body = json!({ "code": status.as_u16(), "message": message });
-    (status, Json(body)).into_response()
-}
+pub(crate) use crate::response::error;

@@ -2,3 +2,4 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 pub mod contract;
+pub mod service;

@@ -94,12 +94,14 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
     store.initialize()?;
     let cas = Cas::open(&data_dir.join("artifacts"))?;
     Ok(Some(ReleaseSetup {
-        config,
-        store,
-        cas,
-        gates,
-        key,
-        verifier_id: args.gate.gate_verifier_id.clone(),
+        service: custody_release::service::ReleaseSetup {
+            config,
+            store,
+            cas,
+            gates,
+            key,
+            verifier_id: args.gate.gate_verifier_id.clone(),
+        },
         alert_webhook: args.release.alert_webhook.clone(),
     }))
 }

@@ -10,15 +10,13 @@
 //! * [`ReleaseService::artifact_bytes_for`]: a quarantined or revoked artifact's bytes go to
 //!   auditors (and admins) only, for forensics.
 
-use axum::http::StatusCode;
 use chrono::Utc;
 use custody_core::digest::Sha256Digest;
 use custody_core::dsse;
-use custody_release::model::Role;
-use custody_release::statement::{self, CurrentFacts};
-use serde_json::{Value as Json, json};
 
-use super::{ApiError, Caller, ReleaseService, parse_digest};
+use super::{Caller, CurrentReleaseStatement, ReleaseError, ReleaseService, parse_digest};
+use crate::model::Role;
+use crate::statement::{self, CurrentFacts};
 
 /// How long a current-release statement is valid when the release config does not say.
 pub const DEFAULT_CURRENT_RELEASE_LIFETIME: std::time::Duration =
@@ -27,7 +25,7 @@ pub const DEFAULT_CURRENT_RELEASE_LIFETIME: std::time::Duration =
 impl ReleaseService {
     /// Why `digest` must not be vouched for or served: the quarantine or revocation that
     /// withholds it, in words.
-    async fn withheld(&self, digest: &Sha256Digest) -> Result<Option<String>, ApiError> {
+    async fn withheld(&self, digest: &Sha256Digest) -> Result<Option<String>, ReleaseError> {
         let key = digest.to_string();
         if let Some(q) = self.db(move |s| s.quarantined(&key)).await? {
             return Ok(Some(format!(
@@ -46,40 +44,34 @@ impl ReleaseService {
 
     /// A signed current-release statement for environment `name` (see the module docs): 404
     /// before its first release, 409 when its current release is quarantined or revoked.
-    pub async fn current_release_statement(&self, name: &str) -> Result<Json, ApiError> {
+    pub async fn current_release_statement(
+        &self,
+        name: &str,
+    ) -> Result<CurrentReleaseStatement, ReleaseError> {
         let env = self.environment(name)?.name.clone();
         let n = env.clone();
         let current = self
             .db(move |s| s.current_release(&n))
             .await?
             .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("environment {env:?} has no release yet: there is no current release to vouch for"),
+                ReleaseError::not_found(format!("environment {env:?} has no release yet: there is no current release to vouch for"),
                 )
             })?;
         let digest = parse_digest(&current.digest)?;
         if let Some(why) = self.withheld(&digest).await? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "no current-release statement for {env} release {}: {why}; the server rolls {env} back (POST /api/v1/reconcile), then vouches for the rollback",
-                    current.seq
-                ),
-            ));
+            return Err(ReleaseError::conflict(format!(
+                "no current-release statement for {env} release {}: {why}; the server rolls {env} back (POST /api/v1/reconcile), then vouches for the rollback",
+                current.seq
+            )));
         }
         let lifetime = self
             .config
             .current_release_lifetime
             .unwrap_or(DEFAULT_CURRENT_RELEASE_LIFETIME);
         let lifetime = chrono::Duration::from_std(lifetime)
-            .map_err(|e| ApiError::internal(format!("current_release_lifetime: {e}")))?;
-        let note = self.log.checkpoint().await.map_err(ApiError::internal)?;
-        let mut lines = note.lines().skip(1);
-        let checkpoint = match (lines.next().and_then(|l| l.parse().ok()), lines.next()) {
-            (Some(size), Some(root)) => Some((size, root.to_owned())),
-            _ => None,
-        };
+            .map_err(|e| ReleaseError::internal(format!("current_release_lifetime: {e}")))?;
+        let checkpoint = self.checkpoint().await?;
+        let checkpoint = Some((checkpoint.size, checkpoint.root));
         let issued_at = Utc::now();
         let facts = CurrentFacts {
             environment: env.clone(),
@@ -95,18 +87,18 @@ impl ReleaseService {
             &self.key,
             statement::current_release(&facts).to_json_bytes(),
         )
-        .map_err(|e| ApiError::internal(format!("signing with the release key: {e}")))?;
-        let envelope: Json = serde_json::from_str(&envelope.to_json())
-            .map_err(|e| ApiError::internal(format!("envelope JSON: {e}")))?;
-        self.metrics.signed("current-release");
-        Ok(json!({
-            "environment": env,
-            "seq": facts.seq,
-            "digest": digest.to_string(),
-            "issuedAt": statement::rfc3339(facts.issued_at),
-            "expires": statement::rfc3339(facts.expires),
-            "envelope": envelope,
-        }))
+        .map_err(|e| ReleaseError::internal(format!("signing with the release key: {e}")))?;
+        let envelope = serde_json::from_str(&envelope.to_json())
+            .map_err(|e| ReleaseError::internal(format!("envelope JSON: {e}")))?;
+        self.observer.signed("current-release");
+        Ok(CurrentReleaseStatement {
+            environment: env,
+            seq: facts.seq,
+            digest: digest.to_string(),
+            issued_at: statement::rfc3339(facts.issued_at),
+            expires: statement::rfc3339(facts.expires),
+            envelope,
+        })
     }
 
     /// An artifact's bytes for `caller`: a quarantined or revoked artifact's only for an
@@ -115,18 +107,18 @@ impl ReleaseService {
         &self,
         caller: &Caller,
         digest: &str,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Vec<u8>, ReleaseError> {
         let parsed = parse_digest(digest)?;
         if let Some(why) = self.withheld(&parsed).await?
             && caller.require(Role::Auditor, "fetching it").is_err()
         {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
+            return Err(ReleaseError::Forbidden {
+                message: format!(
                     "{why}: its bytes are served only to auditors (for forensics); principal {:?} is none (nothing to deploy: the environment is rolled back)",
                     caller.name
                 ),
-            ));
+                missing_role: Some(Role::Auditor),
+            });
         }
         self.artifact_bytes(digest).await
     }

@@ -1,20 +1,26 @@
 //! The gate request for a release decision: the environment with its approval rule, who
-//! asked, which keys belong to whom, and what is revoked.
+//! asked, which keys belong to whom, and what is revoked; the decision itself; and the
+//! revocations and key retirements every gate decision applies (admission included), which
+//! the service keeps current and the server's gate reads.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
 use custody_core::digest::Sha256Digest;
+use custody_policy::Verdict;
+use custody_policy::input::Candidate;
 use custody_policy::input::{
     ApprovalsRef, EnvironmentRef, Evidence, PromotionRef, RetiredKey, RevokedTarget,
 };
 use custody_policy::{ArtifactRef, Request};
-use custody_release::config::{Environment, ReleaseConfig};
-use custody_release::model::Revocation;
+
+use super::{ReleaseError, ReleaseService};
+use crate::config::{Environment, ReleaseConfig};
+use crate::model::Revocation;
 
 /// The revocations as the policy crate applies them.
-pub(crate) fn revoked_targets(revocations: &[Revocation]) -> Vec<RevokedTarget> {
+pub fn revoked_targets(revocations: &[Revocation]) -> Vec<RevokedTarget> {
     revocations
         .iter()
         .map(|r| RevokedTarget::new(r.id, r.target.clone(), r.reason.clone()))
@@ -22,7 +28,7 @@ pub(crate) fn revoked_targets(revocations: &[Revocation]) -> Vec<RevokedTarget> 
 }
 
 /// The environment as the policy sees it: name, stage, approval rule and the group's members.
-pub(crate) fn environment_ref(config: &ReleaseConfig, env: &Environment) -> EnvironmentRef {
+pub fn environment_ref(config: &ReleaseConfig, env: &Environment) -> EnvironmentRef {
     EnvironmentRef {
         name: env.name.clone(),
         stage: env.stage.clone(),
@@ -35,7 +41,7 @@ pub(crate) fn environment_ref(config: &ReleaseConfig, env: &Environment) -> Envi
     }
 }
 
-pub(crate) fn request(
+pub fn request(
     config: &ReleaseConfig,
     env: &Environment,
     digest: Sha256Digest,
@@ -54,7 +60,6 @@ pub(crate) fn request(
         time: Utc::now(),
         principals,
         revocations: Arc::new(revoked_targets(revocations)),
-        // Key retirements (`custody key rotate`) are not recorded by the server yet.
         retired,
         promotion: Some(PromotionRef {
             requested_by: requested_by.to_owned(),
@@ -67,7 +72,7 @@ pub(crate) fn request(
 
 /// Which of `revocations` touch an artifact with this verified evidence: the digest itself
 /// (when given), or evidence the policy crate would reject as revoked.
-pub(crate) fn touching(
+pub fn touching(
     revocations: &[Revocation],
     digest: Option<&Sha256Digest>,
     evidence: &[Evidence],
@@ -128,5 +133,55 @@ impl SharedRevocations {
             .retired
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(retired);
+    }
+}
+
+impl ReleaseService {
+    /// Evaluates `env`'s policy for `digest` with all stored evidence and the revocations.
+    pub(super) async fn decide(
+        &self,
+        env: &Environment,
+        digest: Sha256Digest,
+        requested_by: &str,
+    ) -> Result<Verdict, ReleaseError> {
+        let gate = self
+            .gates
+            .get(&env.name)
+            .cloned()
+            .ok_or_else(|| ReleaseError::internal(format!("no policy for {}", env.name)))?;
+        // A key retirement takes effect at its instant, whether or not the timer fired yet.
+        if self.retirement_due() {
+            self.refresh_retirements().await?;
+        }
+        let revocations = self.db(|s| s.revocations()).await?;
+        let store = self.evidence.clone();
+        let request = request(
+            &self.config,
+            env,
+            digest,
+            requested_by,
+            &revocations,
+            self.revoked.retired(),
+            self.principals.clone(),
+        );
+        let started = std::time::Instant::now();
+        let verdict = tokio::task::spawn_blocking(move || {
+            let candidates: Vec<Candidate> = store
+                .for_artifact(&digest)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|b| Candidate {
+                    source: format!("evidence:{}", b.bundle_digest),
+                    bytes: b.bytes,
+                })
+                .collect();
+            gate.decide(&request, &candidates)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(ReleaseError::internal)?
+        .map_err(ReleaseError::internal)?;
+        self.observer.decision(&verdict, started.elapsed());
+        Ok(verdict)
     }
 }
