@@ -17,6 +17,7 @@ pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod rekor;
+pub mod sign;
 pub mod timestamp;
 pub mod tlog;
 pub mod trust_root;

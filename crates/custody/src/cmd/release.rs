@@ -870,7 +870,7 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
         root: None,
         root_digest: None,
     };
-    let log = crate::tlog_client::LogTarget {
+    let log = custody_client::submit::LogTarget {
         url: client.base.clone(),
         token: client.token.clone(),
     };
@@ -893,11 +893,10 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
                 tracing::warn!(evidence = %evidence.bundle_digest, "a message signature by the old key is not re-signed (re-sign the file with custody sign)");
                 continue;
             };
-            let new_envelope = dsse::sign_in_toto(&new, envelope.payload.clone())
-                .context("re-signing with the new key")?;
-            let entry = crate::tlog_client::submit_dsse(&log, &new_envelope, &new_pub)?;
-            let new_bundle = Bundle::new_dsse_v03(base64_encode(&new_pub.key_id().0), new_envelope)
-                .with_tlog_entry(entry)
+            let new_bundle = custody_core::sign::sign_in_toto_payload(&new, envelope.payload)
+                .context("re-signing with the new key")?
+                .log(&log)
+                .context("logging the re-signed evidence")?
                 .to_json();
             let stored = client
                 .send("POST", "/api/v1/evidence", new_bundle.as_bytes())?
