@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod digest;
 pub mod dsse;
 pub mod encoding;
+pub mod fsio;
 pub mod intoto;
 pub mod intoto_legacy;
 pub mod jcs;

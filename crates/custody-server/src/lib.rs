@@ -19,7 +19,6 @@ pub mod admission;
 mod admit_pool;
 pub mod auth;
 pub mod entry;
-pub mod fsio;
 pub mod gate;
 mod gate_api;
 pub mod identity;
