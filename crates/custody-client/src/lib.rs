@@ -5,6 +5,8 @@
 //!   sign-and-log path in `custody-core`.
 //! * [`tiles`]: a blocking C2SP tlog-tiles reader (checkpoint, tiles, entry bundles).
 //! * [`audit`], [`monitor`]: recompute a log's tree from its tiles; follow a log and raise alerts.
+//! * [`release`]: the release API client (`push`, `approve`, `promote`, `rollback`, `revoke`,
+//!   `status`, `history`, `audit`, `key rotate`).
 //! * [`loadgen`]: the `custody bench log` load generator.
 //!
 //! Everything byte-exact (requests, bodies, notes, proofs) comes from `custody-core` and
@@ -13,5 +15,6 @@
 pub mod audit;
 pub mod loadgen;
 pub mod monitor;
+pub mod release;
 pub mod submit;
 pub mod tiles;
