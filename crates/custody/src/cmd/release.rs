@@ -81,10 +81,10 @@ pub(crate) fn artifact_digest(text: &str) -> anyhow::Result<Sha256Digest> {
 
 fn signed_bundle(key_path: &Path, statement: &Statement) -> anyhow::Result<String> {
     let key = load_signing_key(key_path)?;
-    let envelope = dsse::sign_in_toto(&key, statement.to_json_bytes())
+    // Signed and wrapped as every statement is; the server logs it.
+    let signed = custody_core::sign::sign_statement(&key, statement)
         .with_context(|| format!("signing with {}", key_path.display()))?;
-    let hint = base64_encode(&key.public_key().key_id().0);
-    Ok(Bundle::new_dsse_v03(hint, envelope).to_json())
+    Ok(signed.into_bundle().to_json())
 }
 
 pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
@@ -741,19 +741,18 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
     let retire_at = now
         + chrono::Duration::from_std(overlap)
             .map_err(|_| anyhow::anyhow!("--overlap is too long"))?;
-    let st = statement::key_rotation(
+    let mut st = statement::key_rotation(
         &old_pub.key_id().to_string(),
         &new_pub.key_id().to_string(),
         &new_pub.to_pem(),
         retire_at,
         now,
     );
-    let mut st_json: Json = serde_json::from_slice(&st.to_json_bytes())?;
-    st_json["predicate"]["reason"] = json!(args.reason);
-    let payload = serde_json::to_vec(&st_json)?;
-    let envelope = dsse::sign_in_toto(&old, payload)
-        .with_context(|| format!("signing with {}", args.old.display()))?;
-    let bundle = Bundle::new_dsse_v03(base64_encode(&old_pub.key_id().0), envelope).to_json();
+    st.predicate["reason"] = json!(args.reason);
+    let bundle = custody_core::sign::sign_statement(&old, &st)
+        .with_context(|| format!("signing with {}", args.old.display()))?
+        .into_bundle()
+        .to_json();
     let answer = client
         .rotate_key(bundle.as_bytes())?
         .ok("key rotation")?
