@@ -11,8 +11,6 @@ use anyhow::Context as _;
 use chrono::Utc;
 use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
-use custody_core::encoding::base64_encode;
 use custody_core::intoto::Statement;
 use custody_core::verify::Artifact;
 use custody_policy::TrustSet;
