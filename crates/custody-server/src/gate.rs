@@ -12,17 +12,16 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::entry::InProcessLog;
 use chrono::{SecondsFormat, Utc};
-use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
-use custody_core::encoding::base64_encode;
 use custody_core::keys::SigningKey;
+use custody_core::sign::{SignError, Signed, sign_statement};
 use custody_log::Log;
 use custody_policy::gate::Request;
 use custody_policy::input::{Candidate, EnvironmentRef};
 use custody_policy::{ArtifactRef, Gate, PolicyError, Verdict, VerificationCache};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tokio::sync::{Semaphore, mpsc};
 
 use custody_evidence::{DecisionRecord, EvidenceStore, StoreError};
@@ -610,8 +609,9 @@ impl GateService {
         decided
             .vsa
             .get_or_init(|| match sign_vsa(signer, &decided.verdict) {
-                Ok(Some((bundle, request))) => {
-                    self.submit_to_log(request);
+                Ok(Some(signed)) => {
+                    let bundle = signed.bundle().to_value();
+                    self.submit_to_log(signed);
                     Some(bundle)
                 }
                 Ok(None) => None,
@@ -623,18 +623,29 @@ impl GateService {
             .clone()
     }
 
-    fn submit_to_log(&self, request: Vec<u8>) {
+    /// Logs a signed VSA in this server's own log, through the one sign-and-log path
+    /// (`custody_core::sign`): admitted in process, receipt checked.
+    fn submit_to_log(&self, signed: Signed) {
         let log = self.log.clone();
         tokio::spawn(async move {
-            let admitted = match crate::request::admit(&request) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the VSA is not a loggable entry");
-                    return;
+            let log_id = log.verifier().vkey().map(|vkey| {
+                crate::identity::LogIdentity {
+                    origin: log.origin().to_owned(),
+                    vkey,
+                    key_created: Utc::now(),
                 }
+                .log_id()
+                .to_vec()
+            });
+            let appender = InProcessLog {
+                log: &log,
+                log_id: log_id.unwrap_or_default(),
             };
-            match log.submit(admitted.body).await {
-                Ok(receipt) => tracing::info!(index = receipt.index, "VSA logged"),
+            match signed.log_async(&appender).await {
+                Ok(bundle) => {
+                    let index = bundle.verification_material.tlog_entries.first();
+                    tracing::info!(index = index.map(|e| e.log_index), "VSA logged");
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot log the VSA"),
             }
         });
@@ -681,31 +692,17 @@ fn decide_blocking(
 #[derive(Debug, thiserror::Error)]
 pub enum VsaError {
     #[error("signing the VSA: {0}")]
-    Sign(String),
-    #[error("the gate key has no Sigstore key type")]
-    KeyType,
+    Sign(#[from] SignError),
 }
 
-/// Signs the VSA for `verdict`: the bundle (JSON) and the Rekor v2 DSSE request that logs it.
-fn sign_vsa(signer: &VsaSigner, verdict: &Verdict) -> Result<Option<(Json, Vec<u8>)>, VsaError> {
+/// Signs the VSA for `verdict`: the bundle and the Rekor v2 request that logs it.
+fn sign_vsa(signer: &VsaSigner, verdict: &Verdict) -> Result<Option<Signed>, VsaError> {
     let Some(statement) =
         custody_policy::vsa::summary(verdict, &signer.verifier_id, &signer.policy_uri)
     else {
         return Ok(None);
     };
-    let envelope = dsse::sign_in_toto(&signer.key, statement.to_json_bytes())
-        .map_err(|e| VsaError::Sign(e.to_string()))?;
-    let public = signer.key.public_key();
-    let hint = base64_encode(&public.key_id().0);
-    let envelope_json: Json = serde_json::from_str(&envelope.to_json()).unwrap_or_default();
-    let details = public.sigstore_key_details().ok_or(VsaError::KeyType)?;
-    let request = json!({ "dsseRequestV002": {
-        "envelope": envelope_json,
-        "verifiers": [{ "publicKey": { "rawBytes": base64_encode(public.spki_der()) }, "keyDetails": details }],
-    }});
-    let bundle: Json =
-        serde_json::from_str(&Bundle::new_dsse_v03(hint, envelope).to_json()).unwrap_or_default();
-    Ok(Some((bundle, request.to_string().into_bytes())))
+    Ok(Some(sign_statement(&signer.key, &statement)?))
 }
 
 #[cfg(test)]

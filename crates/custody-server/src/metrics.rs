@@ -388,7 +388,7 @@ impl ReleaseObserver for ReleaseMetrics {
             };
             let body = event.to_string();
             let posted = tokio::task::spawn_blocking(move || {
-                crate::client::agent()
+                custody_client::tiles::agent()
                     .post(&url)
                     .header("content-type", "application/json")
                     .send(body.as_bytes())

@@ -118,7 +118,7 @@ pub async fn serve(
             Some(Arc::new(crate::release::start(
                 setup,
                 config.log.clone(),
-                log_id_base64.clone(),
+                config.identity.log_id().to_vec(),
                 store.clone(),
                 metrics.clone(),
                 on_change,
