@@ -31,7 +31,7 @@ pub use input::{
 };
 pub use limit::{POLICY_TIMEOUT, TimeLimit, TimedOut};
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
-pub use verified::VerificationCache;
+pub use verified::{ResultKey, SharedResults, VerificationCache};
 
 /// Why a policy could not be loaded or evaluated. Loading errors name the file (and line when
 /// regorus gives one).
