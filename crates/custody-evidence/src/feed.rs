@@ -1,10 +1,12 @@
 //! The change feed: what every replica's caches must forget.
 //!
 //! A replica that stores evidence, is told to invalidate its cache, or changes release state
-//! publishes a [`Change`]; every replica on the same database (the publisher too) receives it
-//! and drops the cached decisions (and verification results) it concerns.
+//! applies the [`Change`] to its own caches and publishes it; every *other* replica on the
+//! same database receives it and drops the cached decisions (and verification results) it
+//! concerns. (A store does not hear its own changes: an echo arriving after the publisher's
+//! next decision would throw that fresh decision away.)
 //!
-//! * PostgreSQL: `NOTIFY custody_evidence, '<change>'` on publish; each store keeps one
+//! * PostgreSQL: `NOTIFY custody_evidence, '<origin> <change>'` on publish; each store keeps one
 //!   listening connection on a thread of its own that reconnects when it is lost and then
 //!   delivers [`Change::All`] (what was published during the gap is unknown, so everything
 //!   goes). Delivery takes milliseconds.
@@ -13,6 +15,7 @@
 //!   not told (run one `custody serve` per SQLite file).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -70,29 +73,60 @@ impl Change {
     }
 }
 
-/// The local subscribers of one store (or of one SQLite file in this process).
+/// A store instance's identity on the feed (random, never 0): what it publishes is not
+/// delivered back to it.
+pub(crate) fn new_origin() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+/// Origin 0: a change from no store of this process (delivered to every subscriber).
+pub(crate) const NOBODY: u64 = 0;
+
+/// `<origin hex> <change>`: the NOTIFY payload.
+pub(crate) fn encode_from(origin: u64, change: &Change) -> String {
+    format!("{origin:016x} {}", change.encode())
+}
+
+/// Reads [`encode_from`]'s payload: the origin (`None` if unreadable) and the change.
+pub(crate) fn decode_from(payload: &str) -> (Option<u64>, Change) {
+    match payload.split_once(' ') {
+        Some((origin, change)) => match u64::from_str_radix(origin, 16) {
+            Ok(origin) => (Some(origin), Change::decode(change)),
+            Err(_) => (None, Change::All),
+        },
+        None => (None, Change::All),
+    }
+}
+
+/// The local subscribers of one store (or of one SQLite file in this process), each with the
+/// origin of the store it subscribed through.
 #[derive(Debug, Default)]
 pub struct Subscribers {
-    senders: Mutex<Vec<Sender<Change>>>,
+    senders: Mutex<Vec<(u64, Sender<Change>)>>,
 }
 
 impl Subscribers {
-    /// A new subscription.
-    pub fn subscribe(&self) -> Receiver<Change> {
+    /// A new subscription through the store `origin`.
+    pub(crate) fn subscribe(&self, origin: u64) -> Receiver<Change> {
         let (tx, rx) = channel();
         self.senders
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(tx);
+            .push((origin, tx));
         rx
     }
 
-    /// Delivers `change` to every live subscriber (and forgets those that hung up).
-    pub fn send(&self, change: &Change) {
+    /// Delivers `change`, published by the store `from`, to every live subscriber of the
+    /// other stores (and forgets those that hung up).
+    pub(crate) fn send(&self, from: u64, change: &Change) {
         self.senders
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|tx| tx.send(change.clone()).is_ok());
+            .retain(|(origin, tx)| *origin == from || tx.send(change.clone()).is_ok());
     }
 }
 
@@ -135,13 +169,27 @@ mod tests {
     }
 
     #[test]
-    fn subscribers_get_each_change_and_hung_up_ones_are_dropped() {
+    fn subscribers_get_others_changes_and_hung_up_ones_are_dropped() {
         let subs = Subscribers::default();
-        let a = subs.subscribe();
-        let b = subs.subscribe();
-        drop(b);
-        subs.send(&Change::All);
-        assert_eq!(a.try_recv().unwrap(), Change::All);
-        assert_eq!(subs.senders.lock().unwrap().len(), 1);
+        let (one, two) = (new_origin(), new_origin());
+        assert_ne!(one, two);
+        let a = subs.subscribe(one);
+        let b = subs.subscribe(two);
+        let c = subs.subscribe(two);
+        drop(c);
+        subs.send(one, &Change::All);
+        assert!(a.try_recv().is_err(), "no echo to the publisher");
+        assert_eq!(b.try_recv().unwrap(), Change::All);
+        assert_eq!(subs.senders.lock().unwrap().len(), 2);
+        subs.send(NOBODY, &Change::Release("e".into()));
+        assert_eq!(a.try_recv().unwrap(), Change::Release("e".into()));
+        assert_eq!(b.try_recv().unwrap(), Change::Release("e".into()));
+        let payload = encode_from(one, &Change::Evidence(Sha256Digest::of(b"x")));
+        assert_eq!(
+            decode_from(&payload),
+            (Some(one), Change::Evidence(Sha256Digest::of(b"x")))
+        );
+        assert_eq!(decode_from("zz all"), (None, Change::All));
+        assert_eq!(decode_from("all"), (None, Change::All));
     }
 }

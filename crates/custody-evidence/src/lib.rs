@@ -52,11 +52,12 @@ pub trait EvidenceStore: Send + Sync + std::fmt::Debug {
     /// result is a pure function of its key).
     fn put_verified(&self, key: &VerifiedKey, result: &[u8], now: &str) -> Result<(), StoreError>;
 
-    /// Tells every replica on this database (this one included) about `change`.
+    /// Tells every other store on this database (every other replica) about `change`; the
+    /// caller applies it to its own caches itself.
     fn publish(&self, change: &Change) -> Result<(), StoreError>;
-    /// Changes published from now on by any replica on this database, this one included.
-    /// After a gap in the feed (a lost connection), [`Change::All`] is delivered, so nothing
-    /// cached from before the gap survives it.
+    /// Changes published from now on by the other stores on this database (not this one's
+    /// own). After a gap in the feed (a lost connection), [`Change::All`] is delivered, so
+    /// nothing cached from before the gap survives it.
     fn subscribe(&self) -> std::sync::mpsc::Receiver<Change>;
 }
 

@@ -27,7 +27,7 @@ use custody_core::digest::Sha256Digest;
 use fallible_iterator::FallibleIterator as _;
 use postgres::{Client, Config, NoTls};
 
-use crate::feed::{CHANNEL, Change, Subscribers};
+use crate::feed::{CHANNEL, Change, NOBODY, Subscribers, decode_from, encode_from};
 use crate::{DecisionRecord, EvidenceStore, StoreError, Stored, StoredBundle, VerifiedKey};
 
 /// Reader connections (decisions look evidence up in parallel).
@@ -94,6 +94,8 @@ pub struct PostgresEvidenceStore {
     readers: Vec<Mutex<Option<Client>>>,
     next_reader: AtomicUsize,
     feed: Arc<Subscribers>,
+    /// This store's identity on the feed (its own changes are not delivered back).
+    origin: u64,
     /// Tells the listener thread to stop.
     stop: Arc<AtomicBool>,
 }
@@ -171,6 +173,7 @@ impl PostgresEvidenceStore {
             readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
             next_reader: AtomicUsize::new(0),
             feed: Arc::default(),
+            origin: crate::feed::new_origin(),
             stop: Arc::new(AtomicBool::new(false)),
         };
         store.write(&store.writer, true, "cannot create the schema", |tx| {
@@ -283,9 +286,10 @@ impl PostgresEvidenceStore {
         let feed = self.feed.clone();
         let stop = self.stop.clone();
         let target = self.target.clone();
+        let origin = self.origin;
         std::thread::Builder::new()
             .name("custody-evidence-listen".to_owned())
-            .spawn(move || listener(&config, &feed, &stop, &target, ready_tx))
+            .spawn(move || listener(&config, &feed, origin, &stop, &target, ready_tx))
             .map_err(|e| {
                 StoreError::Backend(format!(
                     "postgres {}: cannot start the change listener: {e}",
@@ -317,6 +321,7 @@ impl PostgresEvidenceStore {
 fn listener(
     config: &Config,
     feed: &Subscribers,
+    origin: u64,
     stop: &AtomicBool,
     target: &str,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
@@ -345,7 +350,7 @@ fn listener(
                 let _ = tx.send(Ok(()));
             }
             // Whatever was published while no one listened is unknown: forget everything.
-            None => feed.send(&Change::All),
+            None => feed.send(NOBODY, &Change::All),
         }
         loop {
             if stop.load(Ordering::Acquire) {
@@ -354,7 +359,10 @@ fn listener(
             }
             let next = client.notifications().timeout_iter(LISTEN_POLL).next();
             match next {
-                Ok(Some(note)) => feed.send(&Change::decode(note.payload())),
+                Ok(Some(note)) => match decode_from(note.payload()) {
+                    (Some(from), _) if from == origin => {}
+                    (_, change) => feed.send(NOBODY, &change),
+                },
                 Err(e) => {
                     tracing_warn(target, &describe(&e));
                     break;
@@ -365,7 +373,7 @@ fn listener(
         }
         close(Some(client));
         // The gap starts now: the next connection delivers Change::All.
-        feed.send(&Change::All);
+        feed.send(NOBODY, &Change::All);
     }
 }
 
@@ -569,7 +577,7 @@ impl EvidenceStore for PostgresEvidenceStore {
     }
 
     fn publish(&self, change: &Change) -> Result<(), StoreError> {
-        let payload = change.encode();
+        let payload = encode_from(self.origin, change);
         self.run(
             &self.decisions,
             true,
@@ -582,6 +590,6 @@ impl EvidenceStore for PostgresEvidenceStore {
     }
 
     fn subscribe(&self) -> Receiver<Change> {
-        self.feed.subscribe()
+        self.feed.subscribe(self.origin)
     }
 }

@@ -62,6 +62,7 @@ pub struct SqliteEvidenceStore {
     reader: Mutex<Connection>,
     decisions: Mutex<Connection>,
     feed: Arc<Subscribers>,
+    origin: u64,
 }
 
 impl std::fmt::Debug for SqliteEvidenceStore {
@@ -127,6 +128,7 @@ impl SqliteEvidenceStore {
             reader: Mutex::new(reader),
             decisions: Mutex::new(decisions),
             feed: crate::feed::local(path),
+            origin: crate::feed::new_origin(),
         })
     }
 }
@@ -274,12 +276,12 @@ impl EvidenceStore for SqliteEvidenceStore {
     }
 
     fn publish(&self, change: &Change) -> Result<(), StoreError> {
-        self.feed.send(change);
+        self.feed.send(self.origin, change);
         Ok(())
     }
 
     fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
-        self.feed.subscribe()
+        self.feed.subscribe(self.origin)
     }
 }
 
