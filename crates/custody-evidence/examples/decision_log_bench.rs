@@ -47,9 +47,9 @@ fn main() {
             client
                 .execute(
                     "INSERT INTO evidence_decisions (at, source, artifact, image, environment, allowed, codes, cached, latency_us, policy_digest, count, until) \
-                     SELECT to_char(to_timestamp(($2::float8 - $3::float8 + i::float8 * $3::float8 / $1::float8) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+                     SELECT to_char(to_timestamp(($2::float8 - $3::float8 + i::float8 * $3::float8 / $1::int8::float8) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
                      'admission', 'sha256:' || lpad(to_hex(i % 1000), 64, '0'), NULL, 'production', true, '', false, 250, 'sha256:p', 1, NULL \
-                     FROM generate_series(0, $1 - 1) AS i",
+                     FROM generate_series(0::int8, $1::int8 - 1) AS i",
                     &[&rows, &(now_ms as f64), &(SPAN_MS as f64)],
                 )
                 .unwrap();
