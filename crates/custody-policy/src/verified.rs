@@ -203,7 +203,7 @@ impl VerificationCache {
     }
 
     /// A successful result from the shared tier, if it has a readable one for `key`.
-    fn from_shared(&self, key: &Key) -> Option<Evidence> {
+    fn shared_result(&self, key: &Key) -> Option<Evidence> {
         let evidence = decode_evidence(&self.shared.as_ref()?.load(key)?)?;
         self.shared_hits.fetch_add(1, Ordering::Relaxed);
         Some(evidence)
@@ -258,7 +258,7 @@ impl VerificationCache {
                 }
                 None => {
                     self.misses.fetch_add(1, Ordering::Relaxed);
-                    let r = match self.from_shared(&key) {
+                    let r = match self.shared_result(&key) {
                         Some(e) => Ok(e),
                         None => {
                             let r = input::verify_one(trust, artifact, c);

@@ -31,7 +31,7 @@ pub fn tls(args: &ServeArgs) -> anyhow::Result<Option<Arc<custody_server::tls::S
 /// `gate.db` in the data directory.
 pub fn evidence_db(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<EvidenceDb> {
     if let Some(db) = &args.evidence_db {
-        return Ok(EvidenceDb::parse(db).context("--evidence-db")?);
+        return EvidenceDb::parse(db).context("--evidence-db");
     }
     if let Some(database) = &args.database
         && let Ok(db @ EvidenceDb::Postgres(_)) = EvidenceDb::parse(database)
