@@ -66,10 +66,9 @@ pub struct ServeArgs {
     /// Largest artifact accepted by PUT /api/v1/artifacts, in bytes
     #[arg(long, default_value_t = 256 << 20)]
     pub max_artifact_bytes: usize,
-    /// Threads running HTTP, TLS and cached answers [default: one per core]. Signature
-    /// checks and uncached decisions run on their own threads either way; fewer workers than
-    /// cores shortens the latency tail when other busy processes share the cores
-    /// (docs/PERFORMANCE.md, policy gate, session 5)
+    /// Threads running HTTP, TLS and cached answers [default: half the cores, at least 1].
+    /// Signature checks and uncached decisions run on their own threads either way, so more
+    /// workers mostly add contention for the cores (docs/PERFORMANCE.md, policy gate)
     #[arg(long, value_name = "N", env = "CUSTODY_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
