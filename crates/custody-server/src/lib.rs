@@ -11,6 +11,8 @@
 //!   `custody_release::service::ReleaseService` → answer); [`release`] implements the
 //!   service's log interface over this server's log, [`metrics`] its observer; [`auth`] says
 //!   who is calling; `response` shapes every answer and maps `ReleaseError` to a status.
+//! * [`reload`]: configuration reloads without a restart (SIGHUP and
+//!   `POST /api/v1/admin/reload`, in `admin_api`): load and check everything, then swap.
 //! * [`witness`]: a C2SP tlog-witness (`POST /add-checkpoint`) with a durable state file.
 //! * [`client`], [`audit`], [`monitor`]: the other side of the read API: fetch tiles, recompute
 //!   the tree, follow a log and raise alerts.
@@ -18,6 +20,7 @@
 //! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
 //! (tile paths and bundles); this crate is HTTP plumbing and policy.
 
+mod admin_api;
 pub mod admission;
 mod admit_pool;
 pub mod audit;
@@ -35,6 +38,7 @@ pub mod monitor;
 mod read_api;
 pub mod release;
 mod release_api;
+pub mod reload;
 pub mod request;
 mod response;
 mod server;

@@ -50,7 +50,7 @@ impl ReleaseService {
         }
         if let Some(rule) = &env.approvals {
             let member = self
-                .config
+                .config()
                 .principals
                 .iter()
                 .any(|p| p.name == approver && p.groups.contains(&rule.group));

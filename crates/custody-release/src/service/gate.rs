@@ -144,7 +144,8 @@ impl ReleaseService {
         digest: Sha256Digest,
         requested_by: &str,
     ) -> Result<Verdict, ReleaseError> {
-        let gate = self
+        let rules = self.rules();
+        let gate = rules
             .gates
             .get(&env.name)
             .cloned()
@@ -156,13 +157,13 @@ impl ReleaseService {
         let revocations = self.db(|s| s.revocations()).await?;
         let store = self.evidence.clone();
         let request = request(
-            &self.config,
+            &rules.config,
             env,
             digest,
             requested_by,
             &revocations,
             self.revoked.retired(),
-            self.principals.clone(),
+            rules.principals.clone(),
         );
         let started = std::time::Instant::now();
         let verdict = tokio::task::spawn_blocking(move || {

@@ -54,6 +54,7 @@ mod push;
 mod queries;
 mod revoke;
 mod rotate;
+mod rules;
 
 pub use api::*;
 pub use current::DEFAULT_CURRENT_RELEASE_LIFETIME;
@@ -62,6 +63,7 @@ pub use gate::SharedRevocations;
 pub use ports::{
     BoxFuture, Checkpoint, LogError, Logged, NoopObserver, OnChange, ReleaseLog, ReleaseObserver,
 };
+pub use rules::Successor;
 
 /// The principal name the server signs automatic actions as.
 pub const SERVER_PRINCIPAL: &str = "custody";
@@ -99,16 +101,15 @@ pub struct ReleasePorts {
 
 /// The service.
 pub struct ReleaseService {
-    config: ReleaseConfig,
+    /// The config, gates and principals: swapped whole by a reload or a rotation.
+    rules: rules::RuleCell,
     store: Arc<dyn ReleaseStore>,
     cas: Cas,
-    gates: BTreeMap<String, Arc<Gate>>,
     key: Arc<SigningKey>,
     key_public: PublicKey,
     verifier_id: String,
     log: Arc<dyn ReleaseLog>,
     evidence: Arc<dyn EvidenceStore>,
-    principals: Arc<BTreeMap<String, String>>,
     serial: tokio::sync::Mutex<()>,
     observer: Arc<dyn ReleaseObserver>,
     revoked: Arc<SharedRevocations>,
@@ -119,7 +120,10 @@ pub struct ReleaseService {
 impl std::fmt::Debug for ReleaseService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReleaseService")
-            .field("environments", &self.gates.keys().collect::<Vec<_>>())
+            .field(
+                "environments",
+                &self.rules().gates.keys().cloned().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -140,27 +144,16 @@ impl ReleaseService {
     /// `ports.on_change` is called with a digest (or `None` for everything) whenever
     /// decisions about it may have changed: the gate's decision cache drops them.
     pub fn new(setup: ReleaseSetup, ports: ReleasePorts) -> Self {
-        let mut principals = BTreeMap::new();
-        for p in &setup.config.principals {
-            for k in &p.key_ids {
-                principals.insert(k.clone(), p.name.clone());
-            }
-            for i in &p.identities {
-                principals.insert(i.clone(), p.name.clone());
-            }
-        }
         let key_public = setup.key.public_key();
         Self {
-            config: setup.config,
+            rules: rules::RuleCell::new(setup.config, setup.gates),
             store: setup.store,
             cas: setup.cas,
-            gates: setup.gates,
             key: Arc::new(setup.key),
             key_public,
             verifier_id: setup.verifier_id,
             log: ports.log,
             evidence: ports.evidence,
-            principals: Arc::new(principals),
             serial: tokio::sync::Mutex::new(()),
             observer: ports.observer,
             revoked: Arc::default(),
@@ -169,8 +162,22 @@ impl ReleaseService {
         }
     }
 
-    pub fn config(&self) -> &ReleaseConfig {
-        &self.config
+    /// The release config in force (with the successor keys of accepted rotations).
+    pub fn config(&self) -> Arc<ReleaseConfig> {
+        self.rules().config.clone()
+    }
+
+    /// Replaces the config and the environments' gates (a reload): every request from now on
+    /// sees the new ones; one in flight finishes on the snapshot it took. Successor keys of
+    /// accepted rotations stay. Every cached decision is dropped.
+    pub fn replace(&self, config: ReleaseConfig, gates: BTreeMap<String, Arc<Gate>>) {
+        self.rules.replace(config, gates);
+        (self.on_change)(None);
+    }
+
+    /// One consistent snapshot of the config, gates and principals.
+    fn rules(&self) -> Arc<rules::Rules> {
+        self.rules.snapshot()
     }
 
     /// The revocations and key retirements in force, for the admission gate (kept current by
@@ -208,11 +215,13 @@ impl ReleaseService {
             .map_err(|e| ReleaseError::internal(format!("evidence store: {e}")))
     }
 
-    fn environment(&self, name: &str) -> Result<&Environment, ReleaseError> {
-        self.config.environment(name).ok_or_else(|| {
+    fn environment(&self, name: &str) -> Result<Environment, ReleaseError> {
+        let rules = self.rules();
+        rules.config.environment(name).cloned().ok_or_else(|| {
             ReleaseError::not_found(format!(
                 "unknown environment {name:?} (this server has: {})",
-                self.config
+                rules
+                    .config
                     .environments
                     .iter()
                     .map(|e| e.name.as_str())
@@ -315,17 +324,18 @@ impl ReleaseService {
     }
 
     fn principal_of(&self, evidence: &Evidence) -> Option<String> {
+        let principals = self.rules().principals.clone();
         evidence
             .signer
             .key_id
             .as_ref()
-            .and_then(|k| self.principals.get(k))
+            .and_then(|k| principals.get(k))
             .or_else(|| {
                 evidence
                     .signer
                     .identity
                     .as_ref()
-                    .and_then(|i| self.principals.get(i))
+                    .and_then(|i| principals.get(i))
             })
             .cloned()
     }
@@ -333,15 +343,17 @@ impl ReleaseService {
     /// The gate every environment shares its trust set with (keys from `--gate-key` and the
     /// principals, the trusted root): what approvals, revocations and rotations verify
     /// against. Every environment's gate holds the same trust set; only policies differ.
-    fn trust_gate(&self) -> Result<&Arc<Gate>, ReleaseError> {
-        self.gates
+    fn trust_gate(&self) -> Result<Arc<Gate>, ReleaseError> {
+        self.rules()
+            .gates
             .values()
             .next()
+            .cloned()
             .ok_or_else(|| ReleaseError::internal("no environment configured"))
     }
 
     /// The key a verified evidence was signed with (to log it under that key).
-    fn trusted_key(&self, evidence: &Evidence) -> Option<&PublicKey> {
+    fn trusted_key(&self, evidence: &Evidence) -> Option<PublicKey> {
         let id = evidence.signer.key_id.as_deref()?;
         self.trust_gate()
             .ok()?
@@ -349,6 +361,7 @@ impl ReleaseService {
             .keys
             .iter()
             .find(|k| k.key_id().to_string() == id)
+            .cloned()
     }
 
     /// Logs a client-signed DSSE bundle that has no log entry yet (under the key that
@@ -375,13 +388,13 @@ impl ReleaseService {
                 "a certificate-signed statement must already carry its log entry (sign with --log)",
             )
         })?;
-        let (bundle, index) = self.log_envelope(envelope, key).await?;
+        let (bundle, index) = self.log_envelope(envelope, &key).await?;
         Ok((bundle, Some(index)))
     }
 
     /// Every stored bundle for `digest` that verifies (revocations not applied).
     async fn verified_evidence(&self, digest: Sha256Digest) -> Result<Vec<Evidence>, ReleaseError> {
-        let gate = self.trust_gate()?.clone();
+        let gate = self.trust_gate()?;
         let stored = self.evidence_db(move |s| s.for_artifact(&digest)).await?;
         let candidates: Vec<Candidate> = stored
             .into_iter()

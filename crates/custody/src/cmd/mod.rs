@@ -14,6 +14,7 @@ pub mod release;
 pub mod serve;
 pub mod serve_gate;
 pub mod serve_release;
+pub mod serve_reload;
 pub mod sign;
 pub mod trust_root;
 pub mod verify;
