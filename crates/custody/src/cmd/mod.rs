@@ -1,5 +1,6 @@
 //! One module per command family; each returns an [`Outcome`](crate::outcome::Outcome).
 
+pub mod admin;
 pub mod bench;
 pub mod build;
 pub mod deploy;
