@@ -48,22 +48,22 @@ mod current;
 mod deploy;
 mod error;
 pub mod gate;
+mod loaded;
 mod ports;
 mod promote;
 mod push;
 mod queries;
 mod revoke;
 mod rotate;
-mod rules;
 
 pub use api::*;
 pub use current::DEFAULT_CURRENT_RELEASE_LIFETIME;
 pub use error::ReleaseError;
 pub use gate::SharedRevocations;
+pub use loaded::Successor;
 pub use ports::{
     BoxFuture, Checkpoint, LogError, Logged, NoopObserver, OnChange, ReleaseLog, ReleaseObserver,
 };
-pub use rules::Successor;
 
 /// The principal name the server signs automatic actions as.
 pub const SERVER_PRINCIPAL: &str = "custody";
@@ -102,7 +102,7 @@ pub struct ReleasePorts {
 /// The service.
 pub struct ReleaseService {
     /// The config, gates and principals: swapped whole by a reload or a rotation.
-    rules: rules::RuleCell,
+    rules: loaded::RuleCell,
     store: Arc<dyn ReleaseStore>,
     cas: Cas,
     key: Arc<SigningKey>,
@@ -146,7 +146,7 @@ impl ReleaseService {
     pub fn new(setup: ReleaseSetup, ports: ReleasePorts) -> Self {
         let key_public = setup.key.public_key();
         Self {
-            rules: rules::RuleCell::new(setup.config, setup.gates),
+            rules: loaded::RuleCell::new(setup.config, setup.gates),
             store: setup.store,
             cas: setup.cas,
             key: Arc::new(setup.key),
@@ -176,7 +176,7 @@ impl ReleaseService {
     }
 
     /// One consistent snapshot of the config, gates and principals.
-    fn rules(&self) -> Arc<rules::Rules> {
+    fn rules(&self) -> Arc<loaded::Rules> {
         self.rules.snapshot()
     }
 

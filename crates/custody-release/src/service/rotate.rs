@@ -6,7 +6,7 @@
 //!
 //! One command, no file edit, no restart: the accepted rotation is recorded with the new
 //! public key, and from then on the service trusts the new key beside the old one and gives
-//! it the old key's principal (see `rules`: successors survive reloads of the files). The
+//! it the old key's principal (see `loaded`: successors survive reloads of the files). The
 //! authority is the old key's signature plus an admin's token; a retired key introduces no
 //! successor.
 
