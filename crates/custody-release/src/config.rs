@@ -440,6 +440,15 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_error_names_its_line() {
+        let e = parse("[[environment]]\nname = \"dev\"\npolicy = \"p\"\ncolour = \"red\"\n")
+            .unwrap_err();
+        assert!(e.starts_with("line 4: unknown field `colour`"), "{e}");
+        let e = parse("\n\n[[environment]]\nname = \"dev\n").unwrap_err();
+        assert!(e.starts_with("line 4: "), "{e}");
+    }
+
+    #[test]
     fn chain_and_approvals_are_checked() {
         let ok = r#"
 [[environment]]

@@ -265,3 +265,65 @@ fn key_rotation_is_one_command_without_a_restart() {
     assert_eq!(code, 0, "the successor survives a reload: {err}");
     assert_eq!(s.server.child.id(), pid, "no restart");
 }
+
+/// `--policy` alone (no release config, so no admin principal: SIGHUP reloads it): a cached
+/// allowed decision turns into a denial after the policy changes, without a restart.
+#[test]
+fn the_policy_gate_reloads_on_sighup_and_drops_cached_decisions() {
+    let tmp = release_world::common::tempdir();
+    let d = tmp.path();
+    let policy = d.join("policy");
+    fs::create_dir_all(&policy).unwrap();
+    let rule = |condition: &str| {
+        format!(
+            "package custody.gate\n\ndeny contains {{\"code\": \"blocked-by-reload\", \"msg\": \"blocked\"}} if {condition}\n"
+        )
+    };
+    fs::write(
+        policy.join("gate.rego"),
+        rule("input.artifact.digest == \"sha256:none\""),
+    )
+    .unwrap();
+    let server =
+        release_world::logd::Daemon::log(&d.join("data"), &["--policy", policy.to_str().unwrap()]);
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let evaluate = || {
+        let (status, v) = release_world::try_http_bearer(
+            &server.url,
+            "POST",
+            "/api/v1/gate/evaluate",
+            release_world::logd::TOKEN,
+            Some(json!({ "artifact": digest }).to_string().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{v}");
+        v
+    };
+    assert_eq!(evaluate()["allowed"], true);
+    assert_eq!(evaluate()["cached"], true);
+    let before = evaluate()["policy_digest"].clone();
+
+    fs::write(policy.join("gate.rego"), rule("true")).unwrap();
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let after = loop {
+        let v = evaluate();
+        if v["policy_digest"] != before {
+            break v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no reload after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(after["allowed"], false, "{after}");
+    assert_eq!(after["cached"], false, "{after}");
+}
