@@ -193,6 +193,11 @@ impl ReleaseClient {
         self.get(&format!("/api/v1/artifacts/{digest}"))
     }
 
+    /// `POST /api/v1/admin/reload`: the server reloads its configuration (admin only).
+    pub fn reload(&self) -> Result<Answer, ReleaseError> {
+        self.send_json("/api/v1/admin/reload", b"")
+    }
+
     fn get(&self, path: &str) -> Result<Answer, ReleaseError> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self.agent.get(&url);

@@ -185,7 +185,15 @@ impl ReleaseConfig {
         base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let raw: RawFile = toml::from_str(text).map_err(|e| match e.span() {
+            // The line to fix (1-based), as an editor shows it.
+            Some(span) => format!(
+                "line {}: {}",
+                text.get(..span.start).unwrap_or(text).matches('\n').count() + 1,
+                e.message()
+            ),
+            None => e.message().to_string(),
+        })?;
         let mut environments: Vec<Environment> = Vec::new();
         for e in raw.environment {
             check_name("environment", &e.name)?;
@@ -429,6 +437,15 @@ mod tests {
         ReleaseConfig::parse(text, Path::new("/base"), &|v| {
             (v == "TOK").then(|| "secret".to_owned())
         })
+    }
+
+    #[test]
+    fn a_toml_error_names_its_line() {
+        let e = parse("[[environment]]\nname = \"dev\"\npolicy = \"p\"\ncolour = \"red\"\n")
+            .unwrap_err();
+        assert!(e.starts_with("line 4: unknown field `colour`"), "{e}");
+        let e = parse("\n\n[[environment]]\nname = \"dev\n").unwrap_err();
+        assert!(e.starts_with("line 4: "), "{e}");
     }
 
     #[test]

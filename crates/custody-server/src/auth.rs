@@ -108,7 +108,7 @@ pub(crate) fn caller(
     use crate::response::{error, unauthorized};
     if let Some(hash) = bearer_sha256(headers) {
         if let Some(service) = &state.release
-            && let Some(caller) = caller_for_token(service.config(), &hash)
+            && let Some(caller) = caller_for_token(&service.config(), &hash)
         {
             return Ok(caller);
         }
@@ -141,7 +141,7 @@ pub(crate) fn may_write_log(state: &crate::server::AppState, headers: &HeaderMap
     state.auth.check(headers).is_ok()
         || bearer_sha256(headers).is_some_and(|h| {
             state.release.as_ref().is_some_and(|s| {
-                caller_for_token(s.config(), &h).is_some_and(|c| {
+                caller_for_token(&s.config(), &h).is_some_and(|c| {
                     c.roles.contains(&Role::Builder) || c.roles.contains(&Role::Admin)
                 })
             })

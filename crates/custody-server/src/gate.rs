@@ -410,7 +410,8 @@ impl DecisionLog {
 
 /// The gate as the server runs it.
 pub(crate) struct GateService {
-    gate: Arc<Gate>,
+    /// The policy and trust set: swapped whole by a reload.
+    gate: RwLock<Arc<Gate>>,
     store: Arc<dyn EvidenceStore>,
     cache: DecisionCache,
     /// Earlier verification results (same bundle bytes, artifact and trust set), in memory
@@ -437,7 +438,7 @@ impl GateService {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let shared = Arc::new(StoreResults(store.clone()));
         GateService {
-            gate: Arc::new(config.gate),
+            gate: RwLock::new(Arc::new(config.gate)),
             decisions: DecisionLog::start(store.clone(), config.decision_retention),
             store,
             cache: DecisionCache {
@@ -541,15 +542,36 @@ impl GateService {
         }
     }
 
-    fn cache_key(&self, subject: &Subject, environment: Option<&EnvironmentRef>) -> CacheKey {
+    /// The policy and trust set in force.
+    pub(crate) fn gate(&self) -> Arc<Gate> {
+        self.gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the policy and trust set (a reload) and drops every cached decision: a
+    /// decision sees the old gate or the new one, and one decided on the old gate is not
+    /// cached after the swap (the cache's epoch moved).
+    pub(crate) fn replace(&self, gate: Gate) {
+        *self.gate.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(gate);
+        self.cache.invalidate(None);
+    }
+
+    fn cache_key(
+        &self,
+        gate: &Gate,
+        subject: &Subject,
+        environment: Option<&EnvironmentRef>,
+    ) -> CacheKey {
         CacheKey {
             artifact: match (&subject.digest, &subject.image) {
                 (Some(d), _) => d.to_string(),
                 (None, Some(image)) => format!("image:{image}"),
                 (None, None) => String::new(),
             },
-            policy: self.gate.policy.digest(),
-            root: self.gate.trust.root_digest,
+            policy: gate.policy.digest(),
+            root: gate.trust.root_digest,
             environment: environment.map(|e| e.name.clone()),
             stage: environment.and_then(|e| e.stage.clone()),
         }
@@ -567,7 +589,7 @@ impl GateService {
             return None;
         }
         let started = Instant::now();
-        let key = self.cache_key(subject, environment);
+        let key = self.cache_key(&self.gate(), subject, environment);
         let hit = self.cache.get(&key)?;
         self.record_hit(&hit, &key, started.elapsed(), source);
         Some(hit)
@@ -581,7 +603,8 @@ impl GateService {
         source: &'static str,
     ) -> Result<(Arc<Decided>, bool), GateError> {
         let started = Instant::now();
-        let key = self.cache_key(&subject, environment.as_ref());
+        let gate = self.gate();
+        let key = self.cache_key(&gate, &subject, environment.as_ref());
         let (decided, cached) = match self.cache.get(&key) {
             Some(hit) => {
                 self.record_hit(&hit, &key, started.elapsed(), source);
@@ -594,7 +617,7 @@ impl GateService {
                     .acquire()
                     .await
                     .map_err(|e| GateError::Task(e.to_string()))?;
-                let (gate, store) = (self.gate.clone(), self.store.clone());
+                let store = self.store.clone();
                 let verified = self.verified.clone();
                 let env = environment.clone();
                 let (revoked, retired) = self

@@ -11,6 +11,8 @@
 //!   `custody_release::service::ReleaseService` → answer); [`release`] implements the
 //!   service's log interface over this server's log, [`metrics`] its observer; [`auth`] says
 //!   who is calling; `response` shapes every answer and maps `ReleaseError` to a status.
+//! * [`reload`]: configuration reloads without a restart (SIGHUP and
+//!   `POST /api/v1/admin/reload`, in `admin_api`): load and check everything, then swap.
 //! * [`witness`]: a C2SP tlog-witness (`POST /add-checkpoint`) with a durable state file.
 //!
 //! The clients of these APIs (tile reader, audit, monitor, log submit, load generator) are in
@@ -19,6 +21,7 @@
 //! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
 //! (tile paths and bundles); this crate is HTTP plumbing and policy.
 
+mod admin_api;
 pub mod admission;
 mod admit_pool;
 pub mod auth;
@@ -31,6 +34,7 @@ pub mod metrics;
 mod read_api;
 pub mod release;
 mod release_api;
+pub mod reload;
 mod response;
 mod server;
 pub mod tls;

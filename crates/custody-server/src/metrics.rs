@@ -115,6 +115,7 @@ pub struct Metrics {
     promotions_refused: Family,
     rollbacks: Family,
     deployments: Family,
+    config_reloads: Family,
     alerts: AtomicU64,
     incidents_opened: AtomicU64,
     incidents_recovered: AtomicU64,
@@ -220,6 +221,12 @@ impl Metrics {
         self.log_integration.observe(took);
     }
 
+    /// A configuration reload: `ok` (swapped) or `refused` (the old one stays).
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .inc(&[if ok { "ok" } else { "refused" }]);
+    }
+
     /// The exposition text.
     pub fn render(&self, snap: &Snapshot) -> String {
         let mut out = String::with_capacity(4096);
@@ -271,6 +278,12 @@ impl Metrics {
             "custody_deployments_total",
             "Deploy agent reports, by environment and status.",
             &["environment", "status"],
+        );
+        self.config_reloads.render(
+            &mut out,
+            "custody_config_reload_total",
+            "Configuration reloads (SIGHUP, POST /api/v1/admin/reload) by result: ok or refused.",
+            &["result"],
         );
         counter(
             &mut out,

@@ -24,7 +24,7 @@ const RETIREMENT_RETRY: Duration = Duration::from_secs(1);
 /// Bytes of full entry bundles kept in memory (two generations of half this each).
 const BUNDLE_CACHE_BYTES: usize = 64 << 20;
 use crate::identity::LogIdentity;
-use crate::{gate_api, read_api, release_api, witness_push, write_api};
+use crate::{admin_api, gate_api, read_api, release_api, witness_push, write_api};
 
 /// A witness the log asks to cosign each new checkpoint.
 #[derive(Debug, Clone)]
@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub max_artifact_bytes: usize,
     /// Timeouts and the connection limit of the listener.
     pub limits: crate::listener::ListenerLimits,
+    /// Reloads the policy, keys, environments and principals from the files (SIGHUP,
+    /// `POST /api/v1/admin/reload`): the loader and what it loaded at start.
+    pub reload: Option<crate::reload::ReloadSetup>,
 }
 
 pub(crate) struct AppState {
@@ -84,6 +87,7 @@ pub(crate) struct AppState {
     pub release: Option<Arc<ReleaseService>>,
     pub metrics: Arc<Metrics>,
     pub max_artifact_bytes: usize,
+    pub reload: Option<Arc<crate::reload::Reloader>>,
 }
 
 /// Serves the log on `listener` until `shutdown` completes, then stops accepting connections,
@@ -146,6 +150,19 @@ pub async fn serve(
     if let (Some(gate), Some(release)) = (&gate, &release) {
         gate.set_revocations(release.revocations());
     }
+    let reload = config.reload.map(|setup| {
+        Arc::new(crate::reload::Reloader::new(
+            setup.loader,
+            setup.initial,
+            gate.clone(),
+            release.clone(),
+            metrics.clone(),
+            invalidator.clone(),
+        ))
+    });
+    if let Some(reloader) = &reload {
+        crate::reload::on_sighup(reloader.clone())?;
+    }
     let state = Arc::new(AppState {
         log: config.log.clone(),
         admit: AdmitPool::start(threads, ADMIT_QUEUE)?,
@@ -161,6 +178,7 @@ pub async fn serve(
         release: release.clone(),
         metrics,
         max_artifact_bytes: config.max_artifact_bytes,
+        reload,
     });
     if let Some(release) = release {
         // Finish any quarantine or rollback a previous run left halfway.
@@ -245,6 +263,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/history/{digest}", get(release_api::get_history))
         .route("/api/v1/incidents", get(release_api::get_incidents))
         .route("/api/v1/events", get(release_api::get_events))
+        .route("/api/v1/admin/reload", post(admin_api::post_reload))
         .route("/metrics", get(release_api::metrics))
         .with_state(state)
 }

@@ -80,6 +80,9 @@ pub enum Command {
     /// Inspect Sigstore trusted_root.json files, or export one for a custody log
     #[command(name = "trust-root", subcommand)]
     TrustRoot(TrustRootCommand),
+    /// Administer a running custody server (reload its configuration)
+    #[command(subcommand)]
+    Admin(crate::cli_release::AdminCommand),
     /// Run the transparency log server (C2SP tlog-tiles read API, Rekor v2 write API)
     Serve(Box<crate::cli_log::ServeArgs>),
     /// Follow, audit and witness transparency logs

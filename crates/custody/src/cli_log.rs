@@ -159,7 +159,7 @@ fn retention(text: &str) -> Result<std::time::Duration, String> {
 
 /// `custody serve --release-config`: environments, promotion, approvals, revocation
 /// (docs/releases.md).
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct ServeReleaseArgs {
     /// Manage releases: environments and principals (API tokens, roles, keys) from this TOML
     /// file; each environment's policy is compiled at start
@@ -179,7 +179,7 @@ pub struct ServeReleaseArgs {
 }
 
 /// `custody serve --policy`: the policy gate and admission webhook (docs/admission.md).
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct ServeGateArgs {
     /// Run the policy gate with this policy (a directory of Rego, compiled at start): serves
     /// /api/v1/gate/evaluate and the Kubernetes admission webhook /api/v1/admission

@@ -179,3 +179,17 @@ pub struct KeyRotateArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 }
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Reload the server's policies, keys, environments and principals from its files (as
+    /// SIGHUP does): prints what changed; a bad configuration is refused (exit 1) and the old
+    /// one stays in force
+    Reload(AdminReloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminReloadArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+}

@@ -86,6 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             cmd::trust_root::inspect(&ctx, &file)
         }
         Command::TrustRoot(TrustRootCommand::Export(args)) => cmd::trust_root::export(&ctx, args),
+        Command::Admin(crate::cli_release::AdminCommand::Reload(args)) => {
+            cmd::admin::reload(&ctx, args)
+        }
         Command::Serve(args) => cmd::serve::serve(&ctx, *args),
         Command::Log(LogCommand::Verify(args)) => cmd::log::verify(&ctx, args),
         Command::Log(LogCommand::VerifyCheckpoint(args)) => cmd::log::verify_checkpoint(&ctx, args),

@@ -27,7 +27,7 @@ impl ReleaseService {
         let predicate = statement.predicate.clone();
         let env_name = statement::field(&predicate, "environment")
             .ok_or_else(|| ReleaseError::bad("the approval names no environment"))?;
-        let env = self.environment(env_name)?.clone();
+        let env = self.environment(env_name)?;
         let key = subject.to_string();
         if self.db(move |s| s.artifact(&key)).await?.is_none() {
             return Err(ReleaseError::not_found(format!(
@@ -50,7 +50,7 @@ impl ReleaseService {
         }
         if let Some(rule) = &env.approvals {
             let member = self
-                .config
+                .config()
                 .principals
                 .iter()
                 .any(|p| p.name == approver && p.groups.contains(&rule.group));

@@ -65,7 +65,7 @@ impl ReleaseService {
             )));
         }
         let lifetime = self
-            .config
+            .config()
             .current_release_lifetime
             .unwrap_or(DEFAULT_CURRENT_RELEASE_LIFETIME);
         let lifetime = chrono::Duration::from_std(lifetime)

@@ -144,11 +144,21 @@ impl ReleaseService {
         digest: Sha256Digest,
         requested_by: &str,
     ) -> Result<Verdict, ReleaseError> {
-        let gate = self
-            .gates
-            .get(&env.name)
+        // One snapshot for the environment's rule, its policy and the principals: a reload
+        // in between does not mix them.
+        let rules = self.rules();
+        let removed = || {
+            ReleaseError::conflict(format!(
+                "environment {} was removed by a configuration reload while this request ran: send it again",
+                env.name
+            ))
+        };
+        let env = &rules
+            .config
+            .environment(&env.name)
             .cloned()
-            .ok_or_else(|| ReleaseError::internal(format!("no policy for {}", env.name)))?;
+            .ok_or_else(removed)?;
+        let gate = rules.gates.get(&env.name).cloned().ok_or_else(removed)?;
         // A key retirement takes effect at its instant, whether or not the timer fired yet.
         if self.retirement_due() {
             self.refresh_retirements().await?;
@@ -156,13 +166,13 @@ impl ReleaseService {
         let revocations = self.db(|s| s.revocations()).await?;
         let store = self.evidence.clone();
         let request = request(
-            &self.config,
+            &rules.config,
             env,
             digest,
             requested_by,
             &revocations,
             self.revoked.retired(),
-            self.principals.clone(),
+            rules.principals.clone(),
         );
         let started = std::time::Instant::now();
         let verdict = tokio::task::spawn_blocking(move || {

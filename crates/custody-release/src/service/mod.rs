@@ -47,6 +47,7 @@ mod current;
 mod deploy;
 mod error;
 pub mod gate;
+mod loaded;
 mod ports;
 mod promote;
 mod push;
@@ -58,6 +59,7 @@ pub use api::*;
 pub use current::DEFAULT_CURRENT_RELEASE_LIFETIME;
 pub use error::ReleaseError;
 pub use gate::SharedRevocations;
+pub use loaded::Successor;
 pub use ports::{
     BoxFuture, Checkpoint, LogError, Logged, NoopObserver, OnChange, ReleaseLog, ReleaseObserver,
 };
@@ -98,16 +100,15 @@ pub struct ReleasePorts {
 
 /// The service.
 pub struct ReleaseService {
-    config: ReleaseConfig,
+    /// The config, gates and principals: swapped whole by a reload or a rotation.
+    rules: loaded::RuleCell,
     store: Arc<dyn ReleaseStore>,
     cas: Cas,
-    gates: BTreeMap<String, Arc<Gate>>,
     key: Arc<SigningKey>,
     key_public: PublicKey,
     verifier_id: String,
     log: Arc<dyn ReleaseLog>,
     evidence: Arc<dyn EvidenceStore>,
-    principals: Arc<BTreeMap<String, String>>,
     serial: tokio::sync::Mutex<()>,
     observer: Arc<dyn ReleaseObserver>,
     revoked: Arc<SharedRevocations>,
@@ -118,7 +119,10 @@ pub struct ReleaseService {
 impl std::fmt::Debug for ReleaseService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReleaseService")
-            .field("environments", &self.gates.keys().collect::<Vec<_>>())
+            .field(
+                "environments",
+                &self.rules().gates.keys().cloned().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -139,27 +143,16 @@ impl ReleaseService {
     /// `ports.on_change` is called with a digest (or `None` for everything) whenever
     /// decisions about it may have changed: the gate's decision cache drops them.
     pub fn new(setup: ReleaseSetup, ports: ReleasePorts) -> Self {
-        let mut principals = BTreeMap::new();
-        for p in &setup.config.principals {
-            for k in &p.key_ids {
-                principals.insert(k.clone(), p.name.clone());
-            }
-            for i in &p.identities {
-                principals.insert(i.clone(), p.name.clone());
-            }
-        }
         let key_public = setup.key.public_key();
         Self {
-            config: setup.config,
+            rules: loaded::RuleCell::new(setup.config, setup.gates),
             store: setup.store,
             cas: setup.cas,
-            gates: setup.gates,
             key: Arc::new(setup.key),
             key_public,
             verifier_id: setup.verifier_id,
             log: ports.log,
             evidence: ports.evidence,
-            principals: Arc::new(principals),
             serial: tokio::sync::Mutex::new(()),
             observer: ports.observer,
             revoked: Arc::default(),
@@ -168,8 +161,22 @@ impl ReleaseService {
         }
     }
 
-    pub fn config(&self) -> &ReleaseConfig {
-        &self.config
+    /// The release config in force (with the successor keys of accepted rotations).
+    pub fn config(&self) -> Arc<ReleaseConfig> {
+        self.rules().config.clone()
+    }
+
+    /// Replaces the config and the environments' gates (a reload): every request from now on
+    /// sees the new ones; one in flight finishes on the snapshot it took. Successor keys of
+    /// accepted rotations stay. Every cached decision is dropped.
+    pub fn replace(&self, config: ReleaseConfig, gates: BTreeMap<String, Arc<Gate>>) {
+        self.rules.replace(config, gates);
+        (self.on_change)(None);
+    }
+
+    /// One consistent snapshot of the config, gates and principals.
+    fn rules(&self) -> Arc<loaded::Rules> {
+        self.rules.snapshot()
     }
 
     /// The revocations and key retirements in force, for the admission gate (kept current by
@@ -207,11 +214,13 @@ impl ReleaseService {
             .map_err(|e| ReleaseError::internal(format!("evidence store: {e}")))
     }
 
-    fn environment(&self, name: &str) -> Result<&Environment, ReleaseError> {
-        self.config.environment(name).ok_or_else(|| {
+    fn environment(&self, name: &str) -> Result<Environment, ReleaseError> {
+        let rules = self.rules();
+        rules.config.environment(name).cloned().ok_or_else(|| {
             ReleaseError::not_found(format!(
                 "unknown environment {name:?} (this server has: {})",
-                self.config
+                rules
+                    .config
                     .environments
                     .iter()
                     .map(|e| e.name.as_str())
@@ -313,17 +322,18 @@ impl ReleaseService {
     }
 
     fn principal_of(&self, evidence: &Evidence) -> Option<String> {
+        let principals = self.rules().principals.clone();
         evidence
             .signer
             .key_id
             .as_ref()
-            .and_then(|k| self.principals.get(k))
+            .and_then(|k| principals.get(k))
             .or_else(|| {
                 evidence
                     .signer
                     .identity
                     .as_ref()
-                    .and_then(|i| self.principals.get(i))
+                    .and_then(|i| principals.get(i))
             })
             .cloned()
     }
@@ -331,15 +341,17 @@ impl ReleaseService {
     /// The gate every environment shares its trust set with (keys from `--gate-key` and the
     /// principals, the trusted root): what approvals, revocations and rotations verify
     /// against. Every environment's gate holds the same trust set; only policies differ.
-    fn trust_gate(&self) -> Result<&Arc<Gate>, ReleaseError> {
-        self.gates
+    fn trust_gate(&self) -> Result<Arc<Gate>, ReleaseError> {
+        self.rules()
+            .gates
             .values()
             .next()
+            .cloned()
             .ok_or_else(|| ReleaseError::internal("no environment configured"))
     }
 
     /// The key a verified evidence was signed with (to log it under that key).
-    fn trusted_key(&self, evidence: &Evidence) -> Option<&PublicKey> {
+    fn trusted_key(&self, evidence: &Evidence) -> Option<PublicKey> {
         let id = evidence.signer.key_id.as_deref()?;
         self.trust_gate()
             .ok()?
@@ -347,6 +359,7 @@ impl ReleaseService {
             .keys
             .iter()
             .find(|k| k.key_id().to_string() == id)
+            .cloned()
     }
 
     /// Logs a client-signed DSSE bundle that has no log entry yet (under the key that
@@ -381,7 +394,7 @@ impl ReleaseService {
 
     /// Every stored bundle for `digest` that verifies (revocations not applied).
     async fn verified_evidence(&self, digest: Sha256Digest) -> Result<Vec<Evidence>, ReleaseError> {
-        let gate = self.trust_gate()?.clone();
+        let gate = self.trust_gate()?;
         let stored = self.evidence_db(move |s| s.for_artifact(&digest)).await?;
         let candidates: Vec<Candidate> = stored
             .into_iter()

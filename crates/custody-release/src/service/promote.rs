@@ -32,7 +32,7 @@ impl ReleaseService {
     ) -> Result<Recorded<Release>, ReleaseError> {
         caller.require(Role::ReleaseManager, "promoting")?;
         let digest = parse_digest(&req.digest)?;
-        let env = self.environment(&req.to)?.clone();
+        let env = self.environment(&req.to)?;
         let content = RequestContent::Promotion {
             digest: digest.to_string(),
             environment: env.name.clone(),
@@ -273,7 +273,7 @@ impl ReleaseService {
         req: RollbackRequest,
     ) -> Result<Recorded<Release>, ReleaseError> {
         caller.require(Role::ReleaseManager, "rolling back")?;
-        let env = self.environment(&req.environment)?.clone();
+        let env = self.environment(&req.environment)?;
         let target = req.digest.as_deref().map(parse_digest).transpose()?;
         let content = RequestContent::Rollback {
             environment: env.name.clone(),

@@ -35,7 +35,7 @@ impl ReleaseService {
     /// Every environment with its current release.
     pub async fn environments(&self) -> Result<EnvironmentsView, ReleaseError> {
         let mut out = Vec::new();
-        for env in &self.config.environments {
+        for env in &self.config().environments {
             let name = env.name.clone();
             let current = self.db(move |s| s.current_release(&name)).await?;
             out.push(EnvironmentView {

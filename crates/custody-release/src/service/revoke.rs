@@ -44,7 +44,7 @@ impl ReleaseService {
         let evidence = self.verify_bundle(bytes, &subject)?;
         let signer = self.principal_of(&evidence);
         let is_admin = signer.as_ref().is_some_and(|name| {
-            self.config
+            self.config()
                 .principals
                 .iter()
                 .any(|p| &p.name == name && p.roles.contains(&Role::Admin))
@@ -119,7 +119,7 @@ impl ReleaseService {
         // Every digest that was ever released somewhere.
         let mut digests: BTreeSet<String> = BTreeSet::new();
         let mut histories: BTreeMap<String, Vec<Release>> = BTreeMap::new();
-        for env in &self.config.environments {
+        for env in &self.config().environments {
             let name = env.name.clone();
             let h = self.db(move |s| s.releases(&name)).await?;
             digests.extend(h.iter().map(|r| r.digest.clone()));
@@ -201,7 +201,7 @@ impl ReleaseService {
                     opened
                 }
             };
-            for env in &self.config.environments {
+            for env in &self.config().environments {
                 let history = histories.get(&env.name).cloned().unwrap_or_default();
                 if !incident
                     .recoveries

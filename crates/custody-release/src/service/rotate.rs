@@ -3,6 +3,12 @@
 //! before it keeps verifying, nothing later counts. The retirement takes effect at its instant:
 //! [`ReleaseService::wait_for_retirement`] wakes then, and every release decision checks the
 //! instant first.
+//!
+//! One command, no file edit, no restart: the accepted rotation is recorded with the new
+//! public key, and from then on the service trusts the new key beside the old one and gives
+//! it the old key's principal (see `loaded`: successors survive reloads of the files). The
+//! authority is the old key's signature plus an admin's token; a retired key introduces no
+//! successor.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -14,7 +20,7 @@ use serde_json::json;
 
 use super::{
     Caller, ReleaseError, ReleaseService, RotationAccepted, RotationDetail, SERVER_PRINCIPAL,
-    dsse_statement, rfc3339,
+    Successor, dsse_statement, rfc3339,
 };
 use crate::model::Role;
 use crate::statement;
@@ -42,8 +48,9 @@ impl Schedule {
 
 impl ReleaseService {
     /// Accepts a key rotation: a statement signed by the old key naming its successor and
-    /// when the old key retires. Both keys must be trusted (listed under a principal, or
-    /// `--gate-key`) during the overlap. Logged and recorded; the retirement takes effect at
+    /// when the old key retires. The old key must be trusted and not retired; the new one is
+    /// trusted from the moment the rotation is accepted (and belongs to the old key's
+    /// principal). Logged and recorded; the retirement takes effect at
     /// `retireAt`, when the log's size becomes the cut: what the old key signed and logged
     /// before it keeps verifying, nothing later counts.
     pub async fn rotate(
@@ -83,15 +90,14 @@ impl ReleaseService {
                 evidence.signer_name()
             )));
         }
-        if !self
-            .trust_gate()?
-            .trust
-            .keys
+        if self
+            .revocations()
+            .retired()
             .iter()
-            .any(|k| k.key_id() == new_key.key_id())
+            .any(|r| r.key_id == old_id)
         {
             return Err(ReleaseError::conflict(format!(
-                "the new key {new_id} is not trusted by this server yet: list it under the principal's keys in the release config (beside the old one, for the overlap), restart, then rotate"
+                "the old key {old_id} is retired already: a retired key introduces no successor (rotate from the key that replaced it)"
             )));
         }
         let (_, log_index) = self.ensure_logged(bytes, &evidence).await?;
@@ -104,7 +110,10 @@ impl ReleaseService {
                 .unwrap_or("rotated")
                 .to_owned(),
         };
-        let recorded = serde_json::to_value(&detail).map_err(ReleaseError::internal)?;
+        let mut recorded = serde_json::to_value(&detail).map_err(ReleaseError::internal)?;
+        // The successor's public key: with it the server trusts the new key from now on
+        // (beside the old one, for the overlap) and gives it the old key's principal.
+        recorded["new_key"] = json!(new_pem);
         self.event(&caller.name, "key-rotate", &object, log_index, recorded)
             .await?;
         self.observer.signed("key_rotation");
@@ -124,6 +133,7 @@ impl ReleaseService {
         let now = Utc::now();
         let mut retired = Vec::new();
         let mut next: Option<DateTime<Utc>> = None;
+        let successors = successors(&events);
         for e in events.iter().filter(|e| e.action == "key-rotate") {
             let old = e.detail["old_key_id"]
                 .as_str()
@@ -171,8 +181,11 @@ impl ReleaseService {
             });
         }
         self.retirements.set_next(next);
+        let new_keys = self.rules.set_successors(successors);
         if *self.revoked.retired() != retired {
             self.revoked.set_retired(retired.clone());
+            (self.on_change)(None);
+        } else if new_keys {
             (self.on_change)(None);
         }
         Ok(retired)
@@ -218,4 +231,24 @@ impl ReleaseService {
     async fn log_size(&self) -> Result<u64, ReleaseError> {
         Ok(self.checkpoint().await?.size)
     }
+}
+
+/// The successor keys the rotations in `events` introduced, in order. A rotation recorded
+/// before successors were kept (no `new_key`) adds none: its new key came from the files.
+fn successors(events: &[crate::model::Event]) -> Vec<Successor> {
+    events
+        .iter()
+        .filter(|e| e.action == "key-rotate")
+        .filter_map(|e| {
+            let old_key_id = e.detail["old_key_id"].as_str()?.to_owned();
+            let pem = e.detail["new_key"].as_str()?;
+            match PublicKey::from_pem(pem.as_bytes()) {
+                Ok(key) => Some(Successor { old_key_id, key }),
+                Err(err) => {
+                    tracing::warn!(event = e.id, error = %err, "a recorded rotation's new key does not parse: ignored");
+                    None
+                }
+            }
+        })
+        .collect()
 }

@@ -298,13 +298,8 @@ approvals = { required = 2, group = "release-approvers" }
 
     /// The caller `name` is (as the server's auth module would say).
     pub fn caller(&self, name: &str) -> Caller {
-        let p = self
-            .service
-            .config()
-            .principals
-            .iter()
-            .find(|p| p.name == name)
-            .unwrap();
+        let config = self.service.config();
+        let p = config.principals.iter().find(|p| p.name == name).unwrap();
         Caller {
             name: p.name.clone(),
             roles: p.roles.clone(),

@@ -1,5 +1,6 @@
 //! One module per command family; each returns an [`Outcome`](crate::outcome::Outcome).
 
+pub mod admin;
 pub mod bench;
 pub mod build;
 pub mod deploy;
@@ -14,6 +15,7 @@ pub mod release;
 pub mod serve;
 pub mod serve_gate;
 pub mod serve_release;
+pub mod serve_reload;
 pub mod sign;
 pub mod trust_root;
 pub mod verify;

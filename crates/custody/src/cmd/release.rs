@@ -29,7 +29,7 @@ use crate::outcome::{Denied, Outcome};
 use custody_client::release::{Answer, ReleaseClient, ReleaseError};
 
 /// The release server named by `--server` and `--token` / `--token-file`.
-fn client(args: &ServerArgs) -> anyhow::Result<ReleaseClient> {
+pub(crate) fn client(args: &ServerArgs) -> anyhow::Result<ReleaseClient> {
     let token = match (&args.token, &args.token_file) {
         (Some(t), _) => Some(t.trim().to_owned()),
         (None, Some(path)) => Some(

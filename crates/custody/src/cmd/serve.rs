@@ -31,13 +31,20 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
         .context("cannot open the log key")?;
     // Everything the gate and TLS need is read and checked before the server listens.
     let tls = super::serve_gate::tls(&args)?;
-    let gate = super::serve_gate::gate(&args.gate)?;
+    // Policies, keys, environments and principals: the same function every reload runs.
+    let sources = super::serve_reload::Sources::of(&args);
+    let mut loaded = super::serve_reload::load(&sources)?;
+    let reload = super::serve_reload::setup(sources, &loaded);
+    let gate = super::serve_gate::gate(&args.gate, loaded.gate.take())?;
     let store = super::serve_gate::store(&args, &data_dir)?;
-    let release = super::serve_release::setup(&args, &data_dir)?;
+    let release = super::serve_release::setup(&args, &data_dir, loaded.release.take())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let limits = listen_limits(&args.limits);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.worker_threads(args.worker_threads.map_or_else(default_worker_threads, usize::from));
+    runtime.worker_threads(
+        args.worker_threads
+            .map_or_else(default_worker_threads, usize::from),
+    );
     let runtime = runtime
         .enable_all()
         .build()
@@ -83,6 +90,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
             release,
             max_artifact_bytes: args.max_artifact_bytes,
             limits,
+            reload: Some(reload),
         };
         custody_server::serve(listener, config, shutdown)
             .await

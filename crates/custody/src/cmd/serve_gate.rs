@@ -58,29 +58,11 @@ pub fn store(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn Eviden
 }
 
 /// Compiles the policy and loads the trust set and the VSA key, when `--policy` is given.
-pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
-    let Some(dir) = &args.policy else {
+/// `gate` is the policy and trust set [`super::serve_reload::load`] built.
+pub fn gate(args: &ServeGateArgs, gate: Option<Gate>) -> anyhow::Result<Option<GateConfig>> {
+    let (Some(dir), Some(gate)) = (&args.policy, gate) else {
         return Ok(None);
     };
-    let policy = Policy::load_limited(dir, args.limit.policy_timeout)?;
-    let keys = args
-        .gate_keys
-        .iter()
-        .map(|p| load_public_key(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let (root, root_digest) = match &args.gate_trusted_root {
-        Some(path) => {
-            let root = super::trust_root::load(path)?;
-            let bytes = crate::files::read(path, "trusted root")?;
-            (Some(root), Some(Sha256Digest::of(&bytes)))
-        }
-        None => (None, None),
-    };
-    if keys.is_empty() && root.is_none() {
-        tracing::warn!(
-            "the gate trusts no key and no trusted root (--gate-key, --gate-trusted-root): no evidence can verify"
-        );
-    }
     let vsa = match &args.gate_signing_key {
         Some(path) => Some(VsaSigner {
             key: load_signing_key(path)?,
@@ -89,16 +71,8 @@ pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
         }),
         None => None,
     };
-    tracing::info!(policy = %policy.digest(), dir = %dir.display(), keys = keys.len(), time_limit = %args.limit.policy_timeout, "policy gate loaded");
     Ok(Some(GateConfig {
-        gate: Gate {
-            policy,
-            trust: TrustSet {
-                keys,
-                root,
-                root_digest,
-            },
-        },
+        gate,
         environment: args.gate_env.clone(),
         stage: args.gate_stage.clone(),
         cache_ttl: Duration::from_secs(args.gate_cache_ttl),
@@ -106,6 +80,53 @@ pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
         vsa,
         decision_retention: (!args.decision_retention.is_zero()).then_some(args.decision_retention),
     }))
+}
+
+/// `--policy`'s policy (compiled and dry-run) and the trust set (`--gate-key`,
+/// `--gate-trusted-root`): what start-up and every reload load.
+pub fn policy_gate(args: &ServeGateArgs) -> anyhow::Result<Option<Gate>> {
+    let Some(dir) = &args.policy else {
+        return Ok(None);
+    };
+    let policy = Policy::load_limited(dir, args.limit.policy_timeout)?;
+    let keys = gate_keys(args)?;
+    let (root, root_digest) = trusted_root(args)?;
+    if keys.is_empty() && root.is_none() {
+        tracing::warn!(
+            "the gate trusts no key and no trusted root (--gate-key, --gate-trusted-root): no evidence can verify"
+        );
+    }
+    tracing::info!(policy = %policy.digest(), dir = %dir.display(), keys = keys.len(), time_limit = %args.limit.policy_timeout, "policy gate loaded");
+    Ok(Some(Gate {
+        policy,
+        trust: TrustSet {
+            keys,
+            root,
+            root_digest,
+        },
+    }))
+}
+
+/// Every `--gate-key`.
+pub fn gate_keys(args: &ServeGateArgs) -> anyhow::Result<Vec<custody_core::keys::PublicKey>> {
+    args.gate_keys.iter().map(|p| load_public_key(p)).collect()
+}
+
+/// `--gate-trusted-root` and the digest of its bytes.
+pub fn trusted_root(
+    args: &ServeGateArgs,
+) -> anyhow::Result<(
+    Option<custody_core::trust_root::TrustedRoot>,
+    Option<Sha256Digest>,
+)> {
+    match &args.gate_trusted_root {
+        Some(path) => {
+            let root = super::trust_root::load(path)?;
+            let bytes = crate::files::read(path, "trusted root")?;
+            Ok((Some(root), Some(Sha256Digest::of(&bytes))))
+        }
+        None => Ok((None, None)),
+    }
 }
 
 /// `file://` + the policy directory's absolute path.

@@ -1,45 +1,41 @@
 //! `custody serve --release-config FILE`: loads the environments and principals, compiles
 //! every environment's policy and opens the release store and the artifact store, all before
-//! the server listens (a bad config exits 2).
+//! the server listens (a bad config exits 2). The config and the gates are what a reload
+//! loads again ([`rules`], through `serve_reload::load`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use custody_core::digest::Sha256Digest;
 use custody_policy::{Gate, Policy, TrustSet};
 use custody_release::cas::Cas;
 use custody_release::config::ReleaseConfig;
 use custody_server::release::ReleaseSetup;
 
-use super::key::{load_public_key, load_signing_key};
-use crate::cli_log::ServeArgs;
+use super::key::load_signing_key;
+use crate::cli_log::{ServeGateArgs, ServeReleaseArgs};
 
-pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<ReleaseSetup>> {
-    let Some(path) = &args.release.release_config else {
+/// The release config and one gate per environment.
+pub type ReleaseRules = (ReleaseConfig, BTreeMap<String, Arc<Gate>>);
+
+/// Reads and checks the release config, loads every key it names and `--gate-key`, and
+/// compiles (and dry-runs) every environment's policy.
+pub fn rules(
+    release: &ServeReleaseArgs,
+    gate: &ServeGateArgs,
+) -> anyhow::Result<Option<ReleaseRules>> {
+    let Some(path) = &release.release_config else {
         return Ok(None);
     };
     let config = ReleaseConfig::load(path)?;
     if config.environments.is_empty() {
         anyhow::bail!(
-            "release config {}: declares no [[environment]]",
+            "release config {}: declares no [[environment]] (add one: name, policy)",
             path.display()
         );
     }
-    let key_path = args
-        .release
-        .release_key
-        .as_ref()
-        .or(args.gate.gate_signing_key.as_ref())
-        .context("releases are signed: give --release-key KEY (or --gate-signing-key)")?;
-    let key = load_signing_key(key_path)?;
-    let mut trusted_keys = args
-        .gate
-        .gate_keys
-        .iter()
-        .map(|p| load_public_key(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut trusted_keys = super::serve_gate::gate_keys(gate)?;
     // Every principal's keys verify what that principal signs (approvals, revocations,
     // provenance); which key counts for what is the policy's business.
     for p in config.principals.iter().flat_map(|p| p.keys.iter()) {
@@ -47,23 +43,21 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
             trusted_keys.push(p.clone());
         }
     }
-    let (root, root_digest) = match &args.gate.gate_trusted_root {
-        Some(path) => {
-            let root = super::trust_root::load(path)?;
-            let bytes = crate::files::read(path, "trusted root")?;
-            (Some(root), Some(Sha256Digest::of(&bytes)))
-        }
-        None => (None, None),
-    };
+    let (root, root_digest) = super::serve_gate::trusted_root(gate)?;
     let mut policies: BTreeMap<std::path::PathBuf, Arc<Gate>> = BTreeMap::new();
     let mut gates = BTreeMap::new();
     for env in &config.environments {
         let gate = match policies.get(&env.policy) {
             Some(g) => g.clone(),
             None => {
-                let policy = Policy::load_limited(&env.policy, args.gate.limit.policy_timeout)
+                let policy = Policy::load_limited(&env.policy, gate.limit.policy_timeout)
                     .with_context(|| {
-                        format!("environment {}: policy {}", env.name, env.policy.display())
+                        format!(
+                            "release config {}: environment {}: policy {}",
+                            path.display(),
+                            env.name,
+                            env.policy.display()
+                        )
                     })?;
                 let gate = Arc::new(Gate {
                     policy,
@@ -80,6 +74,26 @@ pub fn setup(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Option<Release
         tracing::info!(environment = %env.name, policy = %gate.policy.digest(), "environment loaded");
         gates.insert(env.name.clone(), gate);
     }
+    Ok(Some((config, gates)))
+}
+
+/// The release service from the loaded `rules`: the signing key, the release store and the
+/// artifact store.
+pub fn setup(
+    args: &crate::cli_log::ServeArgs,
+    data_dir: &Path,
+    rules: Option<ReleaseRules>,
+) -> anyhow::Result<Option<ReleaseSetup>> {
+    let Some((config, gates)) = rules else {
+        return Ok(None);
+    };
+    let key_path = args
+        .release
+        .release_key
+        .as_ref()
+        .or(args.gate.gate_signing_key.as_ref())
+        .context("releases are signed: give --release-key KEY (or --gate-signing-key)")?;
+    let key = load_signing_key(key_path)?;
     let store_url = match (&args.release.release_db, &args.database) {
         (Some(url), _) => url.clone(),
         (None, Some(db)) if db.starts_with("postgres") => db.clone(),
