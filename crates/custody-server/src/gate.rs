@@ -1,11 +1,18 @@
 //! The policy gate behind the HTTP API: decisions (evidence from the store, verified and
 //! evaluated off the async executor), a decision cache, the decision log, signed VSAs.
 //!
-//! Cache key: (artifact, policy digest, trust-root digest, environment, stage). An entry lives
+//! Cache key: (artifact, policy digest, trust-root digest, environment, stage, whether the
+//! environment's release state applies). An entry lives
 //! `cache_ttl`; storing new evidence for a digest drops that digest's entries, and
 //! `POST /api/v1/gate/cache/invalidate` drops one digest's or all. A decision that was being
 //! computed while an invalidation happened is answered but not cached (an epoch counter), so
 //! the cache never keeps a verdict made before the evidence changed.
+//!
+//! Admission in a namespace mapped to an environment (release config `namespaces`) decides
+//! with that environment's release state in the policy input (`input.release`, from the
+//! release service). Every release change (promotion, rollback, quarantine, revocation,
+//! retirement, approval) drops every cached decision, and the state is read after the
+//! decision's epoch, so a cached decision never outlives the release state it was made on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -81,6 +88,11 @@ pub enum GateError {
     Policy(#[from] PolicyError),
     #[error("the decision task stopped: {0}")]
     Task(String),
+    #[error("reading the release state of environment {environment}: {message}")]
+    Release {
+        environment: String,
+        message: String,
+    },
 }
 
 /// What a decision is about.
@@ -147,6 +159,9 @@ struct CacheKey {
     root: Option<Sha256Digest>,
     environment: Option<String>,
     stage: Option<String>,
+    /// The environment's release state applies (admission in a mapped namespace): such a
+    /// decision is never answered for a request without it, nor the other way round.
+    releases: bool,
 }
 
 struct CacheEntry {
@@ -364,6 +379,8 @@ pub(crate) struct GateService {
     permits: Semaphore,
     metrics: OnceLock<Arc<crate::metrics::Metrics>>,
     revocations: OnceLock<Arc<custody_release::service::SharedRevocations>>,
+    /// The release service, for the release state of mapped namespaces' environments.
+    releases: OnceLock<Arc<custody_release::service::ReleaseService>>,
 }
 
 impl GateService {
@@ -391,7 +408,25 @@ impl GateService {
             permits: Semaphore::new(threads * 2),
             metrics: OnceLock::new(),
             revocations: OnceLock::new(),
+            releases: OnceLock::new(),
         }
+    }
+
+    /// Reads release states from `service` for decisions that follow releases.
+    pub(crate) fn set_releases(&self, service: Arc<custody_release::service::ReleaseService>) {
+        let _ = self.releases.set(service);
+    }
+
+    /// The environment admission in `namespace` follows (release config `namespaces`) with
+    /// its stage, or `None` for an unmapped namespace (or a server without releases).
+    pub(crate) fn namespace_environment(&self, namespace: &str) -> Option<EnvironmentRef> {
+        let service = self.releases.get()?;
+        let env = service.config().environment_for_namespace(namespace)?;
+        Some(EnvironmentRef {
+            name: env.name.clone(),
+            stage: env.stage.clone(),
+            approvals: None,
+        })
     }
 
     /// Applies these revocations to every decision from now on.
@@ -430,7 +465,12 @@ impl GateService {
         self.cache.invalidate(digest)
     }
 
-    fn cache_key(&self, subject: &Subject, environment: Option<&EnvironmentRef>) -> CacheKey {
+    fn cache_key(
+        &self,
+        subject: &Subject,
+        environment: Option<&EnvironmentRef>,
+        releases: bool,
+    ) -> CacheKey {
         CacheKey {
             artifact: match (&subject.digest, &subject.image) {
                 (Some(d), _) => d.to_string(),
@@ -441,6 +481,7 @@ impl GateService {
             root: self.gate.trust.root_digest,
             environment: environment.map(|e| e.name.clone()),
             stage: environment.and_then(|e| e.stage.clone()),
+            releases,
         }
     }
 
@@ -450,27 +491,31 @@ impl GateService {
         &self,
         subject: &Subject,
         environment: Option<&EnvironmentRef>,
+        releases: bool,
         source: &'static str,
     ) -> Option<Arc<Decided>> {
         if self.cache.ttl.is_zero() {
             return None;
         }
         let started = Instant::now();
-        let key = self.cache_key(subject, environment);
+        let key = self.cache_key(subject, environment, releases);
         let hit = self.cache.get(&key)?;
         self.record_hit(&hit, &key, started.elapsed(), source);
         Some(hit)
     }
 
-    /// Decides (or answers from the cache), then logs the decision.
+    /// Decides (or answers from the cache), then logs the decision. With `releases`, the
+    /// environment's release state goes into the policy input (admission in a mapped
+    /// namespace); an environment without releases decides as without.
     pub(crate) async fn decide(
         &self,
         subject: Subject,
         environment: Option<EnvironmentRef>,
+        releases: bool,
         source: &'static str,
     ) -> Result<(Arc<Decided>, bool), GateError> {
         let started = Instant::now();
-        let key = self.cache_key(&subject, environment.as_ref());
+        let key = self.cache_key(&subject, environment.as_ref(), releases);
         let (decided, cached) = match self.cache.get(&key) {
             Some(hit) => {
                 self.record_hit(&hit, &key, started.elapsed(), source);
@@ -478,6 +523,14 @@ impl GateService {
             }
             None => {
                 let epoch = self.cache.epoch();
+                // Read after the epoch: a release change from here on keeps this verdict
+                // out of the cache.
+                let release = match (releases, &subject.digest, &environment) {
+                    (true, Some(digest), Some(env)) => {
+                        self.release_state(&env.name, digest).await?
+                    }
+                    _ => None,
+                };
                 let permit = self
                     .permits
                     .acquire()
@@ -500,6 +553,7 @@ impl GateService {
                         env,
                         revoked,
                         retired,
+                        release,
                     )
                 })
                 .await
@@ -517,6 +571,24 @@ impl GateService {
         };
         self.record(&decided.verdict, &key, cached, started.elapsed(), source);
         Ok((decided, cached))
+    }
+
+    /// The release state for admitting `digest` to `environment`, from the release service.
+    async fn release_state(
+        &self,
+        environment: &str,
+        digest: &Sha256Digest,
+    ) -> Result<Option<custody_policy::release::ReleaseState>, GateError> {
+        let Some(service) = self.releases.get() else {
+            return Ok(None);
+        };
+        service
+            .release_state(environment, digest)
+            .await
+            .map_err(|e| GateError::Release {
+                environment: environment.to_owned(),
+                message: e.to_string(),
+            })
     }
 
     /// Logs a cache hit: counted on the decision (the writer turns the counts into rows), or
@@ -649,6 +721,7 @@ fn decide_blocking(
     environment: Option<EnvironmentRef>,
     revocations: Arc<Vec<custody_policy::input::RevokedTarget>>,
     retired: Arc<Vec<custody_policy::input::RetiredKey>>,
+    release: Option<custody_policy::release::ReleaseState>,
 ) -> Result<Verdict, GateError> {
     let candidates: Vec<Candidate> = match &subject.digest {
         Some(digest) => store
@@ -672,6 +745,7 @@ fn decide_blocking(
         time: Utc::now(),
         revocations,
         retired,
+        release,
         ..Default::default()
     };
     Ok(gate.decide_with(&request, &candidates, Some(verified))?)
@@ -740,6 +814,7 @@ mod tests {
             root: None,
             environment: None,
             stage: None,
+            releases: false,
         }
     }
 

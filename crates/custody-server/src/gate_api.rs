@@ -127,6 +127,10 @@ pub(crate) async fn post_evidence(
         Err(e) => return crate::read_api::internal(&e),
     };
     if stored.new {
+        // It may be an approval: the release states admission keeps count them anew.
+        if let Some(release) = &state.release {
+            release.forget_release_states();
+        }
         if let Some(gate) = &state.gate {
             for d in &stored.subjects {
                 gate.invalidate(Some(d));
@@ -256,7 +260,7 @@ pub(crate) async fn evaluate(
         name: request.name,
         image: None,
     };
-    let (decided, cached) = match gate.decide(subject, environment, "evaluate").await {
+    let (decided, cached) = match gate.decide(subject, environment, false, "evaluate").await {
         Ok(d) => d,
         Err(e) => return crate::read_api::internal(&e),
     };
@@ -347,7 +351,12 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> S
     if matches!(review.operation.as_str(), "DELETE" | "CONNECT") || review.images.is_empty() {
         return admission::response(&review.uid, None, &[]);
     }
-    let environment = gate.environment(None, None);
+    // A namespace mapped to an environment follows its releases (and is decided for it, not
+    // for --gate-env); any other keeps the configured environment.
+    let (environment, releases) = match gate.namespace_environment(&review.namespace) {
+        Some(env) => (Some(env), true),
+        None => (gate.environment(None, None), false),
+    };
     let mut decided: Vec<Option<Arc<Decided>>> = Vec::with_capacity(review.images.len());
     let mut misses = Vec::new();
     for (i, image) in review.images.iter().enumerate() {
@@ -356,7 +365,7 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> S
             name: None,
             image: Some(image.clone()),
         };
-        match gate.cached(&subject, environment.as_ref(), "admission") {
+        match gate.cached(&subject, environment.as_ref(), releases, "admission") {
             Some(hit) => decided.push(Some(hit)),
             None => {
                 decided.push(None);
@@ -369,7 +378,10 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> S
             .into_iter()
             .map(|(i, subject)| {
                 let environment = environment.clone();
-                async move { (i, gate.decide(subject, environment, "admission").await) }
+                async move {
+                    let decided = gate.decide(subject, environment, releases, "admission");
+                    (i, decided.await)
+                }
             })
             .collect(),
     )

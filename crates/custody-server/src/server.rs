@@ -134,6 +134,7 @@ pub async fn serve(
     }
     if let (Some(gate), Some(release)) = (&gate, &release) {
         gate.set_revocations(release.revocations());
+        gate.set_releases(release.clone());
     }
     let state = Arc::new(AppState {
         log: config.log.clone(),
