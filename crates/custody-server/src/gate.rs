@@ -551,9 +551,11 @@ impl GateService {
                         &verified,
                         &subject,
                         env,
-                        revoked,
-                        retired,
-                        release,
+                        ReleaseFacts {
+                            revoked,
+                            retired,
+                            release,
+                        },
                     )
                 })
                 .await
@@ -713,15 +715,21 @@ impl GateService {
     }
 }
 
+/// What the release side adds to a decision: the revocations and key retirements in force,
+/// and the environment's release state (admission in a mapped namespace).
+struct ReleaseFacts {
+    revoked: Arc<Vec<custody_policy::input::RevokedTarget>>,
+    retired: Arc<Vec<custody_policy::input::RetiredKey>>,
+    release: Option<custody_policy::release::ReleaseState>,
+}
+
 fn decide_blocking(
     gate: &Gate,
     store: &dyn EvidenceStore,
     verified: &VerificationCache,
     subject: &Subject,
     environment: Option<EnvironmentRef>,
-    revocations: Arc<Vec<custody_policy::input::RevokedTarget>>,
-    retired: Arc<Vec<custody_policy::input::RetiredKey>>,
-    release: Option<custody_policy::release::ReleaseState>,
+    facts: ReleaseFacts,
 ) -> Result<Verdict, GateError> {
     let candidates: Vec<Candidate> = match &subject.digest {
         Some(digest) => store
@@ -743,9 +751,9 @@ fn decide_blocking(
         bytes: None,
         environment,
         time: Utc::now(),
-        revocations,
-        retired,
-        release,
+        revocations: facts.revoked,
+        retired: facts.retired,
+        release: facts.release,
         ..Default::default()
     };
     Ok(gate.decide_with(&request, &candidates, Some(verified))?)

@@ -56,14 +56,16 @@ impl History {
     }
 }
 
+/// (environment, digest) → the principals whose approvals count.
+type Approvers = HashMap<(String, String), Arc<Vec<String>>>;
+
 /// The release states' memory: dropped whole on every release change.
 #[derive(Debug, Default)]
 pub(super) struct ReleaseStates {
     epoch: AtomicU64,
     histories: RwLock<HashMap<String, Arc<History>>>,
     quarantined: RwLock<Option<Arc<HashMap<String, Quarantine>>>>,
-    /// (environment, digest) → the principals whose approvals count.
-    approvers: RwLock<HashMap<(String, String), Arc<Vec<String>>>>,
+    approvers: RwLock<Approvers>,
 }
 
 fn read<T: Clone, K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, T>>, key: &K) -> Option<T> {
