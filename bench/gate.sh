@@ -18,6 +18,9 @@
 # BENCH_RATES="10000 20000" adds, after the wrk rows of each mode, open-loop rows: oha (BENCH_OHA,
 # else `oha` on PATH) offering that many reviews/s over the last level's connections, latency
 # measured from when each request was due (--latency-correction), so a stall is not hidden.
+# BENCH_PG=1 keeps the evidence store (evidence, decision log, verification results) in a private
+# PostgreSQL started in the work directory (initdb + pg_ctl from Debian's postgresql package, as
+# the tests do; run as the postgres user when root) instead of gate.db: `--evidence-db URL`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 levels=("$@")
@@ -46,7 +49,26 @@ stop_server() {
         server_pid=
     fi
 }
-trap 'stop_server; rm -rf "$work"' EXIT
+pg_bin=
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop_pg() { [ -z "$pg_bin" ] || as_pg "$pg_bin/pg_ctl" stop -m fast -w -D "$work/pg/data" >/dev/null 2>&1 || true; }
+trap 'stop_server; stop_pg; rm -rf "$work"' EXIT
+
+evidence_args=()
+if [ -n "${BENCH_PG:-}" ]; then
+    pg_bin=$(pg_config --bindir 2>/dev/null || true)
+    [ -x "$pg_bin/initdb" ] || pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$pg_bin/initdb" ] || { echo "BENCH_PG needs PostgreSQL's server binaries (apt-get install postgresql)" >&2; exit 2; }
+    mkdir -p "$work/pg"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg"; fi
+    chmod 755 "$work"
+    pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    as_pg "$pg_bin/initdb" -A trust -U postgres -E UTF8 --no-sync -D "$work/pg/data" >/dev/null
+    as_pg "$pg_bin/pg_ctl" start -w -D "$work/pg/data" -l "$work/pg/server.log" \
+        -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$work/pg" >/dev/null
+    as_pg "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres bench
+    evidence_args=(--evidence-db "postgres://postgres@127.0.0.1:$pg_port/bench")
+fi
 
 export CUSTODY_PASSWORD=bench
 cd "$work"
@@ -96,7 +118,7 @@ start_server() { # TTL VERIFIED-CACHE-ENTRIES
     "$bin" serve --listen 127.0.0.1:0 --origin gate.bench --data-dir "$work/data" \
         --write-token-file token --tls-cert server.crt --tls-key server.key \
         --policy policy --gate-key signer.pub --gate-env production --gate-cache-ttl "$1" --gate-verified-cache "$2" \
-        > serve.out 2> serve.err &
+        "${evidence_args[@]}" > serve.out 2> serve.err &
     server_pid=$!
     for _ in $(seq 100); do grep -q listening serve.out 2>/dev/null && break; sleep 0.1; done
     url=$(sed -n 's/.*listening on //p' serve.out)
@@ -174,7 +196,7 @@ PY
 }
 
 [ -n "${BENCH_JSON:-}" ] || {
-    echo "custody $("$bin" --version | cut -d' ' -f2), $(nproc) cores, wrk $duration per row, 3 images per review"
+    echo "custody $("$bin" --version | cut -d' ' -f2), $(nproc) cores, wrk $duration per row, 3 images per review, evidence in $([ -n "${BENCH_PG:-}" ] && echo PostgreSQL || echo SQLite)"
     echo "| mode | conn |       p50 |       p99 | req/s     | cpu µs | load  |"
 }
 modes=(${BENCH_MODES:-warm cold first})

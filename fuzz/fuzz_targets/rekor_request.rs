@@ -3,7 +3,7 @@
 #![no_main]
 use custody_core::jcs::is_canonical;
 use custody_core::rekor::RekorBody;
-use custody_server::request::admit;
+use custody_core::rekor::request::admit;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -277,6 +277,12 @@ impl Bundle {
         wire::serialize(self)
     }
 
+    /// The same JSON as [`Bundle::to_json`], as a value to embed in another document (no text
+    /// built to be parsed again).
+    pub fn to_value(&self) -> serde_json::Value {
+        wire::to_value(self)
+    }
+
     /// A v0.3 bundle for a signature over an artifact with SHA-256 `digest`, signed by a key
     /// named by `key_hint`. No tlog entries yet: see [`Bundle::with_tlog_entry`].
     pub fn new_message_signature_v03(

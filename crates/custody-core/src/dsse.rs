@@ -236,6 +236,11 @@ impl Envelope {
         serde_json::to_string(&self.to_wire()).unwrap_or_default()
     }
 
+    /// The same JSON as [`Envelope::to_json`], as a value to embed in another document.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self.to_wire()).unwrap_or_default()
+    }
+
     /// The bytes every signature of this envelope covers.
     pub fn pae(&self) -> Vec<u8> {
         pae(&self.payload_type, &self.payload)

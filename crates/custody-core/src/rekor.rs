@@ -8,6 +8,8 @@
 //!   the log signed.
 //! * [`hashed_rekord_v002`] and [`dsse_v002`] build the body bytes rekor-tiles logs for a
 //!   request, byte for byte.
+//! * [`request`]: the Rekor v2 write request (`CreateEntryRequest`), built by clients and
+//!   parsed, verified and turned into a body by the log: one module for both sides.
 //! * [`bind`] checks that a body describes this bundle (SPECS §4.4 step 3): the same
 //!   signature, the same key or certificate, the same digest.
 
@@ -17,6 +19,7 @@ use crate::keys::{KeyError, PublicKey};
 
 mod bind;
 mod build;
+pub mod request;
 mod v1;
 mod v2;
 

@@ -1,12 +1,17 @@
 //! The embedded backend: one SQLite file (`gate.db` in the data directory), WAL mode.
+//!
+//! One node: the change feed is an in-process broadcast among the stores opened on the same
+//! file in this process ([`crate::feed`]); other processes on the file are not told. Replicas
+//! share a PostgreSQL database instead.
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use custody_core::digest::Sha256Digest;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{DecisionRecord, EvidenceStore, StoreError, Stored, StoredBundle};
+use crate::feed::{Change, Subscribers};
+use crate::{DecisionRecord, EvidenceStore, StoreError, Stored, StoredBundle, VerifiedKey};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS evidence (
@@ -34,7 +39,19 @@ CREATE TABLE IF NOT EXISTS decisions (
     count INTEGER NOT NULL DEFAULT 1,
     until TEXT
 );
+CREATE TABLE IF NOT EXISTS verified (
+    bundle_digest TEXT NOT NULL,
+    artifact_digest TEXT NOT NULL,
+    trust_digest TEXT NOT NULL,
+    source TEXT NOT NULL,
+    result BLOB NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (bundle_digest, artifact_digest, trust_digest, source)
+) WITHOUT ROWID;
 ";
+
+/// Made after [`add_decision_counts`] (old stores get their columns first).
+const INDEXES: &str = "CREATE INDEX IF NOT EXISTS decisions_at ON decisions (at);";
 
 /// The store. A writer connection and a reader connection (WAL: reads do not wait for writes),
 /// and one for the decision log, which commits without an fsync (`synchronous=NORMAL`: a
@@ -44,6 +61,8 @@ pub struct SqliteEvidenceStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     decisions: Mutex<Connection>,
+    feed: Arc<Subscribers>,
+    origin: u64,
 }
 
 impl std::fmt::Debug for SqliteEvidenceStore {
@@ -91,6 +110,7 @@ impl SqliteEvidenceStore {
         writer
             .execute_batch(SCHEMA)
             .and_then(|()| add_decision_counts(&writer))
+            .and_then(|()| writer.execute_batch(INDEXES))
             .map_err(|error| StoreError::Open {
                 path: path.display().to_string(),
                 error,
@@ -107,6 +127,8 @@ impl SqliteEvidenceStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             decisions: Mutex::new(decisions),
+            feed: crate::feed::local(path),
+            origin: crate::feed::new_origin(),
         })
     }
 }
@@ -198,6 +220,68 @@ impl EvidenceStore for SqliteEvidenceStore {
             r.get(0)
         })?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn prune_decisions(&self, before: &str, limit: u64) -> Result<u64, StoreError> {
+        let conn = self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let n = conn.execute(
+            "DELETE FROM decisions WHERE id IN \
+             (SELECT id FROM decisions WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            params![before, i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        Ok(n as u64)
+    }
+
+    fn verified(&self, key: &VerifiedKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn.prepare_cached(
+            "SELECT result FROM verified WHERE bundle_digest = ?1 AND artifact_digest = ?2 \
+             AND trust_digest = ?3 AND source = ?4",
+        )?;
+        Ok(stmt
+            .query_row(
+                params![
+                    key.bundle.to_string(),
+                    key.artifact.to_string(),
+                    key.trust.to_string(),
+                    key.source
+                ],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn put_verified(&self, key: &VerifiedKey, result: &[u8], now: &str) -> Result<(), StoreError> {
+        // A cache: the decision writer's connection (no fsync per row) is enough.
+        let conn = self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO verified (bundle_digest, artifact_digest, trust_digest, source, result, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        stmt.execute(params![
+            key.bundle.to_string(),
+            key.artifact.to_string(),
+            key.trust.to_string(),
+            key.source,
+            result,
+            now
+        ])?;
+        Ok(())
+    }
+
+    fn publish(&self, change: &Change) -> Result<(), StoreError> {
+        self.feed.send(self.origin, change);
+        Ok(())
+    }
+
+    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
+        self.feed.subscribe(self.origin)
     }
 }
 

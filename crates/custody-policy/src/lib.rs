@@ -35,7 +35,7 @@ pub use release::{
     CandidateFacts, QuarantineRef, ReleaseApprovals, ReleaseCandidate, ReleaseRef, ReleaseState,
 };
 pub use verdict::{ArtifactRef, Finding, Location, Verdict};
-pub use verified::VerificationCache;
+pub use verified::{ResultKey, SharedResults, VerificationCache};
 
 /// Why a policy could not be loaded or evaluated. Loading errors name the file (and line when
 /// regorus gives one).

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use tokio::sync::oneshot;
 
-use crate::request::{Admitted, RequestError, admit};
+use custody_core::rekor::request::{Admitted, RequestError, admit};
 
 type Job = (Bytes, oneshot::Sender<Result<Admitted, RequestError>>);
 
@@ -78,7 +78,7 @@ mod tests {
     #[tokio::test]
     async fn checks_on_the_pool_and_pushes_back_when_full() {
         let pool = AdmitPool::start(1, 4).unwrap();
-        let good = crate::loadgen::presign(1, 1).unwrap().remove(0);
+        let good = custody_client::loadgen::presign(1, 1).unwrap().remove(0);
         assert!(pool.admit(Bytes::from(good)).await.unwrap().is_ok());
         assert!(
             pool.admit(Bytes::from_static(b"{}"))

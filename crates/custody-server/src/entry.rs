@@ -6,8 +6,12 @@ use custody_core::encoding::{base64_encode, base64_encode_into};
 use custody_log::Receipt;
 use serde_json::{Value, json};
 
+use custody_core::bundle::{InclusionProof, TransparencyLogEntry};
+use custody_core::rekor::request::{Admitted, CreateEntryRequest, RequestError};
+use custody_core::sign::AsyncLogAppender;
+use custody_log::{Log, SubmitError};
+
 use crate::identity::LogIdentity;
-use crate::request::Admitted;
 
 /// The entry for `admitted`, logged as `receipt` says, as JSON text. Written directly (every
 /// field but the checkpoint note is a decimal or base64 string, which need no escaping): this
@@ -76,6 +80,63 @@ pub fn transparency_log_entry(
         },
         "canonicalizedBody": base64_encode(&admitted.body),
     })
+}
+
+/// The entry a receipt stands for, as a typed value (for callers in this process).
+pub fn log_entry(log_id: &[u8], admitted: &Admitted, receipt: &Receipt) -> TransparencyLogEntry {
+    // Indexes and sizes of a log this process serves fit in i64 (SQLite and PostgreSQL
+    // store them as such).
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    TransparencyLogEntry {
+        log_index: int(receipt.index),
+        log_id: log_id.to_vec(),
+        kind: admitted.kind.to_owned(),
+        version: admitted.version.to_owned(),
+        integrated_time: 0,
+        inclusion_promise: None,
+        inclusion_proof: Some(InclusionProof {
+            log_index: int(receipt.index),
+            root_hash: receipt.root_hash.to_vec(),
+            tree_size: int(receipt.tree_size),
+            hashes: receipt.inclusion_proof.iter().map(|h| h.to_vec()).collect(),
+            checkpoint: receipt.checkpoint.clone(),
+        }),
+        canonicalized_body: admitted.body.to_vec(),
+    }
+}
+
+/// Why the in-process log did not take a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("the log refused the request: {0}")]
+    Request(#[from] RequestError),
+    #[error("the log could not append: {0}")]
+    Submit(#[from] SubmitError),
+}
+
+/// This server's own log as the transport of `custody_core::sign`: the request is admitted in
+/// process (verified, body built; no JSON in between), submitted, and the entry built from
+/// the receipt. Used for the gate's VSAs (and the release statements).
+pub struct InProcessLog<'a> {
+    pub log: &'a Log,
+    /// The Rekor v2 log ID ([`LogIdentity::log_id`]).
+    pub log_id: Vec<u8>,
+}
+
+impl AsyncLogAppender for InProcessLog<'_> {
+    type Error = AppendError;
+
+    fn append(
+        &self,
+        request: &CreateEntryRequest,
+    ) -> impl std::future::Future<Output = Result<TransparencyLogEntry, AppendError>> + Send {
+        let admitted = request.admit();
+        async move {
+            let admitted = admitted?;
+            let receipt = self.log.submit(admitted.body.clone()).await?;
+            Ok(log_entry(&self.log_id, &admitted, &receipt))
+        }
+    }
 }
 
 #[cfg(test)]

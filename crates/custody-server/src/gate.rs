@@ -8,6 +8,13 @@
 //! computed while an invalidation happened is answered but not cached (an epoch counter), so
 //! the cache never keeps a verdict made before the evidence changed.
 //!
+//! Replicas: every invalidation is published on the evidence store's change feed
+//! ([`Invalidator`]), and every change received from it (any replica's) is applied here
+//! ([`GateService::apply`]), so all replicas on one PostgreSQL drop stale decisions within
+//! milliseconds. Verification results are shared through the store too
+//! ([`StoreResults`]). The decision log is pruned of rows older than the retention in bounded
+//! passes by its writer.
+//!
 //! Admission in a namespace mapped to an environment (release config `namespaces`) decides
 //! with that environment's release state in the policy input (`input.release`, from the
 //! release service). Every release change (promotion, rollback, quarantine, revocation,
@@ -19,20 +26,21 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::entry::InProcessLog;
 use chrono::{SecondsFormat, Utc};
-use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
-use custody_core::encoding::base64_encode;
 use custody_core::keys::SigningKey;
+use custody_core::sign::{SignError, Signed, sign_statement};
 use custody_log::Log;
 use custody_policy::gate::Request;
 use custody_policy::input::{Candidate, EnvironmentRef};
-use custody_policy::{ArtifactRef, Gate, PolicyError, Verdict, VerificationCache};
-use serde_json::{Value as Json, json};
+use custody_policy::{
+    ArtifactRef, Gate, PolicyError, ResultKey, SharedResults, Verdict, VerificationCache,
+};
+use serde_json::Value as Json;
 use tokio::sync::{Semaphore, mpsc};
 
-use custody_evidence::{DecisionRecord, EvidenceStore, StoreError};
+use custody_evidence::{Change, DecisionRecord, EvidenceStore, StoreError, VerifiedKey};
 
 /// Cached decisions kept at most; past it, expired entries go, then everything.
 const CACHE_MAX_ENTRIES: usize = 65_536;
@@ -43,6 +51,13 @@ const DECISION_BATCH: usize = 512;
 /// After a batch smaller than [`DECISION_BATCH`], the writer waits this long for more, so a
 /// trickle of decisions is not one transaction each.
 const DECISION_PAUSE: Duration = Duration::from_millis(100);
+/// How often the decision writer prunes rows older than the retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Rows deleted per prune statement at most (a short transaction; admissions never wait
+/// on it, since decisions are queued).
+const PRUNE_BATCH: u64 = 5_000;
+/// The default of `--decision-retention`.
+pub const DEFAULT_DECISION_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What `custody serve --policy` configures.
 pub struct GateConfig {
@@ -57,6 +72,9 @@ pub struct GateConfig {
     pub verified_cache: usize,
     /// Signs a VSA for allowed `evaluate` verdicts.
     pub vsa: Option<VsaSigner>,
+    /// Decision log rows older than this are deleted (`--decision-retention`); `None` keeps
+    /// them forever.
+    pub decision_retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for GateConfig {
@@ -68,6 +86,7 @@ impl std::fmt::Debug for GateConfig {
             .field("cache_ttl", &self.cache_ttl)
             .field("verified_cache", &self.verified_cache)
             .field("vsa", &self.vsa.is_some())
+            .field("decision_retention", &self.decision_retention)
             .finish()
     }
 }
@@ -292,14 +311,55 @@ fn drain(batch: &mut Vec<DecisionRecord>, tallied: &Mutex<Vec<Tallied>>) -> Vec<
     records
 }
 
+/// Deletes decision rows older than `retention`, [`PRUNE_BATCH`] at a time, yielding
+/// between statements; returns how many went.
+async fn prune(store: &Arc<dyn EvidenceStore>, retention: Duration) -> Result<u64, String> {
+    let Ok(age) = chrono::Duration::from_std(retention) else {
+        return Ok(0);
+    };
+    let Some(cutoff) = Utc::now().checked_sub_signed(age) else {
+        return Ok(0);
+    };
+    let before = cutoff.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut total = 0;
+    loop {
+        let (store, before) = (store.clone(), before.clone());
+        let n = tokio::task::spawn_blocking(move || store.prune_decisions(&before, PRUNE_BATCH))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        total += n;
+        if n < PRUNE_BATCH {
+            return Ok(total);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 impl DecisionLog {
-    fn start(store: Arc<dyn EvidenceStore>) -> DecisionLog {
+    fn start(store: Arc<dyn EvidenceStore>, retention: Option<Duration>) -> DecisionLog {
         let (tx, mut rx) = mpsc::channel::<DecisionRecord>(DECISION_QUEUE);
         let tallied: Arc<Mutex<Vec<Tallied>>> = Arc::default();
         let hits = tallied.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(DECISION_BATCH);
+            // The first pass runs at start.
+            let mut pruned_at: Option<Instant> = None;
             loop {
+                if let Some(retention) = retention
+                    && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
+                {
+                    pruned_at = Some(Instant::now());
+                    match prune(&store, retention).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            deleted = n,
+                            retention_s = retention.as_secs(),
+                            "decision log pruned"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "pruning the decision log failed"),
+                    }
+                }
                 // Wakes for queued decisions, or after a pause for tallied hits alone.
                 let open = match tokio::time::timeout(
                     DECISION_PAUSE,
@@ -368,7 +428,8 @@ pub(crate) struct GateService {
     gate: Arc<Gate>,
     store: Arc<dyn EvidenceStore>,
     cache: DecisionCache,
-    /// Earlier verification results (same bundle bytes, artifact and trust set).
+    /// Earlier verification results (same bundle bytes, artifact and trust set), in memory
+    /// and in the store.
     verified: Arc<VerificationCache>,
     environment: Option<String>,
     stage: Option<String>,
@@ -391,16 +452,20 @@ impl GateService {
         log: Log,
     ) -> GateService {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let shared = Arc::new(StoreResults(store.clone()));
         GateService {
             gate: Arc::new(config.gate),
-            decisions: DecisionLog::start(store.clone()),
+            decisions: DecisionLog::start(store.clone(), config.decision_retention),
             store,
             cache: DecisionCache {
                 ttl: config.cache_ttl,
                 epoch: AtomicU64::new(0),
                 map: RwLock::new(HashMap::new()),
             },
-            verified: Arc::new(VerificationCache::new(config.verified_cache)),
+            verified: Arc::new(VerificationCache::with_shared(
+                config.verified_cache,
+                shared,
+            )),
             environment: config.environment,
             stage: config.stage,
             vsa: config.vsa,
@@ -436,7 +501,58 @@ impl GateService {
 
     /// Counts every decision from now on in `metrics`.
     pub(crate) fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = metrics.gate_verified.set(self.verified.clone());
         let _ = self.metrics.set(metrics);
+    }
+
+    /// Applies a change from the feed (any replica's): drops the cached decisions it makes
+    /// stale, and for [`Change::All`] the verification results kept in memory too. Release
+    /// changes drop every cached decision (policy may read any environment's release state).
+    pub(crate) fn apply(&self, change: &Change) -> usize {
+        let (kind, dropped) = match change {
+            Change::Evidence(d) => ("evidence", self.cache.invalidate(Some(d))),
+            Change::Decisions(d) => ("decisions", self.cache.invalidate(Some(d))),
+            Change::Release(_) => ("release", self.cache.invalidate(None)),
+            Change::All => {
+                self.verified.clear();
+                ("all", self.cache.invalidate(None))
+            }
+        };
+        if let Some(metrics) = self.metrics.get() {
+            metrics.gate_change(kind);
+        }
+        tracing::debug!(change = %change.encode(), dropped, "gate cache change applied");
+        dropped
+    }
+
+    /// Applies every change the store's feed delivers, on a thread of its own, for as long
+    /// as the gate lives.
+    pub(crate) fn follow(self: &Arc<Self>) {
+        let changes = self.store.subscribe();
+        let gate = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("custody-gate-changes".to_owned())
+            .spawn(move || {
+                loop {
+                    match changes.recv_timeout(Duration::from_secs(1)) {
+                        Ok(change) => match gate.upgrade() {
+                            Some(gate) => {
+                                gate.apply(&change);
+                            }
+                            None => return,
+                        },
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if gate.strong_count() == 0 {
+                                return;
+                            }
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot follow the change feed: other replicas' invalidations will not reach this one");
+        }
     }
 
     /// The environment for a request: its own name and stage, else the configured ones.
@@ -458,11 +574,6 @@ impl GateService {
                 approvals: None,
             }),
         }
-    }
-
-    /// Drops cached decisions for `digest`, or all.
-    pub(crate) fn invalidate(&self, digest: Option<&Sha256Digest>) -> usize {
-        self.cache.invalidate(digest)
     }
 
     fn cache_key(
@@ -684,8 +795,9 @@ impl GateService {
         decided
             .vsa
             .get_or_init(|| match sign_vsa(signer, &decided.verdict) {
-                Ok(Some((bundle, request))) => {
-                    self.submit_to_log(request);
+                Ok(Some(signed)) => {
+                    let bundle = signed.bundle().to_value();
+                    self.submit_to_log(signed);
                     Some(bundle)
                 }
                 Ok(None) => None,
@@ -697,18 +809,29 @@ impl GateService {
             .clone()
     }
 
-    fn submit_to_log(&self, request: Vec<u8>) {
+    /// Logs a signed VSA in this server's own log, through the one sign-and-log path
+    /// (`custody_core::sign`): admitted in process, receipt checked.
+    fn submit_to_log(&self, signed: Signed) {
         let log = self.log.clone();
         tokio::spawn(async move {
-            let admitted = match crate::request::admit(&request) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the VSA is not a loggable entry");
-                    return;
+            let log_id = log.verifier().vkey().map(|vkey| {
+                crate::identity::LogIdentity {
+                    origin: log.origin().to_owned(),
+                    vkey,
+                    key_created: Utc::now(),
                 }
+                .log_id()
+                .to_vec()
+            });
+            let appender = InProcessLog {
+                log: &log,
+                log_id: log_id.unwrap_or_default(),
             };
-            match log.submit(admitted.body).await {
-                Ok(receipt) => tracing::info!(index = receipt.index, "VSA logged"),
+            match signed.log_async(&appender).await {
+                Ok(bundle) => {
+                    let index = bundle.verification_material.tlog_entries.first();
+                    tracing::info!(index = index.map(|e| e.log_index), "VSA logged");
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot log the VSA"),
             }
         });
@@ -721,6 +844,95 @@ struct ReleaseFacts {
     revoked: Arc<Vec<custody_policy::input::RevokedTarget>>,
     retired: Arc<Vec<custody_policy::input::RetiredKey>>,
     release: Option<custody_policy::release::ReleaseState>,
+}
+
+/// The one way to make every replica's gate forget what a change makes stale: applies the
+/// change to this replica's gate at once, then publishes it on the evidence store's change
+/// feed (PostgreSQL NOTIFY: every replica on the database, within milliseconds). Release
+/// events (revocation, quarantine, retirement, new release) call [`publish`](Self::publish)
+/// or [`publish_in_background`](Self::publish_in_background).
+#[derive(Clone)]
+pub struct Invalidator {
+    gate: Option<Arc<GateService>>,
+    store: Arc<dyn EvidenceStore>,
+}
+
+impl std::fmt::Debug for Invalidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invalidator")
+            .field("gate", &self.gate.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Invalidator {
+    pub(crate) fn new(gate: Option<Arc<GateService>>, store: Arc<dyn EvidenceStore>) -> Self {
+        Invalidator { gate, store }
+    }
+
+    /// Applies `change` here and publishes it to every replica; returns how many cached
+    /// decisions this replica dropped. An error means the other replicas were not told
+    /// (this one was): the caller should report it and retry.
+    pub async fn publish(&self, change: Change) -> Result<usize, StoreError> {
+        let dropped = self.gate.as_ref().map_or(0, |g| g.apply(&change));
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.publish(&change))
+            .await
+            .map_err(|e| StoreError::Backend(format!("publishing a change: {e}")))??;
+        Ok(dropped)
+    }
+
+    /// [`publish`](Self::publish) from synchronous code: applies `change` here now and
+    /// publishes it on a blocking thread (a failure is logged). Works inside and outside the
+    /// runtime.
+    pub fn publish_in_background(&self, change: Change) {
+        if let Some(gate) = &self.gate {
+            gate.apply(&change);
+        }
+        let store = self.store.clone();
+        let send = move || {
+            if let Err(e) = store.publish(&change) {
+                tracing::warn!(error = %e, change = %change.encode(), "cannot tell the other replicas about a change: their cached decisions may stay stale until their TTL");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(send)),
+            Err(_) => send(),
+        }
+    }
+}
+
+/// The verification cache's shared tier: successful results in the evidence store, read by
+/// every replica. A failed read is a miss (verify again); a failed write is logged.
+#[derive(Debug)]
+pub(crate) struct StoreResults(pub(crate) Arc<dyn EvidenceStore>);
+
+fn verified_key(key: &ResultKey) -> VerifiedKey {
+    VerifiedKey {
+        bundle: key.bundle,
+        artifact: key.artifact,
+        trust: key.trust,
+        source: key.source.clone(),
+    }
+}
+
+impl SharedResults for StoreResults {
+    fn load(&self, key: &ResultKey) -> Option<Vec<u8>> {
+        match self.0.verified(&verified_key(key)) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read shared verification results: verifying");
+                None
+            }
+        }
+    }
+
+    fn store(&self, key: &ResultKey, bytes: &[u8]) {
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        if let Err(e) = self.0.put_verified(&verified_key(key), bytes, &now) {
+            tracing::warn!(error = %e, "cannot store a verification result for other replicas");
+        }
+    }
 }
 
 fn decide_blocking(
@@ -763,31 +975,17 @@ fn decide_blocking(
 #[derive(Debug, thiserror::Error)]
 pub enum VsaError {
     #[error("signing the VSA: {0}")]
-    Sign(String),
-    #[error("the gate key has no Sigstore key type")]
-    KeyType,
+    Sign(#[from] SignError),
 }
 
-/// Signs the VSA for `verdict`: the bundle (JSON) and the Rekor v2 DSSE request that logs it.
-fn sign_vsa(signer: &VsaSigner, verdict: &Verdict) -> Result<Option<(Json, Vec<u8>)>, VsaError> {
+/// Signs the VSA for `verdict`: the bundle and the Rekor v2 request that logs it.
+fn sign_vsa(signer: &VsaSigner, verdict: &Verdict) -> Result<Option<Signed>, VsaError> {
     let Some(statement) =
         custody_policy::vsa::summary(verdict, &signer.verifier_id, &signer.policy_uri)
     else {
         return Ok(None);
     };
-    let envelope = dsse::sign_in_toto(&signer.key, statement.to_json_bytes())
-        .map_err(|e| VsaError::Sign(e.to_string()))?;
-    let public = signer.key.public_key();
-    let hint = base64_encode(&public.key_id().0);
-    let envelope_json: Json = serde_json::from_str(&envelope.to_json()).unwrap_or_default();
-    let details = public.sigstore_key_details().ok_or(VsaError::KeyType)?;
-    let request = json!({ "dsseRequestV002": {
-        "envelope": envelope_json,
-        "verifiers": [{ "publicKey": { "rawBytes": base64_encode(public.spki_der()) }, "keyDetails": details }],
-    }});
-    let bundle: Json =
-        serde_json::from_str(&Bundle::new_dsse_v03(hint, envelope).to_json()).unwrap_or_default();
-    Ok(Some((bundle, request.to_string().into_bytes())))
+    Ok(Some(sign_statement(&signer.key, &statement)?))
 }
 
 #[cfg(test)]

@@ -126,14 +126,20 @@ pub(crate) async fn post_evidence(
         Ok(Err(e)) => return crate::read_api::internal(&e),
         Err(e) => return crate::read_api::internal(&e),
     };
-    if stored.new {
+    if stored.new
+        && let Some(release) = &state.release
+    {
         // It may be an approval: the release states admission keeps count them anew.
-        if let Some(release) = &state.release {
-            release.forget_release_states();
-        }
-        if let Some(gate) = &state.gate {
-            for d in &stored.subjects {
-                gate.invalidate(Some(d));
+        release.forget_release_states();
+    }
+    if stored.new
+        && let Some(invalidator) = &state.invalidator
+    {
+        for d in &stored.subjects {
+            if let Err(e) = invalidator.publish(store::Change::Evidence(*d)).await {
+                // Stored, and this replica's cache is clean; the others keep their cached
+                // decisions until their TTL or the next change.
+                tracing::warn!(error = %e, digest = %d, "cannot tell the other replicas about new evidence");
             }
         }
     }
@@ -302,7 +308,7 @@ pub(crate) async fn invalidate(
     if let Err(e) = state.auth.check(&headers) {
         return unauthorized(&e.to_string());
     }
-    let Some(gate) = state.gate.clone() else {
+    let (Some(_), Some(invalidator)) = (&state.gate, &state.invalidator) else {
         return no_policy();
     };
     let request: InvalidateRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -324,8 +330,23 @@ pub(crate) async fn invalidate(
         Ok(d) => d,
         Err(r) => return *r,
     };
-    let dropped = gate.invalidate(digest.as_ref());
-    tracing::info!(digest = ?digest.map(|d| d.to_string()), dropped, "gate cache invalidated");
+    let change = match digest {
+        Some(d) => store::Change::Decisions(d),
+        None => store::Change::All,
+    };
+    // This replica's cache is dropped at once; the others are told through the store.
+    let dropped = match invalidator.publish(change).await {
+        Ok(n) => n,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "this replica's gate cache was invalidated, but the other replicas could not be told ({e}); retry"
+                ),
+            );
+        }
+    };
+    tracing::info!(digest = ?digest.map(|d| d.to_string()), dropped, "gate cache invalidated on every replica");
     json_response(StatusCode::OK, &json!({ "dropped": dropped }))
 }
 

@@ -18,7 +18,7 @@ use custody_core::trust_root::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::fsio::write_atomic;
+use custody_core::fsio::write_atomic;
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32-byte key follows.
 const ED25519_SPKI_PREFIX: [u8; 12] = [

@@ -12,30 +12,25 @@
 //!   service's log interface over this server's log, [`metrics`] its observer; [`auth`] says
 //!   who is calling; `response` shapes every answer and maps `ReleaseError` to a status.
 //! * [`witness`]: a C2SP tlog-witness (`POST /add-checkpoint`) with a durable state file.
-//! * [`client`], [`audit`], [`monitor`]: the other side of the read API: fetch tiles, recompute
-//!   the tree, follow a log and raise alerts.
+//!
+//! The clients of these APIs (tile reader, audit, monitor, log submit, load generator) are in
+//! `custody-client`; Rekor v2 requests are parsed and built in `custody_core::rekor::request`.
 //!
 //! Everything byte-exact comes from `custody-core` (notes, Merkle proofs) and `custody-log`
 //! (tile paths and bundles); this crate is HTTP plumbing and policy.
 
 pub mod admission;
 mod admit_pool;
-pub mod audit;
 pub mod auth;
-pub mod client;
 pub mod entry;
-pub mod fsio;
 pub mod gate;
 mod gate_api;
 pub mod identity;
 pub mod listener;
-pub mod loadgen;
 pub mod metrics;
-pub mod monitor;
 mod read_api;
 pub mod release;
 mod release_api;
-pub mod request;
 mod response;
 mod server;
 pub mod tls;

@@ -125,6 +125,10 @@ pub struct Metrics {
     reproduced: Mutex<BTreeMap<String, bool>>,
     /// Connections: open, shed at the limit, closed by a timeout.
     pub listener: std::sync::Arc<crate::listener::ListenerStats>,
+    /// Changes received from the change feed (every replica's invalidations), by kind.
+    gate_changes: Family,
+    /// The gate's verification cache (its tiers' counts are read at scrape time).
+    pub gate_verified: std::sync::OnceLock<std::sync::Arc<custody_policy::VerificationCache>>,
 }
 
 /// Scrape-time figures from the log and the release store.
@@ -178,6 +182,11 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// A change received from the change feed (`evidence`, `decisions`, `all`, `release`).
+    pub fn gate_change(&self, kind: &str) {
+        self.gate_changes.inc(&[kind]);
     }
 
     /// A statement signed (and logged) by the server or accepted from a client.
@@ -303,6 +312,22 @@ impl Metrics {
             "custody_gate_decision_seconds",
             "Time to decide (verify evidence and evaluate policy), cache hits included.",
         );
+        if let Some(cache) = self.gate_verified.get() {
+            let (memory, misses) = cache.stats();
+            let shared = cache.shared_hits();
+            let name = "custody_gate_bundle_verifications_total";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Evidence bundles the gate needed verified, by where the result came from: this process's cache, the store's cache shared by every replica, or a verification now.\n# TYPE {name} counter\n{name}{{tier=\"memory\"}} {memory}\n{name}{{tier=\"shared\"}} {shared}\n{name}{{tier=\"verified\"}} {}",
+                misses.saturating_sub(shared)
+            );
+        }
+        self.gate_changes.render(
+            &mut out,
+            "custody_gate_changes_received_total",
+            "Cache invalidations received from the change feed (any replica's, this one's included), by kind.",
+            &["kind"],
+        );
         let (reproduced, total) = {
             let map = self
                 .reproduced
@@ -388,7 +413,7 @@ impl ReleaseObserver for ReleaseMetrics {
             };
             let body = event.to_string();
             let posted = tokio::task::spawn_blocking(move || {
-                crate::client::agent()
+                custody_client::tiles::agent()
                     .post(&url)
                     .header("content-type", "application/json")
                     .send(body.as_bytes())

@@ -4,17 +4,14 @@
 
 use std::sync::Arc;
 
-use custody_core::bundle::{Bundle, TransparencyLogEntry};
-use custody_core::dsse;
-use custody_core::encoding::base64_encode;
-use custody_core::keys::PublicKey;
+use custody_core::sign::Signed;
 use custody_evidence::EvidenceStore;
 use custody_log::Log;
 use custody_release::service::{
     BoxFuture, Checkpoint, LogError, Logged, OnChange, ReleaseLog, ReleasePorts, ReleaseService,
 };
-use serde_json::{Value as Json, json};
 
+use crate::entry::InProcessLog;
 use crate::metrics::{Metrics, ReleaseMetrics};
 
 /// What `custody serve --release-config` configures: the service and where alerts go.
@@ -37,7 +34,7 @@ impl std::fmt::Debug for ReleaseSetup {
 pub(crate) fn start(
     setup: ReleaseSetup,
     log: Log,
-    log_id_base64: String,
+    log_id: Vec<u8>,
     evidence: Arc<dyn EvidenceStore>,
     metrics: Arc<Metrics>,
     on_change: OnChange,
@@ -45,7 +42,7 @@ pub(crate) fn start(
     ReleaseService::new(
         setup.service,
         ReleasePorts {
-            log: Arc::new(ServerLog { log, log_id_base64 }),
+            log: Arc::new(ServerLog { log, log_id }),
             evidence,
             observer: Arc::new(ReleaseMetrics::new(metrics, setup.alert_webhook)),
             on_change,
@@ -53,54 +50,36 @@ pub(crate) fn start(
     )
 }
 
-/// [`ReleaseLog`] over the server's own log: a Rekor v2 DSSE entry, submitted in-process.
+/// [`ReleaseLog`] over the server's own log: the shared sign-and-log path
+/// (`custody_core::sign::Signed::log_async`) with the log as its in-process transport, so the
+/// receipt is checked before the bundle is returned.
 struct ServerLog {
     log: Log,
-    log_id_base64: String,
-}
-
-impl ServerLog {
-    async fn append_envelope(
-        &self,
-        envelope: dsse::Envelope,
-        key: &PublicKey,
-    ) -> Result<Logged, LogError> {
-        let failed = |m: String| LogError::Failed(m);
-        let details = key.sigstore_key_details().ok_or_else(|| {
-            failed("the signing key has no Sigstore key type (use ECDSA P-256 or Ed25519)".into())
-        })?;
-        let envelope_json: Json = serde_json::from_str(&envelope.to_json())
-            .map_err(|e| failed(format!("envelope JSON: {e}")))?;
-        let request = json!({ "dsseRequestV002": {
-            "envelope": envelope_json,
-            "verifiers": [{ "publicKey": { "rawBytes": base64_encode(key.spki_der()) }, "keyDetails": details }],
-        }});
-        let admitted = crate::request::admit(request.to_string().as_bytes())
-            .map_err(|e| failed(format!("the statement is not a loggable entry: {e}")))?;
-        let receipt = self
-            .log
-            .submit(admitted.body.clone())
-            .await
-            .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        let entry_text = crate::entry::entry_json(&self.log_id_base64, &admitted, &receipt);
-        let entry = TransparencyLogEntry::from_json(entry_text.as_bytes())
-            .map_err(|e| failed(format!("log entry: {e}")))?;
-        let hint = base64_encode(&key.key_id().0);
-        let bundle = Bundle::new_dsse_v03(hint, envelope).with_tlog_entry(entry);
-        Ok(Logged {
-            bundle: bundle.to_json(),
-            index: receipt.index,
-        })
-    }
+    log_id: Vec<u8>,
 }
 
 impl ReleaseLog for ServerLog {
-    fn append<'a>(
-        &'a self,
-        envelope: dsse::Envelope,
-        key: &'a PublicKey,
-    ) -> BoxFuture<'a, Result<Logged, LogError>> {
-        Box::pin(self.append_envelope(envelope, key))
+    fn append(&self, signed: Signed) -> BoxFuture<'_, Result<Logged, LogError>> {
+        Box::pin(async move {
+            let appender = InProcessLog {
+                log: &self.log,
+                log_id: self.log_id.clone(),
+            };
+            let bundle = signed.log_async(&appender).await.map_err(|e| match e {
+                custody_core::sign::LogError::Append(e) => LogError::Unavailable(e.to_string()),
+                other => LogError::Failed(other.to_string()),
+            })?;
+            let index = bundle
+                .verification_material
+                .tlog_entries
+                .first()
+                .and_then(|e| u64::try_from(e.log_index).ok())
+                .ok_or_else(|| LogError::Failed("the logged bundle has no log entry".into()))?;
+            Ok(Logged {
+                bundle: bundle.to_json(),
+                index,
+            })
+        })
     }
 
     fn checkpoint(&self) -> BoxFuture<'_, Result<Checkpoint, LogError>> {

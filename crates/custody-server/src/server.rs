@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::admit_pool::AdmitPool;
 use crate::auth::WriteAuth;
-use crate::gate::{GateConfig, GateService};
+use crate::gate::{GateConfig, GateService, Invalidator};
 use crate::metrics::Metrics;
 use custody_evidence::EvidenceStore;
 use custody_release::service::ReleaseService;
@@ -79,6 +79,8 @@ pub(crate) struct AppState {
     pub max_request_bytes: usize,
     pub store: Option<Arc<dyn EvidenceStore>>,
     pub gate: Option<Arc<GateService>>,
+    /// Tells every replica's gate what changed (present with the evidence store).
+    pub invalidator: Option<Invalidator>,
     pub release: Option<Arc<ReleaseService>>,
     pub metrics: Arc<Metrics>,
     pub max_artifact_bytes: usize,
@@ -105,29 +107,38 @@ pub async fn serve(
         }
         (None, _) => None,
     };
+    if let Some(gate) = &gate {
+        // Every replica's invalidations (this one's included) reach this gate.
+        gate.follow();
+    }
+    let invalidator = config
+        .store
+        .as_ref()
+        .map(|store| Invalidator::new(gate.clone(), store.clone()));
     let metrics = Arc::new(Metrics::default());
     let log_id_base64 = custody_core::encoding::base64_encode(&config.identity.log_id());
-    let release = match (config.release, &config.store) {
-        (Some(setup), Some(store)) => {
-            let gate = gate.clone();
+    let release = match (config.release, &config.store, &invalidator) {
+        (Some(setup), Some(store), Some(invalidator)) => {
+            let invalidator = invalidator.clone();
             let on_change: custody_release::service::OnChange = Box::new(move |digest| {
-                if let Some(gate) = &gate {
-                    gate.invalidate(digest);
-                }
+                invalidator.publish_in_background(match digest {
+                    Some(d) => custody_evidence::Change::Decisions(*d),
+                    None => custody_evidence::Change::All,
+                });
             });
             Some(Arc::new(crate::release::start(
                 setup,
                 config.log.clone(),
-                log_id_base64.clone(),
+                config.identity.log_id().to_vec(),
                 store.clone(),
                 metrics.clone(),
                 on_change,
             )))
         }
-        (Some(_), None) => {
+        (Some(_), _, _) => {
             return Err(std::io::Error::other("releases need the evidence store"));
         }
-        (None, _) => None,
+        (None, _, _) => None,
     };
     if let Some(gate) = &gate {
         gate.set_metrics(metrics.clone());
@@ -147,6 +158,7 @@ pub async fn serve(
         max_request_bytes: config.max_request_bytes,
         store: config.store,
         gate,
+        invalidator,
         release: release.clone(),
         metrics,
         max_artifact_bytes: config.max_artifact_bytes,

@@ -23,7 +23,7 @@ use custody_core::merkle::{Hash, empty_root, verify_consistency};
 use custody_core::note::{Checkpoint, CosignatureSigner, Note, NoteVerifier};
 use serde::{Deserialize, Serialize};
 
-use crate::fsio::write_atomic;
+use custody_core::fsio::write_atomic;
 
 /// C2SP tlog-witness: at most 63 proof lines.
 const MAX_PROOF_LINES: usize = 63;

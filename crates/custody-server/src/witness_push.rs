@@ -174,7 +174,7 @@ async fn store_cosignatures(
 }
 
 fn post(url: &str, body: &str) -> Result<(u16, String), String> {
-    let mut response = crate::client::agent()
+    let mut response = custody_client::tiles::agent()
         .post(url)
         .header("Content-Type", "text/plain")
         .send(body)

@@ -16,6 +16,11 @@ pub struct ServeArgs {
     /// Keep the log in PostgreSQL instead of SQLite (postgres://...)
     #[arg(long, env = "CUSTODY_DATABASE", value_name = "postgres://...")]
     pub database: Option<String>,
+    /// Where the evidence store, the gate's decision log and its shared verification
+    /// results live: postgres://... (shared by every replica on it) or a SQLite file (one
+    /// replica) [default: the --database PostgreSQL if given, else DATA_DIR/gate.db]
+    #[arg(long, env = "CUSTODY_EVIDENCE_DB", value_name = "URL|PATH")]
+    pub evidence_db: Option<String>,
     /// The log's origin (checkpoint first line and key name): its public URL without scheme.
     /// Fixed at first start [default: the listen address]
     #[arg(long)]
@@ -126,6 +131,33 @@ fn timeout_seconds(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+/// A retention: `30` (days), `30d`, `12h`, `90m`, `3600s`; `0` keeps forever (zero).
+fn retention(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "d"),
+    };
+    let n: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a retention: give days (30) or a number with d, h, m or s (12h)")
+    })?;
+    let unit_seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use d, h, m or s, e.g. 30d or 12h)"
+            ));
+        }
+    };
+    n.checked_mul(unit_seconds)
+        .filter(|s| *s <= 100 * 365 * 86_400)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long: at most 100 years (0 keeps forever)"))
+}
+
 /// `custody serve --release-config`: environments, promotion, approvals, revocation
 /// (docs/releases.md).
 #[derive(Debug, Args, Default)]
@@ -175,6 +207,11 @@ pub struct ServeGateArgs {
     /// it off: every decision verifies every bundle)
     #[arg(long, value_name = "ENTRIES", default_value_t = 4096)]
     pub gate_verified_cache: usize,
+    /// How long the decision log keeps a decision: days, or a number with the unit d, h, m
+    /// or s (0 keeps them forever). Older rows are deleted in small batches every minute
+    #[arg(long, value_name = "AGE", env = "CUSTODY_DECISION_RETENTION", default_value = "30d",
+          value_parser = retention)]
+    pub decision_retention: std::time::Duration,
     /// Private key that signs a SLSA VSA for every allowed evaluate verdict
     #[arg(long, value_name = "KEY", requires = "policy")]
     pub gate_signing_key: Option<PathBuf>,

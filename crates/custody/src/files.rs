@@ -1,10 +1,11 @@
 //! Reading inputs with errors that name the file, and writing outputs all-or-nothing.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use custody_core::digest::{self, HashFileError, Sha256Digest};
+use custody_core::fsio;
 
 /// Files larger than this get a progress bar while hashing (on a terminal only).
 const PROGRESS_THRESHOLD: u64 = 64 << 20;
@@ -59,98 +60,48 @@ pub fn ensure_absent(path: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file atomically: a temporary file in the same directory, fsynced, then renamed.
-/// A crash or error leaves either the old file or the new one, never a partial one.
+/// Writes a file atomically (`custody_core::fsio::write_atomic`): a crash or error leaves
+/// either the old file or the new one, never a partial one. Errors name the file.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
     PendingWrite::new(path, private)?.commit(bytes)
 }
 
-/// An atomic write begun before the content exists: the temporary file is created up front,
-/// so an unwritable directory is reported before any work (or command) is done. Dropped
-/// without [`PendingWrite::commit`], it leaves nothing behind.
+/// An atomic write begun before the content exists (`custody_core::fsio::PendingWrite`): an
+/// unwritable directory is reported before any work (or command) is done.
 pub struct PendingWrite {
     path: PathBuf,
-    tmp: tempfile::NamedTempFile,
+    pending: fsio::PendingWrite,
 }
 
 impl PendingWrite {
     pub fn new(path: &Path, private: bool) -> anyhow::Result<Self> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".custody-")
-            .tempfile_in(&dir)
-            .with_context(|| {
-                format!(
-                    "cannot write in directory {} (does it exist, and is it writable?)",
-                    dir.display()
-                )
-            })?;
-        if private {
-            set_owner_only(tmp.as_file())?;
-        }
+        let pending = fsio::PendingWrite::new(path, private).with_context(|| {
+            format!(
+                "cannot write {} (does its directory exist, and is it writable?)",
+                path.display()
+            )
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
-            tmp,
+            pending,
         })
     }
 
-    pub fn commit(mut self, bytes: &[u8]) -> anyhow::Result<()> {
+    pub fn commit(self, bytes: &[u8]) -> anyhow::Result<()> {
         let path = self.path;
-        self.tmp
-            .write_all(bytes)
-            .and_then(|()| self.tmp.as_file().sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        self.tmp
-            .persist(&path)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
-        Ok(())
+        self.pending
+            .commit(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
-/// Writes several files all-or-nothing: every temporary file is written and fsynced first, and
-/// only when all of them succeeded are they renamed into place. An unwritable directory or a
-/// full disk leaves none of them behind.
+/// Writes several files all-or-nothing (`custody_core::fsio::write_all_atomic`): an
+/// unwritable directory or a full disk leaves none of them behind.
 pub fn write_all_atomic(outputs: &[(PathBuf, Vec<u8>)]) -> anyhow::Result<()> {
-    let mut staged = Vec::with_capacity(outputs.len());
-    for (path, bytes) in outputs {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".custody-")
-            .tempfile_in(&dir)
-            .with_context(|| {
-                format!(
-                    "cannot write {} in directory {} (is it writable?); nothing was written",
-                    path.file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                    dir.display()
-                )
-            })?;
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .with_context(|| format!("cannot write {}; nothing was written", path.display()))?;
-        staged.push((tmp, path));
-    }
-    for (tmp, path) in staged {
-        tmp.persist(path)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_owner_only(file: &std::fs::File) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn set_owner_only(_: &std::fs::File) -> anyhow::Result<()> {
-    Ok(())
+    fsio::write_all_atomic(outputs).map_err(|(path, e)| {
+        anyhow::anyhow!(
+            "cannot write {}: {e} (is its directory writable?); nothing was written",
+            path.display()
+        )
+    })
 }

@@ -9,7 +9,6 @@ mod config;
 mod files;
 mod outcome;
 mod password;
-mod tlog_client;
 
 use std::process::ExitCode;
 

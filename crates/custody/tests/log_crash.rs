@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use custody_client::audit::audit;
+use custody_client::tiles::LogClient;
 use custody_core::encoding::base64_decode_any;
 use custody_core::merkle::MemoryTree;
 use custody_core::note::{NoteVerifier, SignedCheckpoint};
-use custody_server::audit::audit;
-use custody_server::client::LogClient;
 use logd::{Daemon, TOKEN, hashedrekord, p256, scratch};
 use serde_json::Value;
 

@@ -8,9 +8,9 @@ mod logd;
 #[path = "../../custody-log/tests/common/pg.rs"]
 mod pg;
 
+use custody_client::audit::audit;
+use custody_client::tiles::LogClient;
 use custody_core::note::NoteVerifier;
-use custody_server::audit::audit;
-use custody_server::client::LogClient;
 use logd::{Daemon, TOKEN, get, hashedrekord, p256, post_entry};
 use serde_json::Value;
 

@@ -159,6 +159,15 @@ fn nonempty(text: &str) -> Option<String> {
 }
 
 pub(super) fn serialize(bundle: &Bundle) -> String {
+    // Serializing strings, vectors and JSON values cannot fail.
+    serde_json::to_string(&to_wire(bundle)).unwrap_or_default()
+}
+
+pub(super) fn to_value(bundle: &Bundle) -> serde_json::Value {
+    serde_json::to_value(to_wire(bundle)).unwrap_or_default()
+}
+
+fn to_wire(bundle: &Bundle) -> BundleWire {
     let vm = &bundle.verification_material;
     let raw = |der: &Vec<u8>| RawBytesWire {
         raw_bytes: b64(der),
@@ -211,8 +220,7 @@ pub(super) fn serialize(bundle: &Bundle) -> String {
         }
         BundleContent::Dsse(envelope) => wire.dsse_envelope = Some(envelope.to_wire()),
     }
-    // Serializing strings, vectors and JSON values cannot fail.
-    serde_json::to_string(&wire).unwrap_or_default()
+    wire
 }
 
 fn entry_wire(e: &TransparencyLogEntry) -> EntryWire {

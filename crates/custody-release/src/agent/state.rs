@@ -5,7 +5,6 @@
 //! same directory, fsynced, renamed over `state.json`, and the directory fsynced: a crash
 //! leaves the old state or the new one, never a torn file.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -128,14 +127,7 @@ impl AgentState {
             message: e.to_string(),
         })?;
         json.push(b'\n');
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".state-")
-            .tempfile_in(dir)
-            .map_err(err)?;
-        tmp.write_all(&json).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(&path).map_err(|e| err(e.error))?;
-        sync_dir(dir).map_err(err)
+        custody_core::fsio::write_atomic(&path, &json, false).map_err(err)
     }
 
     /// The active release, if any.
@@ -252,11 +244,5 @@ fn same_digest(a: &str, b: &str) -> bool {
     }
 }
 
-/// Makes a rename in `dir` durable.
-pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
+/// Makes a rename in `dir` durable (the directory switches in `target`).
+pub(super) use custody_core::fsio::sync_dir;

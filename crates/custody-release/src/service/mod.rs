@@ -28,7 +28,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use custody_core::bundle::{Bundle, BundleContent};
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
 use custody_core::intoto::Statement;
 use custody_core::keys::{PublicKey, SigningKey};
 use custody_core::verify::Artifact;
@@ -258,9 +257,9 @@ impl ReleaseService {
     /// Signs `statement` with the release key, appends it to the log, and returns the bundle
     /// (with its log entry) and the log index.
     async fn sign_and_log(&self, statement: &Statement) -> Result<(String, u64), ReleaseError> {
-        let envelope = dsse::sign_in_toto(&self.key, statement.to_json_bytes())
+        let signed = custody_core::sign::sign_statement(&self.key, statement)
             .map_err(|e| ReleaseError::internal(format!("signing with the release key: {e}")))?;
-        let out = self.log_envelope(envelope, &self.key_public).await?;
+        let out = self.log_signed(signed).await?;
         self.observer.signed(
             statement
                 .predicate_type
@@ -271,13 +270,12 @@ impl ReleaseService {
         Ok(out)
     }
 
-    /// Appends a DSSE envelope verified by `key` to the log; returns the bundle and index.
-    async fn log_envelope(
+    /// Appends a signed statement to the log; returns the bundle and index.
+    async fn log_signed(
         &self,
-        envelope: dsse::Envelope,
-        key: &PublicKey,
+        signed: custody_core::sign::Signed,
     ) -> Result<(String, u64), ReleaseError> {
-        let logged = self.log.append(envelope, key).await.map_err(|e| match e {
+        let logged = self.log.append(signed).await.map_err(|e| match e {
             LogError::Unavailable(_) => ReleaseError::Log(e.to_string()),
             LogError::Failed(m) => ReleaseError::Internal(m),
         })?;
@@ -388,7 +386,9 @@ impl ReleaseService {
                 "a certificate-signed statement must already carry its log entry (sign with --log)",
             )
         })?;
-        let (bundle, index) = self.log_envelope(envelope, key).await?;
+        let signed = custody_core::sign::signed_envelope(envelope, key.clone())
+            .map_err(|e| ReleaseError::bad(format!("the statement cannot be logged: {e}")))?;
+        let (bundle, index) = self.log_signed(signed).await?;
         Ok((bundle, Some(index)))
     }
 

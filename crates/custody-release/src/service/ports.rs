@@ -7,8 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
-use custody_core::keys::PublicKey;
 use custody_policy::Verdict;
 use serde_json::Value as Json;
 
@@ -45,12 +43,11 @@ pub enum LogError {
 
 /// The transparency log the release service appends to.
 pub trait ReleaseLog: Send + Sync {
-    /// Appends a DSSE envelope that `key` verifies; returns the bundle with its log entry.
-    fn append<'a>(
-        &'a self,
-        envelope: dsse::Envelope,
-        key: &'a PublicKey,
-    ) -> BoxFuture<'a, Result<Logged, LogError>>;
+    /// Appends a signed statement (`custody_core::sign`: the bundle and the Rekor v2 request
+    /// made from the same signature), checks the receipt, and returns the bundle with its log
+    /// entry.
+    fn append(&self, signed: custody_core::sign::Signed)
+    -> BoxFuture<'_, Result<Logged, LogError>>;
 
     /// The current checkpoint.
     fn checkpoint(&self) -> BoxFuture<'_, Result<Checkpoint, LogError>>;

@@ -16,6 +16,7 @@ use custody_core::dsse;
 use custody_core::encoding::base64_encode;
 use custody_core::intoto::{ResourceDescriptor, Statement};
 use custody_core::keys::{KeyAlgorithm, PublicKey, SigningKey};
+use custody_core::sign::Signed;
 use custody_evidence::EvidenceStore;
 use custody_evidence::sqlite::SqliteEvidenceStore;
 use custody_policy::{Gate, Policy, PolicyFile, TrustSet};
@@ -56,19 +57,14 @@ pub struct MemLog {
 }
 
 impl ReleaseLog for MemLog {
-    fn append<'a>(
-        &'a self,
-        envelope: dsse::Envelope,
-        key: &'a PublicKey,
-    ) -> BoxFuture<'a, Result<Logged, LogError>> {
+    fn append(&self, signed: Signed) -> BoxFuture<'_, Result<Logged, LogError>> {
         Box::pin(async move {
             if let Some(m) = self.down.lock().unwrap().clone() {
                 return Err(LogError::Unavailable(m));
             }
             let index = self.next.fetch_add(1, Ordering::SeqCst);
-            let hint = base64_encode(&key.key_id().0);
             Ok(Logged {
-                bundle: Bundle::new_dsse_v03(hint, envelope).to_json(),
+                bundle: signed.into_bundle().to_json(),
                 index,
             })
         })

@@ -1,7 +1,7 @@
 //! `custody bench log URL`: the load generator against a running log.
 
 use anyhow::Context as _;
-use custody_server::loadgen::{self, LoadConfig, LoadReport};
+use custody_client::loadgen::{self, LoadConfig, LoadReport};
 
 use super::Context;
 use crate::cli_log::BenchLogArgs;

@@ -4,13 +4,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use custody_client::audit::audit;
+use custody_client::monitor::{self, Alert, MonitorState, Watch};
+use custody_client::tiles::LogClient;
 use custody_core::keys::PublicKey;
 use custody_core::note::{
     CosignatureVerifier, Note, NoteVerifier, SignedCheckpoint, require_cosignatures,
 };
-use custody_server::audit::audit;
-use custody_server::client::LogClient;
-use custody_server::monitor::{self, Alert, MonitorState, Watch};
 use serde_json::json;
 
 use super::Context;
@@ -220,7 +220,7 @@ fn raise(alert: &Alert, webhook: Option<&str>) {
     let line = serde_json::to_string(alert).unwrap_or_default();
     eprintln!("{line}");
     if let Some(url) = webhook {
-        let sent = custody_server::client::agent()
+        let sent = custody_client::tiles::agent()
             .post(url)
             .header("Content-Type", "application/json")
             .send(line.as_str());

@@ -11,8 +11,6 @@ use anyhow::Context as _;
 use chrono::Utc;
 use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
-use custody_core::encoding::base64_encode;
 use custody_core::intoto::Statement;
 use custody_core::verify::Artifact;
 use custody_policy::TrustSet;
@@ -28,130 +26,46 @@ use crate::cli_release::{
     RollbackArgs, ServerArgs, StatusArgs,
 };
 use crate::outcome::{Denied, Outcome};
+use custody_client::release::{Answer, ReleaseClient, ReleaseError};
 
-/// An HTTP client for the release API.
-pub(crate) struct Client {
-    base: String,
-    token: Option<String>,
-    agent: ureq::Agent,
+/// The release server named by `--server` and `--token` / `--token-file`.
+fn client(args: &ServerArgs) -> anyhow::Result<ReleaseClient> {
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => Some(t.trim().to_owned()),
+        (None, Some(path)) => Some(
+            String::from_utf8(crate::files::read(path, "token file")?)
+                .with_context(|| format!("token file {}: not UTF-8", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    Ok(ReleaseClient::new(&args.server, token))
 }
 
-/// An answer: status and body.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Vec<u8>,
+/// A release API answer as the CLI reports it.
+pub(crate) trait Checked {
+    /// Ok for 2xx; a denial (exit 1) for 403 and 409, the server's explanation printed first
+    /// (the server refused on the merits); an operational error (exit 2) otherwise.
+    fn ok(self, what: &str) -> anyhow::Result<Answer>;
 }
 
-impl Answer {
-    pub fn json(&self) -> Json {
-        serde_json::from_slice(&self.body).unwrap_or(Json::Null)
-    }
-
-    /// The server's `message`, or the body as text.
-    pub fn message(&self) -> String {
-        match self.json().get("message").and_then(Json::as_str) {
-            Some(m) => m.to_owned(),
-            None => String::from_utf8_lossy(&self.body).trim().to_owned(),
-        }
-    }
-
-    /// Ok for 2xx; a denial (exit 1) for 403 and 409 (the server refused on the merits); an
-    /// operational error (exit 2) otherwise.
-    pub fn ok(self, what: &str) -> anyhow::Result<Answer> {
-        match self.status {
-            200..=299 => Ok(self),
-            403 | 409 => {
-                let explanation = self
-                    .json()
-                    .get("explanation")
-                    .and_then(Json::as_str)
-                    .map(str::to_owned);
-                if let Some(text) = explanation {
+impl Checked for Answer {
+    fn ok(self, what: &str) -> anyhow::Result<Answer> {
+        self.check(what).map_err(|e| match e {
+            ReleaseError::Refused {
+                ref explanation, ..
+            } => {
+                if let Some(text) = &explanation {
                     eprint!("{text}");
                 }
-                Err(Denied::new(format!("{what} refused: {}", self.message())).into())
+                Denied::new(e.to_string()).into()
             }
-            status => anyhow::bail!("{what} failed: HTTP {status}: {}", self.message()),
-        }
+            e => e.into(),
+        })
     }
 }
 
-impl Client {
-    pub fn new(args: &ServerArgs) -> anyhow::Result<Self> {
-        let token = match (&args.token, &args.token_file) {
-            (Some(t), _) => Some(t.trim().to_owned()),
-            (None, Some(path)) => Some(
-                String::from_utf8(crate::files::read(path, "token file")?)
-                    .with_context(|| format!("token file {}: not UTF-8", path.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            (None, None) => None,
-        };
-        Ok(Self::with_token(&args.server, token))
-    }
-
-    pub fn with_token(server: &str, token: Option<String>) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        Self {
-            base: server.trim_end_matches('/').to_owned(),
-            token,
-            agent,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn finish(
-        &self,
-        url: &str,
-        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> anyhow::Result<Answer> {
-        let mut response = result.map_err(|e| {
-            anyhow::anyhow!("cannot reach the custody server at {url}: {e} (check --server and that custody serve is running)")
-        })?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
-            .with_context(|| format!("reading the answer from {url}"))?;
-        Ok(Answer { status, body })
-    }
-
-    pub fn get(&self, path: &str) -> anyhow::Result<Answer> {
-        let url = self.url(path);
-        let mut req = self.agent.get(&url);
-        if let Some(t) = &self.token {
-            req = req.header("authorization", &format!("Bearer {t}"));
-        }
-        let result = req.call();
-        self.finish(&url, result)
-    }
-
-    pub fn send(&self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Answer> {
-        let url = self.url(path);
-        let mut req = match method {
-            "PUT" => self.agent.put(&url),
-            _ => self.agent.post(&url),
-        };
-        req = req.header("content-type", "application/json");
-        if let Some(t) = &self.token {
-            req = req.header("authorization", &format!("Bearer {t}"));
-        }
-        let result = req.send(body);
-        self.finish(&url, result)
-    }
-}
-
-/// `sha256:<hex>` as given, or the digest of a file.
 pub(crate) fn artifact_digest(text: &str) -> anyhow::Result<Sha256Digest> {
     if text.starts_with("sha256:") {
         return text
@@ -165,14 +79,14 @@ pub(crate) fn artifact_digest(text: &str) -> anyhow::Result<Sha256Digest> {
 
 fn signed_bundle(key_path: &Path, statement: &Statement) -> anyhow::Result<String> {
     let key = load_signing_key(key_path)?;
-    let envelope = dsse::sign_in_toto(&key, statement.to_json_bytes())
+    // Signed and wrapped as every statement is; the server logs it.
+    let signed = custody_core::sign::sign_statement(&key, statement)
         .with_context(|| format!("signing with {}", key_path.display()))?;
-    let hint = base64_encode(&key.public_key().key_id().0);
-    Ok(Bundle::new_dsse_v03(hint, envelope).to_json())
+    Ok(signed.into_bundle().to_json())
 }
 
 pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let bytes = crate::files::read(&args.artifact, "artifact")?;
     let digest = Sha256Digest::of(&bytes);
     let name = args.name.clone().unwrap_or_else(|| {
@@ -181,26 +95,10 @@ pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "artifact".into())
     });
-    let path = format!(
-        "/api/v1/artifacts/{digest}?name={}",
-        name.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            })
-            .collect::<String>()
-    );
-    let url = client.url(&path);
-    let mut req = client
-        .agent
-        .put(&url)
-        .header("content-type", "application/octet-stream");
-    if let Some(t) = &client.token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let result = req.send(&bytes[..]);
-    let record = client.finish(&url, result)?.ok("push")?.json();
+    let record = client
+        .push_artifact(&digest, &name, &bytes)?
+        .ok("push")?
+        .json();
     let bundles: Vec<PathBuf> = if args.bundles.is_empty() {
         super::verify::gate::bundles_beside(&args.artifact)
     } else {
@@ -210,7 +108,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
     for b in &bundles {
         let body = crate::files::read(b, "bundle")?;
         let answer = client
-            .send("POST", "/api/v1/evidence", &body)?
+            .store_evidence(&body)?
             .ok(&format!("uploading evidence {}", b.display()))?
             .json();
         evidence.push(json!({"file": b.display().to_string(), "bundle_digest": answer["bundle_digest"], "duplicate": answer["duplicate"]}));
@@ -236,7 +134,7 @@ pub fn push(ctx: &Context, args: PushArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn approve(ctx: &Context, args: ApproveArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let digest = artifact_digest(&args.artifact)?;
     let approver = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let st = statement::approval(
@@ -249,7 +147,7 @@ pub fn approve(ctx: &Context, args: ApproveArgs) -> anyhow::Result<Outcome> {
     );
     let bundle = signed_bundle(&args.key, &st)?;
     let answer = client
-        .send("POST", "/api/v1/approvals", bundle.as_bytes())?
+        .approve(bundle.as_bytes())?
         .ok(&format!("approval of {digest} for {}", args.environment))?
         .json();
     ctx.emit(&answer, || {
@@ -267,7 +165,7 @@ pub fn approve(ctx: &Context, args: ApproveArgs) -> anyhow::Result<Outcome> {
 const MAX_RACES: u32 = 20;
 
 pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let digest = artifact_digest(&args.artifact)?;
     let request_id = args
         .request_id
@@ -281,7 +179,7 @@ pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
     let mut failures = 0;
     let mut races = 0;
     let answer = loop {
-        match client.send("POST", "/api/v1/promotions", body.to_string().as_bytes()) {
+        match client.promote(&body) {
             Ok(a) if a.status == 409 && a.json()["retry"] == true && races < MAX_RACES => {
                 races += 1;
                 tracing::info!(environment = %args.to, "promotion: another release came first, retrying");
@@ -295,7 +193,7 @@ pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
             }
             Ok(a) => break a,
             Err(e) if failures < 3 => tracing::warn!(error = %e, "promotion: retrying"),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         failures += 1;
         std::thread::sleep(Duration::from_millis(500 * failures));
@@ -313,7 +211,7 @@ pub fn promote(ctx: &Context, args: PromoteArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let to = args.to.as_deref().map(artifact_digest).transpose()?;
     let body = json!({
         "environment": args.environment,
@@ -322,7 +220,7 @@ pub fn rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Outcome> {
         "request_id": uuid::Uuid::new_v4().to_string(),
     });
     let release = client
-        .send("POST", "/api/v1/rollbacks", body.to_string().as_bytes())?
+        .rollback(&body)?
         .ok(&format!("rollback of {}", args.environment))?
         .json();
     ctx.emit(&release, || {
@@ -339,11 +237,11 @@ pub fn rollback(ctx: &Context, args: RollbackArgs) -> anyhow::Result<Outcome> {
 
 pub fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<Outcome> {
     statement::parse_target(&args.target).map_err(|m| anyhow::anyhow!(m))?;
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let st = statement::revocation(&args.target, &args.reason, Utc::now());
     let bundle = signed_bundle(&args.key, &st)?;
     let answer = client
-        .send("POST", "/api/v1/revocations", bundle.as_bytes())?
+        .revoke(bundle.as_bytes())?
         .ok(&format!("revocation of {}", args.target))?
         .json();
     ctx.emit(&answer, || {
@@ -370,16 +268,10 @@ pub fn revoke(ctx: &Context, args: RevokeArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
-    let mut doc = client
-        .get("/api/v1/environments")?
-        .ok("listing environments")?
-        .json();
+    let client = client(&args.server)?;
+    let mut doc = client.environments()?.ok("listing environments")?.json();
     if args.incidents {
-        doc["incidents"] = client
-            .get("/api/v1/incidents")?
-            .ok("listing incidents")?
-            .json();
+        doc["incidents"] = client.incidents()?.ok("listing incidents")?.json();
     }
     ctx.emit(&doc, || {
         let mut out = String::new();
@@ -504,8 +396,8 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<Outcome> {
                 .as_deref()
                 .context("history needs --server URL (or --from FILE saved earlier)")?;
             let digest = artifact_digest(artifact)?;
-            Client::with_token(server, args.token.clone())
-                .get(&format!("/api/v1/history/{digest}"))?
+            ReleaseClient::new(server, args.token.clone())
+                .history(&digest)?
                 .ok(&format!("history of {digest}"))?
                 .json()
         }
@@ -693,9 +585,9 @@ fn short_type(t: &str) -> &str {
 }
 
 pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let doc = client
-        .get(&format!("/api/v1/environments/{}", args.environment))?
+        .environment(&args.environment)?
         .ok(&format!("reading environment {}", args.environment))?
         .json();
     let Some(current) = doc.get("current").filter(|c| !c.is_null()) else {
@@ -721,7 +613,7 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
         .parse()
         .map_err(|e| anyhow::anyhow!("release digest: {e}"))?;
     let bytes = client
-        .get(&format!("/api/v1/artifacts/{digest}"))?
+        .artifact(&digest)?
         .ok(&format!("fetching {digest}"))?
         .body;
     checks.push((
@@ -837,7 +729,7 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
-    let client = Client::new(&args.server)?;
+    let client = client(&args.server)?;
     let overlap = custody_release::config::parse_duration(&args.overlap)
         .map_err(|m| anyhow::anyhow!("--overlap: {m}"))?;
     let old = load_signing_key(&args.old)?;
@@ -847,21 +739,20 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
     let retire_at = now
         + chrono::Duration::from_std(overlap)
             .map_err(|_| anyhow::anyhow!("--overlap is too long"))?;
-    let st = statement::key_rotation(
+    let mut st = statement::key_rotation(
         &old_pub.key_id().to_string(),
         &new_pub.key_id().to_string(),
         &new_pub.to_pem(),
         retire_at,
         now,
     );
-    let mut st_json: Json = serde_json::from_slice(&st.to_json_bytes())?;
-    st_json["predicate"]["reason"] = json!(args.reason);
-    let payload = serde_json::to_vec(&st_json)?;
-    let envelope = dsse::sign_in_toto(&old, payload)
-        .with_context(|| format!("signing with {}", args.old.display()))?;
-    let bundle = Bundle::new_dsse_v03(base64_encode(&old_pub.key_id().0), envelope).to_json();
+    st.predicate["reason"] = json!(args.reason);
+    let bundle = custody_core::sign::sign_statement(&old, &st)
+        .with_context(|| format!("signing with {}", args.old.display()))?
+        .into_bundle()
+        .to_json();
     let answer = client
-        .send("POST", "/api/v1/keys/rotations", bundle.as_bytes())?
+        .rotate_key(bundle.as_bytes())?
         .ok("key rotation")?
         .json();
     // Re-sign the chosen artifacts' evidence that the old key signed.
@@ -870,14 +761,14 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
         root: None,
         root_digest: None,
     };
-    let log = crate::tlog_client::LogTarget {
-        url: client.base.clone(),
-        token: client.token.clone(),
+    let log = custody_client::submit::LogTarget {
+        url: client.base_url().to_owned(),
+        token: client.token().map(str::to_owned),
     };
     let mut resigned = Vec::new();
     for artifact in &args.resign {
         let digest = artifact_digest(artifact)?;
-        for candidate in super::verify::evidence_from::fetch(&client.base, &digest)? {
+        for candidate in super::verify::evidence_from::fetch(client.base_url(), &digest)? {
             let Ok(evidence) = verify_one(
                 &old_trust,
                 Artifact {
@@ -893,14 +784,13 @@ pub fn rotate(ctx: &Context, args: KeyRotateArgs) -> anyhow::Result<Outcome> {
                 tracing::warn!(evidence = %evidence.bundle_digest, "a message signature by the old key is not re-signed (re-sign the file with custody sign)");
                 continue;
             };
-            let new_envelope = dsse::sign_in_toto(&new, envelope.payload.clone())
-                .context("re-signing with the new key")?;
-            let entry = crate::tlog_client::submit_dsse(&log, &new_envelope, &new_pub)?;
-            let new_bundle = Bundle::new_dsse_v03(base64_encode(&new_pub.key_id().0), new_envelope)
-                .with_tlog_entry(entry)
+            let new_bundle = custody_core::sign::sign_in_toto_payload(&new, envelope.payload)
+                .context("re-signing with the new key")?
+                .log(&log)
+                .context("logging the re-signed evidence")?
                 .to_json();
             let stored = client
-                .send("POST", "/api/v1/evidence", new_bundle.as_bytes())?
+                .store_evidence(new_bundle.as_bytes())?
                 .ok("storing the re-signed evidence")?
                 .json();
             resigned.push(json!({

@@ -32,7 +32,7 @@ pub fn serve(_ctx: &Context, args: ServeArgs) -> anyhow::Result<Outcome> {
     // Everything the gate and TLS need is read and checked before the server listens.
     let tls = super::serve_gate::tls(&args)?;
     let gate = super::serve_gate::gate(&args.gate)?;
-    let store = super::serve_gate::store(&data_dir)?;
+    let store = super::serve_gate::store(&args, &data_dir)?;
     let release = super::serve_release::setup(&args, &data_dir)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let limits = listen_limits(&args.limits);

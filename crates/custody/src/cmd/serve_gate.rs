@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use custody_core::digest::Sha256Digest;
-use custody_evidence::EvidenceStore;
-use custody_evidence::sqlite::SqliteEvidenceStore;
+use custody_evidence::{EvidenceDb, EvidenceStore};
 use custody_policy::{Gate, Policy, TrustSet};
 use custody_server::gate::{GateConfig, VsaSigner};
 
@@ -27,13 +26,35 @@ pub fn tls(args: &ServeArgs) -> anyhow::Result<Option<Arc<custody_server::tls::S
     }
 }
 
-/// Opens the evidence store (and decision log) in the data directory.
-pub fn store(data_dir: &Path) -> anyhow::Result<Arc<dyn EvidenceStore>> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    Ok(Arc::new(SqliteEvidenceStore::open(
-        &data_dir.join(STORE_FILE),
-    )?))
+/// Where the evidence store lives: `--evidence-db`, else the `--database` PostgreSQL (so
+/// every replica on it shares evidence, decisions and verification results), else
+/// `gate.db` in the data directory.
+pub fn evidence_db(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<EvidenceDb> {
+    if let Some(db) = &args.evidence_db {
+        return EvidenceDb::parse(db).context("--evidence-db");
+    }
+    if let Some(database) = &args.database
+        && let Ok(db @ EvidenceDb::Postgres(_)) = EvidenceDb::parse(database)
+    {
+        return Ok(db);
+    }
+    Ok(EvidenceDb::Sqlite(data_dir.join(STORE_FILE)))
+}
+
+/// Opens the evidence store (and decision log); see [`evidence_db`].
+pub fn store(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Arc<dyn EvidenceStore>> {
+    let db = evidence_db(args, data_dir)?;
+    if let EvidenceDb::Sqlite(path) = &db
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    let store = db
+        .connect()
+        .with_context(|| format!("cannot open the evidence store {db}"))?;
+    tracing::info!(evidence_db = %db, "evidence store open");
+    Ok(store)
 }
 
 /// Compiles the policy and loads the trust set and the VSA key, when `--policy` is given.
@@ -83,6 +104,7 @@ pub fn gate(args: &ServeGateArgs) -> anyhow::Result<Option<GateConfig>> {
         cache_ttl: Duration::from_secs(args.gate_cache_ttl),
         verified_cache: args.gate_verified_cache,
         vsa,
+        decision_retention: (!args.decision_retention.is_zero()).then_some(args.decision_retention),
     }))
 }
 

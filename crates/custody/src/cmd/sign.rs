@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use custody_core::bundle::{Bundle, BundleContent, TransparencyLogEntry};
+use custody_client::submit::LogTarget;
+use custody_core::bundle::Bundle;
 use custody_core::digest::Sha256Digest;
-use custody_core::dsse;
 use custody_core::intoto::{ResourceDescriptor, Statement};
-use custody_core::keys::{KeyAlgorithm, KeyId, PublicKey, SignedData, SigningKey};
+use custody_core::keys::{KeyAlgorithm, SigningKey};
+use custody_core::sign::{self as signing, Signed};
 use custody_core::verify::Artifact;
 use serde_json::json;
 
@@ -16,7 +17,6 @@ use super::key::load_signing_key;
 use crate::cli::{AttestArgs, LogArgs, SignArgs};
 use crate::files;
 use crate::outcome::Outcome;
-use crate::tlog_client;
 
 /// Ed25519 signs whole messages, so the file must fit in memory; larger files want ECDSA.
 pub const MAX_ED25519_MESSAGE: u64 = 1 << 30;
@@ -56,43 +56,36 @@ pub(crate) fn read_artifact(
     Ok((digest, len, None))
 }
 
-/// The bundle's public-key hint: base64 of SHA-256(DER SPKI), as cosign and sigstore-go write it.
-/// Verifiers treat it as a hint only (protobuf-specs `PublicKeyIdentifier`).
-pub(crate) fn key_hint(key_id: &KeyId) -> String {
-    custody_core::encoding::base64_encode(&key_id.0)
-}
-
 /// What happened with the transparency log, for the report.
 pub(crate) struct TlogReport {
     pub(crate) json: serde_json::Value,
     pub(crate) human: String,
 }
 
-/// With `--log`: submits (through `submit`), checks the receipt against the bundle, and adds the
-/// entry. A log that refuses, or answers with an entry that does not match, fails the command
-/// before anything is written.
-pub(crate) fn log_bundle(
-    args: &LogArgs,
-    bundle: Bundle,
-    key: &PublicKey,
-    artifact: &Artifact<'_>,
-    submit: impl FnOnce(&tlog_client::LogTarget) -> anyhow::Result<TransparencyLogEntry>,
-) -> anyhow::Result<(Bundle, TlogReport)> {
+/// With `--log`: submits the signed object through the one sign-and-log path
+/// (`custody_core::sign`: request, submit, receipt checked against the bundle, entry added).
+/// A log that refuses, or answers with an entry that does not match, fails the command before
+/// anything is written.
+pub(crate) fn log_bundle(args: &LogArgs, signed: Signed) -> anyhow::Result<(Bundle, TlogReport)> {
     let Some(url) = &args.log else {
         let report = TlogReport {
             json: json!("none"),
             human: "none (no log configured)".to_string(),
         };
-        return Ok((bundle, report));
+        return Ok((signed.into_bundle(), report));
     };
-    let target = tlog_client::LogTarget::new(url.clone(), args.log_token_file.as_deref())?;
-    let entry = submit(&target)?;
-    tlog_client::check_receipt(&entry, &bundle.content, key, artifact)?;
+    let target = LogTarget::new(url.clone(), args.log_token_file.as_deref())?;
+    let bundle = signed.log(&target)?;
+    let index = bundle
+        .verification_material
+        .tlog_entries
+        .last()
+        .map_or(0, |e| e.log_index);
     let report = TlogReport {
-        json: json!({ "log": target.url, "logIndex": entry.log_index }),
-        human: format!("{} index {}", target.url, entry.log_index),
+        json: json!({ "log": target.url, "logIndex": index }),
+        human: format!("{} index {index}", target.url),
     };
-    Ok((bundle.with_tlog_entry(entry), report))
+    Ok((bundle, report))
 }
 
 pub(crate) fn default_bundle_path(file: &Path, suffix: &str) -> PathBuf {
@@ -145,18 +138,17 @@ fn predicate_short_name(predicate_type: &str) -> String {
     }
 }
 
-/// Signs an in-toto statement: DSSE over `PAE("application/vnd.in-toto+json", statement)`, in a
-/// v0.3 bundle whose key hint is also the envelope's `keyid`. Returns the bundle and the key id.
+/// Signs an in-toto statement (`custody_core::sign::sign_statement`): a DSSE bundle and the
+/// request that logs it. Returns it with the key id.
 pub(crate) fn sign_statement(
     key: &SigningKey,
     key_path: &Path,
     statement: &Statement,
-) -> anyhow::Result<(Bundle, String)> {
-    let envelope = dsse::sign_in_toto(key, statement.to_json_bytes())
+) -> anyhow::Result<(Signed, String)> {
+    let signed = signing::sign_statement(key, statement)
         .with_context(|| format!("signing with {}", key_path.display()))?;
-    let key_id = key.public_key().key_id();
-    let hint = key_hint(&key_id);
-    Ok((Bundle::new_dsse_v03(hint, envelope), key_id.to_string()))
+    let key_id = signed.key().key_id().to_string();
+    Ok((signed, key_id))
 }
 
 pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
@@ -181,23 +173,14 @@ pub fn sign(ctx: &Context, args: SignArgs) -> anyhow::Result<Outcome> {
         }
         (None, None) => anyhow::bail!("give a FILE to sign, or --digest sha256:HEX"),
     };
-    let data = match &bytes {
-        Some(bytes) => SignedData::Message(bytes),
-        None => SignedData::Sha256Digest(digest.as_bytes()),
-    };
-    let signature = key
-        .sign(data)
-        .with_context(|| format!("signing with {}", key_path.display()))?;
-    let public = key.public_key();
-    let key_id = public.key_id();
-    let bundle = Bundle::new_message_signature_v03(key_hint(&key_id), &digest, signature.clone());
     let artifact = Artifact {
         digest,
         bytes: bytes.as_deref(),
     };
-    let (bundle, tlog) = log_bundle(&args.log, bundle, &public, &artifact, |target| {
-        tlog_client::submit_message_signature(target, &digest, &signature, &public)
-    })?;
+    let signed = signing::sign_message(&key, &artifact)
+        .with_context(|| format!("signing with {}", key_path.display()))?;
+    let key_id = signed.key().key_id();
+    let (bundle, tlog) = log_bundle(&args.log, signed)?;
     let key_id = key_id.to_string();
     files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
     tracing::info!(artifact = %digest, bundle = %bundle_path.display(), "signed");
@@ -246,16 +229,8 @@ pub fn attest(ctx: &Context, args: AttestArgs) -> anyhow::Result<Outcome> {
         .map_or_else(|| "_".to_string(), |n| n.to_string_lossy().into_owned());
     let subject = ResourceDescriptor::from_sha256(name, &digest);
     let statement = Statement::new_v1(vec![subject], args.predicate_type.clone(), predicate);
-    let (bundle, key_id) = sign_statement(&key, &key_path, &statement)?;
-    let BundleContent::Dsse(envelope) = &bundle.content else {
-        anyhow::bail!("internal error: the attestation bundle holds no DSSE envelope");
-    };
-    let envelope = envelope.clone();
-    let public = key.public_key();
-    let artifact = Artifact::from_digest(digest);
-    let (bundle, tlog) = log_bundle(&args.log, bundle, &public, &artifact, |target| {
-        tlog_client::submit_dsse(target, &envelope, &public)
-    })?;
+    let (signed, key_id) = sign_statement(&key, &key_path, &statement)?;
+    let (bundle, tlog) = log_bundle(&args.log, signed)?;
     files::write_atomic(&bundle_path, bundle.to_json().as_bytes(), false)?;
     ctx.emit(
         &json!({ "ok": true, "artifact": { "path": args.file, "digest": digest.to_string(), "size": size },

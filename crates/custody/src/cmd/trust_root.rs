@@ -119,7 +119,7 @@ pub fn export(ctx: &Context, args: crate::cli_log::TrustRootExportArgs) -> anyho
 
 fn fetch(server: &str) -> anyhow::Result<TrustedRoot> {
     let url = format!("{}/api/v1/trusted_root.json", server.trim_end_matches('/'));
-    let mut response = custody_server::client::agent()
+    let mut response = custody_client::tiles::agent()
         .get(&url)
         .call()
         .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;

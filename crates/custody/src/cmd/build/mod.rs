@@ -18,18 +18,15 @@ use custody_build::lint::Finding;
 use custody_build::provenance::{self, BuildRecord, Source, Toolchain, TreeDigest};
 use custody_build::secrets::Redaction;
 use custody_build::{ArtifactGlobs, env};
-use custody_core::bundle::{Bundle, BundleContent};
 use custody_core::digest::Sha256Digest;
 use custody_core::keys::SigningKey;
-use custody_core::verify::Artifact;
 use serde_json::json;
 
 use super::Context;
-use super::sign::{TlogReport, default_bundle_path, log_bundle, sign_statement, signing_key};
-use crate::cli::{BuildArgs, LogArgs, OutputFormat};
+use super::sign::{default_bundle_path, log_bundle, sign_statement, signing_key};
+use crate::cli::{BuildArgs, OutputFormat};
 use crate::files;
 use crate::outcome::Outcome;
-use crate::tlog_client;
 use process::RunSpec;
 
 /// A test seam: a shell command run after the artifacts are hashed and before the final
@@ -165,25 +162,6 @@ fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// With `--log`: the signed provenance is submitted (dsse 0.0.2) and the entry, checked against
-/// the bundle, goes into it before anything is written; a refusal fails the build's signing.
-fn submit_to_log(
-    args: &LogArgs,
-    bundle: Bundle,
-    key: &SigningKey,
-    first_subject: Sha256Digest,
-) -> anyhow::Result<(Bundle, TlogReport)> {
-    let BundleContent::Dsse(envelope) = &bundle.content else {
-        anyhow::bail!("internal error: the provenance bundle holds no DSSE envelope");
-    };
-    let envelope = envelope.clone();
-    let public = key.public_key();
-    let artifact = Artifact::from_digest(first_subject);
-    log_bundle(args, bundle, &public, &artifact, |target| {
-        tlog_client::submit_dsse(target, &envelope, &public)
-    })
-}
-
 pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
     if args.reproduce {
         return reproduce::reproduce(ctx, args);
@@ -245,12 +223,13 @@ pub fn build(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         .map(|a| (a.name.clone(), a.digest))
         .collect();
     let statement = record.statement(&subjects)?;
-    let (bundle, key_id) = sign_statement(&prep.key, &prep.key_path, &statement)?;
-    let first_subject = artifacts
-        .first()
-        .map(|a| a.digest)
-        .ok_or_else(|| anyhow::anyhow!("no artifacts"))?;
-    let (bundle, tlog) = submit_to_log(&args.log, bundle, &prep.key, first_subject)?;
+    if artifacts.is_empty() {
+        anyhow::bail!("no artifacts");
+    }
+    // With `--log`, the signed provenance is logged (dsse 0.0.2) and the entry, checked against
+    // the bundle, goes into it before anything is written; a refusal fails the build's signing.
+    let (signed, key_id) = sign_statement(&prep.key, &prep.key_path, &statement)?;
+    let (bundle, tlog) = log_bundle(&args.log, signed)?;
     let json_bytes = bundle.to_json().into_bytes();
 
     if let Ok(hook) = std::env::var(TEST_HOOK_BEFORE_SIGNING) {

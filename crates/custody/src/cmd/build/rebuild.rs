@@ -263,7 +263,8 @@ pub fn rebuild(ctx: &Context, args: RebuildArgs) -> anyhow::Result<Outcome> {
     });
     let subjects: Vec<ResourceDescriptor> = statement.subject.clone();
     let attestation = Statement::new_v1(subjects, REBUILD_V1, predicate.clone());
-    let (bundle, key_id) = sign_statement(&key, &key_path, &attestation)?;
+    let (signed, key_id) = sign_statement(&key, &key_path, &attestation)?;
+    let bundle = signed.into_bundle();
     let out: PathBuf = args
         .attestation
         .clone()

@@ -290,7 +290,8 @@ pub fn reproduce(ctx: &Context, args: BuildArgs) -> anyhow::Result<Outcome> {
         "redactions": redacted,
     });
     let statement = Statement::new_v1(subjects, REPRODUCIBILITY_V1, predicate.clone());
-    let (bundle, key_id) = sign_statement(&prep.key, &prep.key_path, &statement)?;
+    let (signed, key_id) = sign_statement(&prep.key, &prep.key_path, &statement)?;
+    let bundle = signed.into_bundle();
     let path = args
         .bundle
         .clone()

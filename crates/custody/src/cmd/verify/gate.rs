@@ -27,7 +27,6 @@ use crate::cmd::key::{load_public_key, load_signing_key};
 use crate::cmd::sign::{log_bundle, read_artifact, sign_statement};
 use crate::files;
 use crate::outcome::{Denied, ExitWith, Outcome};
-use crate::tlog_client;
 
 /// Loads a policy directory whose evaluations run under `limit` (`--policy-timeout`), mapping
 /// every load error to an operational error (exit 2).
@@ -236,7 +235,7 @@ pub(crate) fn verify_with_policy(
     let mut vsa_report = json!(null);
     if verdict.allowed {
         if let Some(out) = &args.gate.vsa_out {
-            vsa_report = sign_vsa(args, &verdict, &digest, gate.policy.dir(), out)?;
+            vsa_report = sign_vsa(args, &verdict, gate.policy.dir(), out)?;
         }
     }
     let sarif_on_stdout = args.gate.sarif.as_deref() == Some(Path::new("-"));
@@ -272,7 +271,6 @@ pub(crate) fn verdict_outcome(verdict: &Verdict) -> anyhow::Result<Outcome> {
 fn sign_vsa(
     args: &VerifyArgs,
     verdict: &Verdict,
-    digest: &Sha256Digest,
     policy_dir: &Path,
     out: &Path,
 ) -> anyhow::Result<serde_json::Value> {
@@ -284,21 +282,8 @@ fn sign_vsa(
     let Some(statement) = vsa::summary(verdict, &args.gate.verifier_id, &policy_uri) else {
         anyhow::bail!("internal error: no VSA for an allowed verdict");
     };
-    let (bundle, key_id) = sign_statement(&key, key_path, &statement)?;
-    let public = key.public_key();
-    let envelope = match &bundle.content {
-        BundleContent::Dsse(e) => e.clone(),
-        BundleContent::MessageSignature { .. } => {
-            anyhow::bail!("internal error: the VSA bundle holds no DSSE envelope")
-        }
-    };
-    let (bundle, report) = log_bundle(
-        &args.log,
-        bundle,
-        &public,
-        &Artifact::from_digest(*digest),
-        |target| tlog_client::submit_dsse(target, &envelope, &public),
-    )?;
+    let (signed, key_id) = sign_statement(&key, key_path, &statement)?;
+    let (bundle, report) = log_bundle(&args.log, signed)?;
     files::write_atomic(out, bundle.to_json().as_bytes(), false)?;
     Ok(json!({ "path": out.display().to_string(), "keyId": key_id, "tlog": report.json }))
 }

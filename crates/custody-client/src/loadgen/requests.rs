@@ -3,8 +3,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use custody_core::digest::Sha256Digest;
-use custody_core::encoding::base64_encode;
 use custody_core::keys::{KeyAlgorithm, KeyError, SignedData, SigningKey};
+use custody_core::rekor::request::{CreateEntryRequest, RequestVerifier};
 
 /// `n` `hashedRekordRequestV002` bodies over distinct artifacts, signed on `threads` threads
 /// (one P-256 key per thread). A per-run nonce keeps a second run against the same log from
@@ -22,11 +22,12 @@ pub fn presign(n: usize, threads: usize) -> Result<Vec<Vec<u8>>, KeyError> {
                 let range = (t * chunk).min(n)..((t + 1) * chunk).min(n);
                 scope.spawn(move || {
                     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256Sha256)?;
-                    let spki = base64_encode(key.public_key().spki_der());
+                    let verifier = RequestVerifier::for_key(&key.public_key())
+                        .map_err(|_| KeyError::Crypto { operation: "sign" })?;
                     range
                         .map(|i| {
                             let artifact = format!("custody bench {nonce:x} artifact {i}");
-                            hashedrekord(&key, &spki, artifact.as_bytes())
+                            hashedrekord(&key, &verifier, artifact.as_bytes())
                         })
                         .collect::<Result<Vec<_>, KeyError>>()
                 })
@@ -43,20 +44,22 @@ pub fn presign(n: usize, threads: usize) -> Result<Vec<Vec<u8>>, KeyError> {
     })
 }
 
-/// One request body, as `custody sign --log` sends it.
-fn hashedrekord(key: &SigningKey, spki_b64: &str, artifact: &[u8]) -> Result<Vec<u8>, KeyError> {
+/// One request body, as `custody sign --log` sends it (the core builder; signed and
+/// serialized before the clock starts).
+fn hashedrekord(
+    key: &SigningKey,
+    verifier: &RequestVerifier,
+    artifact: &[u8],
+) -> Result<Vec<u8>, KeyError> {
     let digest = Sha256Digest::of(artifact);
     let signature = key.sign(SignedData::Sha256Digest(digest.as_bytes()))?;
-    Ok(format!(
-        concat!(
-            r#"{{"hashedRekordRequestV002":{{"digest":"{}","signature":{{"content":"{}","#,
-            r#""verifier":{{"publicKey":{{"rawBytes":"{}"}},"keyDetails":"PKIX_ECDSA_P256_SHA_256"}}}}}}}}"#
-        ),
-        base64_encode(digest.as_bytes()),
-        base64_encode(&signature),
-        spki_b64
-    )
-    .into_bytes())
+    let request =
+        CreateEntryRequest::HashedRekord(custody_core::rekor::request::HashedRekordRequest {
+            digest: digest.0,
+            signature,
+            verifier: verifier.clone(),
+        });
+    Ok(request.to_json())
 }
 
 #[cfg(test)]
@@ -70,7 +73,7 @@ mod tests {
         assert_eq!(requests.len(), 10);
         let bodies: std::collections::HashSet<_> = requests
             .iter()
-            .map(|r| crate::request::admit(r).unwrap().body)
+            .map(|r| custody_core::rekor::request::admit(r).unwrap().body)
             .collect();
         assert_eq!(bodies.len(), 10);
     }

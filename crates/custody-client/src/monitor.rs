@@ -16,7 +16,7 @@ use custody_core::rekor::{LoggedVerifier, RekorBody};
 use custody_core::x509::SubjectAlternativeName;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ClientError, LogClient};
+use crate::tiles::{ClientError, LogClient};
 
 /// The last verified tree of one log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

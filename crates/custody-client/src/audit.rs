@@ -5,7 +5,7 @@ use custody_core::merkle::{CompactTree, Hash, leaf_hash, node_hash};
 use custody_core::note::{NoteError, NoteVerifier, SignedCheckpoint};
 use custody_log::layout::{TILE_HEIGHT, TILE_WIDTH, TileId, nodes_at_tile_level, tile_hash};
 
-use crate::client::{ClientError, LogClient};
+use crate::tiles::{ClientError, LogClient};
 
 /// What an audit found when the log is sound.
 #[derive(Clone, Debug, PartialEq, Eq)]
