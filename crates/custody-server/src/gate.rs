@@ -530,6 +530,7 @@ impl GateService {
     pub(crate) fn follow(self: &Arc<Self>) {
         let changes = self.store.subscribe();
         let gate = Arc::downgrade(self);
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let spawned = std::thread::Builder::new()
             .name("custody-gate-changes".to_owned())
             .spawn(move || {
@@ -537,6 +538,7 @@ impl GateService {
                     match changes.recv_timeout(Duration::from_secs(1)) {
                         Ok(change) => match gate.upgrade() {
                             Some(gate) => {
+                                gate.follow_release(&change, runtime.as_ref());
                                 gate.apply(&change);
                             }
                             None => return,
@@ -553,6 +555,34 @@ impl GateService {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot follow the change feed: other replicas' invalidations will not reach this one");
         }
+    }
+
+    /// Another replica's change, as the release side of this one sees it: new evidence or
+    /// decisions about a digest (an approval) make the release states admission keeps stale;
+    /// a change to everything (a promotion, rollback, quarantine, revocation, rotation or
+    /// retirement there) also means reloading the revocations and key retirements from the
+    /// store, after which the decisions cached meanwhile (on the old revocations) go too.
+    fn follow_release(self: &Arc<Self>, change: &Change, runtime: Option<&tokio::runtime::Handle>) {
+        let Some(service) = self.releases.get() else {
+            return;
+        };
+        service.forget_release_states();
+        if !matches!(change, Change::All | Change::Release(_)) {
+            return;
+        }
+        let Some(runtime) = runtime else {
+            tracing::warn!(
+                "no runtime to reload revocations on: they reach this replica at its next reconcile"
+            );
+            return;
+        };
+        let (service, gate) = (service.clone(), self.clone());
+        runtime.spawn(async move {
+            if let Err(e) = service.refresh().await {
+                tracing::warn!(error = %e, "cannot reload revocations and key retirements after another replica's change; deciding on the ones in force");
+            }
+            gate.cache.invalidate(None);
+        });
     }
 
     /// The environment for a request: its own name and stage, else the configured ones.
