@@ -7,9 +7,12 @@
 
 mod release_world;
 
+use std::time::{Duration, Instant};
+
 use custody_core::digest::Sha256Digest;
 use release_world::{
-    Options, PROD_NAMESPACE, STAGING_NAMESPACE, Story, build_and_push, http, release, setup_with,
+    Options, PROD_NAMESPACE, STAGING_NAMESPACE, Story, build_and_push, http, pg, release,
+    setup_with,
 };
 use serde_json::{Value, json};
 
@@ -171,4 +174,130 @@ fn admission_in_a_mapped_namespace_follows_the_environment_s_releases() {
     );
     allowed(&s, PROD_NAMESPACE, &r2);
     assert_eq!(current(&s, "prod"), r2.to_string(), "rolled back");
+}
+
+/// `env`'s releases as the server at `url` tells them: (seq, digest), oldest first.
+fn releases_at(url: &str, env: &str) -> Vec<(u64, String)> {
+    let (status, v) = http(
+        url,
+        "GET",
+        &format!("/api/v1/environments/{env}/releases"),
+        "aud",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    v["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["seq"].as_u64().unwrap(),
+                r["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Two replicas on one real PostgreSQL (log, release store and evidence store all on it):
+/// evidence pushed to A is admitted on B; a revocation on A reaches B's admission within 1 s;
+/// a promotion on A while B is killed is neither lost nor duplicated; restarts keep all.
+#[test]
+fn replicas_on_one_postgres_admit_alike_and_learn_revocations_within_a_second() {
+    let server = pg::PgServer::start();
+    let url = server.create_database("admission_releases");
+    let mut s = setup_with(&Options {
+        database: Some(url),
+        admission: true,
+        port: release_world::free_port(),
+        ..Options::default()
+    });
+    let mut b = s.replica("server-b");
+
+    // Evidence pushed to A only; B decides on it (unmapped namespace: policy alone).
+    let r1 = release(&s, 1, "ci");
+    let (ok, message) = admit_at(&b.url, "default", &r1);
+    assert!(ok, "B sees the evidence pushed to A: {message}");
+    let r2 = release(&s, 2, "ci");
+    for d in [&r1, &r2] {
+        let (ok, message) = admit_at(&b.url, PROD_NAMESPACE, d);
+        assert!(ok, "{d} on B: {message}");
+    }
+    // B's decision about r2 is cached now (warm); a revocation on A must still reach it.
+    let (ok, _) = admit_at(&b.url, PROD_NAMESPACE, &r2);
+    assert!(ok);
+    let sec_key = s.d().join("keys/sec.key");
+    s.json(
+        "sec",
+        &[
+            "revoke",
+            &format!("digest:{r2}"),
+            "--reason",
+            "bad build",
+            "--key",
+            sec_key.to_str().unwrap(),
+        ],
+    );
+    let revoked_at = Instant::now();
+    let message = loop {
+        let (ok, message) = admit_at(&b.url, PROD_NAMESPACE, &r2);
+        if !ok {
+            break message;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "B still admits {r2} {:?} after its revocation on A",
+            revoked_at.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = revoked_at.elapsed();
+    eprintln!("revocation on A reached admission on B in {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(
+        codes(&message).contains(&"release-quarantined".to_owned()),
+        "{message}"
+    );
+
+    // B is killed (SIGKILL); a promotion to prod goes to A meanwhile.
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    let before = releases_at(s.url(), "prod");
+    let r3 = release(&s, 3, "ci");
+    let after = releases_at(s.url(), "prod");
+    // r1, r2, the rollback to r1 after r2's revocation, then r3.
+    assert_eq!(
+        before,
+        [
+            (1, r1.to_string()),
+            (2, r2.to_string()),
+            (3, r1.to_string())
+        ]
+    );
+    let next = before.last().unwrap().0 + 1;
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    assert_eq!(after.last().unwrap(), &(next, r3.to_string()));
+    // B comes back on its data directory: the same history, the promotion exactly once.
+    b = s.replica("server-b");
+    assert_eq!(releases_at(&b.url, "prod"), after);
+    let (ok, message) = admit_at(&b.url, PROD_NAMESPACE, &r3);
+    assert!(ok, "the new release on restarted B: {message}");
+    let (ok, message) = admit_at(&b.url, PROD_NAMESPACE, &r2);
+    assert!(!ok, "{message}");
+
+    // A restarts too: everything is still there.
+    s.restart_server();
+    assert_eq!(releases_at(s.url(), "prod"), after);
+    for url in [s.url().to_owned(), b.url.clone()] {
+        assert!(admit_at(&url, PROD_NAMESPACE, &r3).0);
+        // r1 came back by the automatic rollback (seq 3), so it is the previous release.
+        let (ok, message) = admit_at(&url, PROD_NAMESPACE, &r1);
+        assert!(ok, "the release before the current one: {message}");
+        let (ok, message) = admit_at(&url, PROD_NAMESPACE, &r2);
+        assert!(!ok);
+        assert!(
+            codes(&message).contains(&"release-quarantined".to_owned()),
+            "{message}"
+        );
+    }
 }
