@@ -13,6 +13,8 @@
 //! stage = "production"
 //! target = "dir:/srv/app"          # informational: where its deploy agent activates releases
 //! approvals = { required = 2, group = "release-approvers", max_age = "7d" }
+//! namespaces = ["shop-prod", "payments-prod"]   # Kubernetes namespaces admitted as prod
+//! admit_previous = 1               # releases before the current one admission still admits
 //!
 //! [[principal]]
 //! name = "alice"
@@ -30,7 +32,13 @@
 //!
 //! Parsing checks what can be checked without the policy engine: names are unique and
 //! well-formed, every `from` names an earlier environment (so promotion order is a chain
-//! without cycles), every approval group has at least `required` members, tokens are unique.
+//! without cycles), every approval group has at least `required` members, tokens are unique,
+//! and no Kubernetes namespace is mapped to two environments.
+//!
+//! The namespace mapping lives here, not in a namespace or Pod label: custody has no
+//! Kubernetes API access (an AdmissionReview carries the namespace's name, not its labels), and
+//! a label on the Pod is written by whoever deploys it, who would then choose the environment
+//! whose rules apply to them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -70,6 +78,11 @@ struct RawEnvironment {
     stage: Option<String>,
     target: Option<String>,
     approvals: Option<RawApprovals>,
+    /// Kubernetes namespaces whose admission follows this environment's releases.
+    #[serde(default)]
+    namespaces: Vec<toml::Spanned<String>>,
+    /// How many releases before the current one admission still admits.
+    admit_previous: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,7 +142,17 @@ pub struct Environment {
     pub stage: Option<String>,
     pub target: Option<String>,
     pub approvals: Option<ApprovalRule>,
+    /// Kubernetes namespaces (exact names) whose admission follows this environment's
+    /// releases (`namespaces`; none by default).
+    pub namespaces: Vec<String>,
+    /// How many releases before the current one admission still admits (`admit_previous`,
+    /// default [`DEFAULT_ADMIT_PREVIOUS`]: the previous release, for a rolling update).
+    pub admit_previous: u64,
 }
+
+/// Releases before the current one that admission admits unless an environment says:
+/// one, so pods of release N−1 still start while a rolling update to N is under way.
+pub const DEFAULT_ADMIT_PREVIOUS: u64 = custody_policy::release::DEFAULT_ALLOW_PREVIOUS;
 
 /// A person or machine with an API token.
 #[derive(Debug, Clone)]
@@ -195,6 +218,8 @@ impl ReleaseConfig {
             None => e.message().to_string(),
         })?;
         let mut environments: Vec<Environment> = Vec::new();
+        // Namespace → (environment, line) as declared so far.
+        let mut mapped: BTreeMap<String, (String, usize)> = BTreeMap::new();
         for e in raw.environment {
             check_name("environment", &e.name)?;
             if environments.iter().any(|x| x.name == e.name) {
@@ -230,6 +255,23 @@ impl ReleaseConfig {
                 }
                 None => None,
             };
+            let mut namespaces = Vec::new();
+            for ns in &e.namespaces {
+                let line = text[..ns.span().start.min(text.len())]
+                    .lines()
+                    .count()
+                    .max(1);
+                let name = ns.get_ref().clone();
+                check_namespace(&e.name, &name, line)?;
+                if let Some((other, first)) = mapped.get(&name) {
+                    return Err(format!(
+                        "line {line}: namespace {name:?} is mapped to environment {:?} and (line {first}) to environment {other:?}: a namespace's admission follows one environment; remove it from one of them",
+                        e.name
+                    ));
+                }
+                mapped.insert(name.clone(), (e.name.clone(), line));
+                namespaces.push(name);
+            }
             environments.push(Environment {
                 name: e.name,
                 policy: base.join(e.policy),
@@ -237,6 +279,8 @@ impl ReleaseConfig {
                 stage: e.stage,
                 target: e.target,
                 approvals,
+                namespaces,
+                admit_previous: e.admit_previous.unwrap_or(DEFAULT_ADMIT_PREVIOUS),
             });
         }
         let mut principals: Vec<Principal> = Vec::new();
@@ -367,6 +411,14 @@ impl ReleaseConfig {
         self.environments.iter().find(|e| e.name == name)
     }
 
+    /// The environment whose releases admission in Kubernetes namespace `namespace` follows
+    /// (its `namespaces` list it); `None` for an unmapped namespace.
+    pub fn environment_for_namespace(&self, namespace: &str) -> Option<&Environment> {
+        self.environments
+            .iter()
+            .find(|e| e.namespaces.iter().any(|n| n == namespace))
+    }
+
     /// The principal a key id belongs to.
     pub fn principal_by_key(&self, key_id: &str) -> Option<&Principal> {
         self.principals.iter().find(|p| p.key_ids.contains(key_id))
@@ -402,6 +454,25 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "{what} name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// A Kubernetes namespace name (RFC 1123 label: 1-63 lowercase letters, digits and '-',
+/// starting and ending with a letter or digit).
+fn check_namespace(env: &str, name: &str, line: usize) -> Result<(), String> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "line {line}: environment {env:?}: namespace {name:?} is not a Kubernetes namespace name (1-63 lowercase letters, digits and '-'; exact names, no patterns)"
         ))
     }
 }
@@ -524,6 +595,54 @@ environments = ["prod"]
             parse(&not_deployer)
                 .unwrap_err()
                 .contains("no deployer role")
+        );
+    }
+
+    #[test]
+    fn namespaces_map_to_one_environment() {
+        let ok = r#"
+[[environment]]
+name = "staging"
+policy = "p"
+namespaces = ["shop-staging"]
+admit_previous = 0
+[[environment]]
+name = "prod"
+from = "staging"
+policy = "p"
+namespaces = ["shop-prod", "payments-prod"]
+"#;
+        let c = parse(ok).unwrap();
+        assert_eq!(
+            c.environment_for_namespace("payments-prod").unwrap().name,
+            "prod"
+        );
+        assert_eq!(
+            c.environment_for_namespace("shop-staging").unwrap().name,
+            "staging"
+        );
+        assert!(c.environment_for_namespace("default").is_none());
+        assert_eq!(c.environment("staging").unwrap().admit_previous, 0);
+        assert_eq!(
+            c.environment("prod").unwrap().admit_previous,
+            DEFAULT_ADMIT_PREVIOUS
+        );
+
+        let twice = ok.replace("\"payments-prod\"", "\"shop-staging\"");
+        let err = parse(&twice).unwrap_err();
+        assert!(
+            err.contains("line 11")
+                && err.contains("(line 5)")
+                && err.contains("\"staging\"")
+                && err.contains("\"prod\"")
+                && err.contains("\"shop-staging\""),
+            "{err}"
+        );
+        let pattern = ok.replace("\"shop-prod\"", "\"*-prod\"");
+        let err = parse(&pattern).unwrap_err();
+        assert!(
+            err.contains("line 11") && err.contains("not a Kubernetes namespace"),
+            "{err}"
         );
     }
 

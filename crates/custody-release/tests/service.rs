@@ -5,7 +5,7 @@
 //! rollback, request-id binding, the seq compare-and-swap between replicas, revocation →
 //! quarantine → automatic rollback → incident, deployment reports against the record,
 //! deployer environments, quarantined bytes only to auditors, current-release statements,
-//! key rotation with retirement at its instant.
+//! key rotation with retirement at its instant, and the release state admission follows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -704,6 +704,107 @@ async fn replicas(w: World) {
     assert!(!again.created);
 }
 
+/// The release state admission follows (`input.release`): none before an environment's
+/// first release; then the current release, how far behind an earlier one is, a digest never
+/// released there, counted approvals (not the builder's, even when it reached the evidence
+/// store directly), quarantine after a revocation; kept in memory until a change, and caught
+/// up by `refresh` when another replica made the change.
+async fn admission(w: World) {
+    let s = &w.service;
+    let rm = w.caller("rm");
+    let r1 = artifact(&w, 1, "ci").await;
+    assert_eq!(
+        s.release_state("prod", &r1).await.unwrap(),
+        None,
+        "no release yet"
+    );
+    let err = s.release_state("qa", &r1).await.unwrap_err();
+    assert!(matches!(err, ReleaseError::NotFound(_)), "{err:?}");
+    message(&err, "unknown environment \"qa\"");
+    // The replica reads prod before its first release and keeps what it read.
+    assert_eq!(w.replica.release_state("prod", &r1).await.unwrap(), None);
+
+    for env in ["dev", "staging"] {
+        s.promote(&rm, promote(&r1, env, None)).await.unwrap();
+    }
+    for who in ["alice", "carol"] {
+        s.approve(&w.caller(who), &w.approval(who, &r1, "prod"))
+            .await
+            .unwrap();
+    }
+    // The builder's own approval, stored directly as evidence, never counts.
+    let by_builder = w.approval("ci", &r1, "prod");
+    let now = Utc::now().to_rfc3339();
+    w.evidence.put(&by_builder, &[r1], &now).unwrap();
+    s.promote(&rm, promote(&r1, "prod", None)).await.unwrap();
+    let state = s.release_state("prod", &r1).await.unwrap().unwrap();
+    assert_eq!(state.environment, "prod");
+    assert_eq!(state.allow_previous, 1, "admit_previous defaults to 1");
+    assert_eq!(state.current.as_ref().unwrap().digest, r1.to_string());
+    assert!(state.candidate.is_current);
+    assert_eq!(state.candidate.release_seq, Some(1));
+    let approvals = state.candidate.approvals.clone().unwrap();
+    assert_eq!(
+        (approvals.required, approvals.group.as_str()),
+        (2, "release-approvers")
+    );
+    assert_eq!(approvals.approved_by, ["alice", "carol"]);
+    assert_eq!(state.candidate.quarantine, None);
+    // Staging has no approval rule: no approvals in its state.
+    let staging = s.release_state("staging", &r1).await.unwrap().unwrap();
+    assert_eq!(staging.candidate.approvals, None);
+
+    // The replica still answers from memory; after refresh it knows prod's release.
+    assert_eq!(w.replica.release_state("prod", &r1).await.unwrap(), None);
+    w.replica.refresh().await.unwrap();
+    let seen = w.replica.release_state("prod", &r1).await.unwrap().unwrap();
+    assert_eq!(seen, state);
+
+    let r2 = release(&w, 2, "ci").await;
+    let r3 = release(&w, 3, "ci").await;
+    let old = s.release_state("prod", &r1).await.unwrap().unwrap();
+    assert_eq!(old.current.as_ref().unwrap().digest, r3.to_string());
+    assert_eq!(
+        (
+            old.candidate.is_current,
+            old.candidate.release_seq,
+            old.candidate.releases_behind
+        ),
+        (false, Some(1), Some(2))
+    );
+    let previous = s.release_state("prod", &r2).await.unwrap().unwrap();
+    assert_eq!(previous.candidate.releases_behind, Some(1));
+    // Never promoted to prod: no seq, and none of its approvals.
+    let r4 = artifact(&w, 4, "ci").await;
+    s.promote(&rm, promote(&r4, "dev", None)).await.unwrap();
+    let never = s.release_state("prod", &r4).await.unwrap().unwrap();
+    assert_eq!(
+        (never.candidate.release_seq, never.candidate.releases_behind),
+        (None, None)
+    );
+    assert!(never.candidate.approvals.unwrap().approved_by.is_empty());
+    let dev = s.release_state("dev", &r4).await.unwrap().unwrap();
+    assert!(dev.candidate.is_current);
+
+    // A revocation quarantines r3 (and rolls prod back to r2): both show at once.
+    let target = format!("digest:{r3}");
+    let revoked = s
+        .revoke(&w.caller("sec"), &w.revocation("sec", &target))
+        .await
+        .unwrap();
+    let state = s.release_state("prod", &r3).await.unwrap().unwrap();
+    let q = state.candidate.quarantine.unwrap();
+    assert_eq!(q.revocation_id, revoked.revocation.id);
+    assert_eq!(q.target, target);
+    let current = state.current.unwrap();
+    assert_eq!(current.digest, r2.to_string(), "rolled back");
+    assert_eq!(
+        (state.candidate.is_current, state.candidate.release_seq),
+        (false, Some(3))
+    );
+    assert_eq!(state.candidate.releases_behind, Some(current.seq - 3));
+}
+
 fn sqlite_world(dir: &tempfile::TempDir) -> World {
     World::new(ReleaseDb::open(dir.path().join("release.db").to_str().unwrap()).unwrap())
 }
@@ -712,11 +813,12 @@ fn sqlite_world(dir: &tempfile::TempDir) -> World {
 #[test]
 fn service_rules_on_sqlite() {
     let rt = runtime();
-    for (n, dir) in (0..3).map(|n| (n, tempfile::tempdir().unwrap())) {
+    for (n, dir) in (0..4).map(|n| (n, tempfile::tempdir().unwrap())) {
         let w = sqlite_world(&dir);
         match n {
             0 => rt.block_on(story(w)),
             1 => rt.block_on(rotation(w)),
+            2 => rt.block_on(admission(w)),
             _ => rt.block_on(replicas(w)),
         }
     }
@@ -726,12 +828,16 @@ fn service_rules_on_sqlite() {
 fn service_rules_on_postgres() {
     let server = pg::PgServer::start();
     let rt = runtime();
-    for (n, name) in ["story", "rotation", "replicas"].into_iter().enumerate() {
+    for (n, name) in ["story", "rotation", "admission", "replicas"]
+        .into_iter()
+        .enumerate()
+    {
         let url = server.create_database(name);
         let w = World::new(ReleaseDb::open(&url).unwrap());
         match n {
             0 => rt.block_on(story(w)),
             1 => rt.block_on(rotation(w)),
+            2 => rt.block_on(admission(w)),
             _ => rt.block_on(replicas(w)),
         }
     }

@@ -40,6 +40,9 @@ pub struct Review {
     pub kind: String,
     /// `namespace/name` as far as known, for messages.
     pub object: String,
+    /// The namespace (`request.namespace`, else the object's `metadata.namespace`; empty
+    /// for a cluster-scoped object): what selects the environment admission follows.
+    pub namespace: String,
     /// Every container image of the pod spec, deduplicated, in order of appearance.
     pub images: Vec<String>,
 }
@@ -97,6 +100,8 @@ struct MetadataWire<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(rename = "generateName", borrow, default)]
     generate_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
 }
 
 /// A pod spec, or a spec holding one (`template.spec`, `jobTemplate.spec.template.spec`).
@@ -200,7 +205,12 @@ pub fn parse(body: &[u8]) -> Result<Review, AdmissionError> {
         .or_else(|| metadata.and_then(|m| m.name.as_deref()))
         .or_else(|| metadata.and_then(|m| m.generate_name.as_deref()))
         .unwrap_or("");
-    let namespace = request.namespace.as_deref().unwrap_or("");
+    let namespace = request
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or_else(|| metadata.and_then(|m| m.namespace.as_deref()))
+        .unwrap_or("");
     let mut images: Vec<String> = Vec::new();
     if let Some(spec) = object.and_then(|o| pod_spec(&object_kind, o)) {
         let lists = [
@@ -222,6 +232,7 @@ pub fn parse(body: &[u8]) -> Result<Review, AdmissionError> {
         uid,
         operation,
         object: format!("{object_kind} {namespace}/{name}"),
+        namespace: namespace.to_owned(),
         kind: object_kind,
         images,
     })
@@ -405,6 +416,25 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_namespace_is_the_request_s_else_the_object_s() {
+        let review = |request_ns: &str, object_ns: &str| {
+            let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": "u", "kind": {"kind": "Pod"}, "operation": "CREATE",
+                    "namespace": request_ns,
+                    "object": {"metadata": {"name": "web", "namespace": object_ns},
+                               "spec": {"containers": [{"image": "app"}]}}}});
+            parse(body.to_string().as_bytes()).unwrap()
+        };
+        let r = review("shop-prod", "other");
+        assert_eq!(
+            (r.namespace.as_str(), r.object.as_str()),
+            ("shop-prod", "Pod shop-prod/web")
+        );
+        assert_eq!(review("", "shop-prod").namespace, "shop-prod");
+        assert_eq!(review("", "").namespace, "");
     }
 
     #[test]

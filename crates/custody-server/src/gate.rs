@@ -1,7 +1,8 @@
 //! The policy gate behind the HTTP API: decisions (evidence from the store, verified and
 //! evaluated off the async executor), a decision cache, the decision log, signed VSAs.
 //!
-//! Cache key: (artifact, policy digest, trust-root digest, environment, stage). An entry lives
+//! Cache key: (artifact, policy digest, trust-root digest, environment, stage, whether the
+//! environment's release state applies). An entry lives
 //! `cache_ttl`; storing new evidence for a digest drops that digest's entries, and
 //! `POST /api/v1/gate/cache/invalidate` drops one digest's or all. A decision that was being
 //! computed while an invalidation happened is answered but not cached (an epoch counter), so
@@ -13,6 +14,12 @@
 //! milliseconds. Verification results are shared through the store too
 //! ([`StoreResults`]). The decision log is pruned of rows older than the retention in bounded
 //! passes by its writer.
+//!
+//! Admission in a namespace mapped to an environment (release config `namespaces`) decides
+//! with that environment's release state in the policy input (`input.release`, from the
+//! release service). Every release change (promotion, rollback, quarantine, revocation,
+//! retirement, approval) drops every cached decision, and the state is read after the
+//! decision's epoch, so a cached decision never outlives the release state it was made on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -100,6 +107,11 @@ pub enum GateError {
     Policy(#[from] PolicyError),
     #[error("the decision task stopped: {0}")]
     Task(String),
+    #[error("reading the release state of environment {environment}: {message}")]
+    Release {
+        environment: String,
+        message: String,
+    },
 }
 
 /// What a decision is about.
@@ -166,6 +178,9 @@ struct CacheKey {
     root: Option<Sha256Digest>,
     environment: Option<String>,
     stage: Option<String>,
+    /// The environment's release state applies (admission in a mapped namespace): such a
+    /// decision is never answered for a request without it, nor the other way round.
+    releases: bool,
 }
 
 struct CacheEntry {
@@ -426,6 +441,8 @@ pub(crate) struct GateService {
     permits: Semaphore,
     metrics: OnceLock<Arc<crate::metrics::Metrics>>,
     revocations: OnceLock<Arc<custody_release::service::SharedRevocations>>,
+    /// The release service, for the release state of mapped namespaces' environments.
+    releases: OnceLock<Arc<custody_release::service::ReleaseService>>,
 }
 
 impl GateService {
@@ -457,7 +474,25 @@ impl GateService {
             permits: Semaphore::new(threads * 2),
             metrics: OnceLock::new(),
             revocations: OnceLock::new(),
+            releases: OnceLock::new(),
         }
+    }
+
+    /// Reads release states from `service` for decisions that follow releases.
+    pub(crate) fn set_releases(&self, service: Arc<custody_release::service::ReleaseService>) {
+        let _ = self.releases.set(service);
+    }
+
+    /// The environment admission in `namespace` follows (release config `namespaces`) with
+    /// its stage, or `None` for an unmapped namespace (or a server without releases).
+    pub(crate) fn namespace_environment(&self, namespace: &str) -> Option<EnvironmentRef> {
+        let service = self.releases.get()?;
+        let env = service.config().environment_for_namespace(namespace)?;
+        Some(EnvironmentRef {
+            name: env.name.clone(),
+            stage: env.stage.clone(),
+            approvals: None,
+        })
     }
 
     /// Applies these revocations to every decision from now on.
@@ -496,6 +531,7 @@ impl GateService {
     pub(crate) fn follow(self: &Arc<Self>) {
         let changes = self.store.subscribe();
         let gate = Arc::downgrade(self);
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let spawned = std::thread::Builder::new()
             .name("custody-gate-changes".to_owned())
             .spawn(move || {
@@ -503,6 +539,7 @@ impl GateService {
                     match changes.recv_timeout(Duration::from_secs(1)) {
                         Ok(change) => match gate.upgrade() {
                             Some(gate) => {
+                                gate.follow_release(&change, runtime.as_ref());
                                 gate.apply(&change);
                             }
                             None => return,
@@ -519,6 +556,34 @@ impl GateService {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot follow the change feed: other replicas' invalidations will not reach this one");
         }
+    }
+
+    /// Another replica's change, as the release side of this one sees it: new evidence or
+    /// decisions about a digest (an approval) make the release states admission keeps stale;
+    /// a change to everything (a promotion, rollback, quarantine, revocation, rotation or
+    /// retirement there) also means reloading the revocations and key retirements from the
+    /// store, after which the decisions cached meanwhile (on the old revocations) go too.
+    fn follow_release(self: &Arc<Self>, change: &Change, runtime: Option<&tokio::runtime::Handle>) {
+        let Some(service) = self.releases.get() else {
+            return;
+        };
+        service.forget_release_states();
+        if !matches!(change, Change::All | Change::Release(_)) {
+            return;
+        }
+        let Some(runtime) = runtime else {
+            tracing::warn!(
+                "no runtime to reload revocations on: they reach this replica at its next reconcile"
+            );
+            return;
+        };
+        let (service, gate) = (service.clone(), self.clone());
+        runtime.spawn(async move {
+            if let Err(e) = service.refresh().await {
+                tracing::warn!(error = %e, "cannot reload revocations and key retirements after another replica's change; deciding on the ones in force");
+            }
+            gate.cache.invalidate(None);
+        });
     }
 
     /// The environment for a request: its own name and stage, else the configured ones.
@@ -563,6 +628,7 @@ impl GateService {
         gate: &Gate,
         subject: &Subject,
         environment: Option<&EnvironmentRef>,
+        releases: bool,
     ) -> CacheKey {
         CacheKey {
             artifact: match (&subject.digest, &subject.image) {
@@ -574,6 +640,7 @@ impl GateService {
             root: gate.trust.root_digest,
             environment: environment.map(|e| e.name.clone()),
             stage: environment.and_then(|e| e.stage.clone()),
+            releases,
         }
     }
 
@@ -583,28 +650,32 @@ impl GateService {
         &self,
         subject: &Subject,
         environment: Option<&EnvironmentRef>,
+        releases: bool,
         source: &'static str,
     ) -> Option<Arc<Decided>> {
         if self.cache.ttl.is_zero() {
             return None;
         }
         let started = Instant::now();
-        let key = self.cache_key(&self.gate(), subject, environment);
+        let key = self.cache_key(&self.gate(), subject, environment, releases);
         let hit = self.cache.get(&key)?;
         self.record_hit(&hit, &key, started.elapsed(), source);
         Some(hit)
     }
 
-    /// Decides (or answers from the cache), then logs the decision.
+    /// Decides (or answers from the cache), then logs the decision. With `releases`, the
+    /// environment's release state goes into the policy input (admission in a mapped
+    /// namespace); an environment without releases decides as without.
     pub(crate) async fn decide(
         &self,
         subject: Subject,
         environment: Option<EnvironmentRef>,
+        releases: bool,
         source: &'static str,
     ) -> Result<(Arc<Decided>, bool), GateError> {
         let started = Instant::now();
         let gate = self.gate();
-        let key = self.cache_key(&gate, &subject, environment.as_ref());
+        let key = self.cache_key(&gate, &subject, environment.as_ref(), releases);
         let (decided, cached) = match self.cache.get(&key) {
             Some(hit) => {
                 self.record_hit(&hit, &key, started.elapsed(), source);
@@ -612,6 +683,14 @@ impl GateService {
             }
             None => {
                 let epoch = self.cache.epoch();
+                // Read after the epoch: a release change from here on keeps this verdict
+                // out of the cache.
+                let release = match (releases, &subject.digest, &environment) {
+                    (true, Some(digest), Some(env)) => {
+                        self.release_state(&env.name, digest).await?
+                    }
+                    _ => None,
+                };
                 let permit = self
                     .permits
                     .acquire()
@@ -632,8 +711,11 @@ impl GateService {
                         &verified,
                         &subject,
                         env,
-                        revoked,
-                        retired,
+                        ReleaseFacts {
+                            revoked,
+                            retired,
+                            release,
+                        },
                     )
                 })
                 .await
@@ -651,6 +733,24 @@ impl GateService {
         };
         self.record(&decided.verdict, &key, cached, started.elapsed(), source);
         Ok((decided, cached))
+    }
+
+    /// The release state for admitting `digest` to `environment`, from the release service.
+    async fn release_state(
+        &self,
+        environment: &str,
+        digest: &Sha256Digest,
+    ) -> Result<Option<custody_policy::release::ReleaseState>, GateError> {
+        let Some(service) = self.releases.get() else {
+            return Ok(None);
+        };
+        service
+            .release_state(environment, digest)
+            .await
+            .map_err(|e| GateError::Release {
+                environment: environment.to_owned(),
+                message: e.to_string(),
+            })
     }
 
     /// Logs a cache hit: counted on the decision (the writer turns the counts into rows), or
@@ -787,6 +887,14 @@ impl GateService {
     }
 }
 
+/// What the release side adds to a decision: the revocations and key retirements in force,
+/// and the environment's release state (admission in a mapped namespace).
+struct ReleaseFacts {
+    revoked: Arc<Vec<custody_policy::input::RevokedTarget>>,
+    retired: Arc<Vec<custody_policy::input::RetiredKey>>,
+    release: Option<custody_policy::release::ReleaseState>,
+}
+
 /// The one way to make every replica's gate forget what a change makes stale: applies the
 /// change to this replica's gate at once, then publishes it on the evidence store's change
 /// feed (PostgreSQL NOTIFY: every replica on the database, within milliseconds). Release
@@ -882,8 +990,7 @@ fn decide_blocking(
     verified: &VerificationCache,
     subject: &Subject,
     environment: Option<EnvironmentRef>,
-    revocations: Arc<Vec<custody_policy::input::RevokedTarget>>,
-    retired: Arc<Vec<custody_policy::input::RetiredKey>>,
+    facts: ReleaseFacts,
 ) -> Result<Verdict, GateError> {
     let candidates: Vec<Candidate> = match &subject.digest {
         Some(digest) => store
@@ -905,8 +1012,9 @@ fn decide_blocking(
         bytes: None,
         environment,
         time: Utc::now(),
-        revocations,
-        retired,
+        revocations: facts.revoked,
+        retired: facts.retired,
+        release: facts.release,
         ..Default::default()
     };
     Ok(gate.decide_with(&request, &candidates, Some(verified))?)
@@ -961,6 +1069,7 @@ mod tests {
             root: None,
             environment: None,
             stage: None,
+            releases: false,
         }
     }
 

@@ -127,6 +127,12 @@ pub(crate) async fn post_evidence(
         Err(e) => return crate::read_api::internal(&e),
     };
     if stored.new
+        && let Some(release) = &state.release
+    {
+        // It may be an approval: the release states admission keeps count them anew.
+        release.forget_release_states();
+    }
+    if stored.new
         && let Some(invalidator) = &state.invalidator
     {
         for d in &stored.subjects {
@@ -260,7 +266,7 @@ pub(crate) async fn evaluate(
         name: request.name,
         image: None,
     };
-    let (decided, cached) = match gate.decide(subject, environment, "evaluate").await {
+    let (decided, cached) = match gate.decide(subject, environment, false, "evaluate").await {
         Ok(d) => d,
         Err(e) => return crate::read_api::internal(&e),
     };
@@ -366,7 +372,12 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> S
     if matches!(review.operation.as_str(), "DELETE" | "CONNECT") || review.images.is_empty() {
         return admission::response(&review.uid, None, &[]);
     }
-    let environment = gate.environment(None, None);
+    // A namespace mapped to an environment follows its releases (and is decided for it, not
+    // for --gate-env); any other keeps the configured environment.
+    let (environment, releases) = match gate.namespace_environment(&review.namespace) {
+        Some(env) => (Some(env), true),
+        None => (gate.environment(None, None), false),
+    };
     let mut decided: Vec<Option<Arc<Decided>>> = Vec::with_capacity(review.images.len());
     let mut misses = Vec::new();
     for (i, image) in review.images.iter().enumerate() {
@@ -375,7 +386,7 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> S
             name: None,
             image: Some(image.clone()),
         };
-        match gate.cached(&subject, environment.as_ref(), "admission") {
+        match gate.cached(&subject, environment.as_ref(), releases, "admission") {
             Some(hit) => decided.push(Some(hit)),
             None => {
                 decided.push(None);
@@ -388,7 +399,10 @@ async fn review_answer(gate: &Arc<GateService>, review: &admission::Review) -> S
             .into_iter()
             .map(|(i, subject)| {
                 let environment = environment.clone();
-                async move { (i, gate.decide(subject, environment, "admission").await) }
+                async move {
+                    let decided = gate.decide(subject, environment, releases, "admission");
+                    (i, decided.await)
+                }
             })
             .collect(),
     )

@@ -260,6 +260,8 @@ impl Reloader {
         }
         if let (Some(service), Some((config, gates))) = (&self.release, loaded.release) {
             service.replace(config, gates);
+            // Namespaces and admit_previous may have changed: admission's release states go.
+            service.forget_release_states();
             // Successor keys of rotations made on other replicas, if any.
             if let Err(e) = service.refresh_retirements().await {
                 tracing::warn!(error = %e, "refreshing key rotations after a reload failed");

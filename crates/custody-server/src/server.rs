@@ -149,6 +149,7 @@ pub async fn serve(
     }
     if let (Some(gate), Some(release)) = (&gate, &release) {
         gate.set_revocations(release.revocations());
+        gate.set_releases(release.clone());
     }
     let reload = config.reload.map(|setup| {
         Arc::new(crate::reload::Reloader::new(

@@ -77,7 +77,16 @@ pub struct Options {
     pub port: u16,
     /// Approvers who are in no group (their approvals count for no environment).
     pub outsiders: Vec<&'static str>,
+    /// Admission follows releases: the server also runs the policy gate (`--policy policy`,
+    /// trusting the CI keys), and namespaces `shop-staging` and `shop-prod` map to staging
+    /// and prod (see [`STAGING_NAMESPACE`], [`PROD_NAMESPACE`]).
+    pub admission: bool,
 }
+
+/// With [`Options::admission`], the namespace mapped to staging.
+pub const STAGING_NAMESPACE: &str = "shop-staging";
+/// With [`Options::admission`], the namespace mapped to prod.
+pub const PROD_NAMESPACE: &str = "shop-prod";
 
 /// Keys, policy, config, a running server and (optionally) its agents, in a kept temporary
 /// directory.
@@ -396,6 +405,17 @@ target = "dir:srv/prod"
 approvals = { required = 2, group = "release-approvers", max_age = "1d" }
 "#,
     );
+    if options.admission {
+        config = config
+            .replace(
+                "stage = \"release-candidate\"\n",
+                &format!("stage = \"release-candidate\"\nnamespaces = [{STAGING_NAMESPACE:?}]\n"),
+            )
+            .replace(
+                "stage = \"production\"\n",
+                &format!("stage = \"production\"\nnamespaces = [{PROD_NAMESPACE:?}]\n"),
+            );
+    }
     for (name, roles) in &people {
         let roles: Vec<String> = roles.split(' ').map(|r| format!("{r:?}")).collect();
         let groups =
@@ -437,6 +457,24 @@ approvals = { required = 2, group = "release-approvers", max_age = "1d" }
     if let Some(url) = &options.database {
         args.push("--database".into());
         args.push(url.clone());
+    }
+    if options.admission {
+        for arg in [
+            "--policy",
+            "policy",
+            "--gate-key",
+            "keys/ci.pub",
+            "--gate-key",
+            "keys/ci2.pub",
+        ] {
+            let arg = match arg {
+                "policy" | "keys/ci.pub" | "keys/ci2.pub" => {
+                    d.join(arg).to_string_lossy().into_owned()
+                }
+                flag => flag.to_owned(),
+            };
+            args.push(arg);
+        }
     }
     let server = Story::start_server(&args);
     let mut story = Story {

@@ -98,12 +98,20 @@ impl ReleaseService {
     /// The principals who signed verified SLSA provenance for `digest`.
     async fn builders_of(&self, digest: Sha256Digest) -> Result<BTreeSet<String>, ReleaseError> {
         let evidence = self.verified_evidence(digest).await?;
-        Ok(evidence
+        Ok(self.builders_in(&evidence))
+    }
+
+    /// The principals who signed the SLSA provenance among `evidence`.
+    pub(super) fn builders_in(
+        &self,
+        evidence: &[custody_policy::input::Evidence],
+    ) -> BTreeSet<String> {
+        evidence
             .iter()
             .filter(|e| {
                 e.predicate_type.as_deref() == Some(custody_core::intoto::SLSA_PROVENANCE_V1)
             })
             .filter_map(|e| self.principal_of(e))
-            .collect())
+            .collect()
     }
 }

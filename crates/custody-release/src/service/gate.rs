@@ -113,12 +113,18 @@ impl SharedRevocations {
             .clone()
     }
 
-    pub fn set(&self, revocations: &[Revocation]) {
-        *self
+    /// Replaces the revocations; true when they differ from those in force.
+    pub fn set(&self, revocations: &[Revocation]) -> bool {
+        let targets = revoked_targets(revocations);
+        let mut slot = self
             .revoked
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Arc::new(revoked_targets(revocations));
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if **slot == targets {
+            return false;
+        }
+        *slot = Arc::new(targets);
+        true
     }
 
     pub fn retired(&self) -> Arc<Vec<RetiredKey>> {

@@ -18,8 +18,9 @@
 //! One module per operation: [`push`](ReleaseService::push) and artifact bytes (`push`),
 //! approvals (`approve`), promotion and rollback (`promote`), revocation and reconciliation
 //! (`revoke`), key rotation and retirements (`rotate`), deployment reports (`deploy`), reads
-//! (`queries`), signed current-release statements (`current`), and the policy request for a
-//! release with the revocations every gate decision applies (`gate`).
+//! (`queries`), signed current-release statements (`current`), the policy request for a
+//! release with the revocations every gate decision applies (`gate`), and the release state
+//! admission follows (`admission`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use crate::model::Event;
 use crate::statement;
 use crate::store::{ReleaseStore, StoreError};
 
+mod admission;
 pub mod api;
 mod approve;
 mod current;
@@ -113,6 +115,8 @@ pub struct ReleaseService {
     observer: Arc<dyn ReleaseObserver>,
     revoked: Arc<SharedRevocations>,
     retirements: rotate::Schedule,
+    /// What admission knows of each environment's releases, dropped on every change.
+    states: Arc<admission::ReleaseStates>,
     on_change: OnChange,
 }
 
@@ -144,6 +148,14 @@ impl ReleaseService {
     /// decisions about it may have changed: the gate's decision cache drops them.
     pub fn new(setup: ReleaseSetup, ports: ReleasePorts) -> Self {
         let key_public = setup.key.public_key();
+        // Every change also drops the release states admission keeps.
+        let states: Arc<admission::ReleaseStates> = Arc::default();
+        let forget = states.clone();
+        let outer = ports.on_change;
+        let on_change: OnChange = Box::new(move |digest| {
+            forget.clear();
+            outer(digest);
+        });
         Self {
             rules: loaded::RuleCell::new(setup.config, setup.gates),
             store: setup.store,
@@ -157,7 +169,8 @@ impl ReleaseService {
             observer: ports.observer,
             revoked: Arc::default(),
             retirements: rotate::Schedule::default(),
-            on_change: ports.on_change,
+            states,
+            on_change,
         }
     }
 

@@ -261,6 +261,8 @@ impl ReleaseService {
             }
             Err(e) => return Err(e),
         }
+        // A new current release changes what admission admits for every digest there.
+        (self.on_change)(None);
         tracing::info!(environment = %env.name, seq, digest = %release.digest, kind = kind.as_str(), index = log_index, "release recorded");
         Ok(release)
     }

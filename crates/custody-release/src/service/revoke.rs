@@ -112,7 +112,11 @@ impl ReleaseService {
     pub async fn reconcile(&self) -> Result<ReconcileReport, ReleaseError> {
         let _serial = self.serial.lock().await;
         let revocations = self.db(|s| s.revocations()).await?;
-        self.revoked.set(&revocations);
+        if self.revoked.set(&revocations) {
+            // Decisions made under the old revocations are stale, whether or not the new one
+            // quarantines a release.
+            (self.on_change)(None);
+        }
         if revocations.is_empty() {
             return Ok(ReconcileReport::default());
         }

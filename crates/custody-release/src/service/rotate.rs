@@ -118,6 +118,9 @@ impl ReleaseService {
             .await?;
         self.observer.signed("key_rotation");
         let retired = self.refresh_retirements().await?;
+        // Tell every replica (through the server's change feed) so each learns the schedule
+        // and wakes at the retirement's instant itself, even if this one is down by then.
+        (self.on_change)(None);
         Ok(RotationAccepted {
             rotation: detail,
             log_index,
