@@ -316,7 +316,7 @@ fn unwritable_output_directory_fails_before_the_command_runs() {
             "ran",
         ])),
         2,
-        &["cannot write in directory missing/dir"],
+        &["cannot write missing/dir/", "does its directory exist"],
     );
     assert!(!dir.path().join("ran").exists(), "the command ran anyway");
 }
