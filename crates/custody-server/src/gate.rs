@@ -487,7 +487,8 @@ impl GateService {
     /// its stage, or `None` for an unmapped namespace (or a server without releases).
     pub(crate) fn namespace_environment(&self, namespace: &str) -> Option<EnvironmentRef> {
         let service = self.releases.get()?;
-        let env = service.config().environment_for_namespace(namespace)?;
+        let config = service.config();
+        let env = config.environment_for_namespace(namespace)?;
         Some(EnvironmentRef {
             name: env.name.clone(),
             stage: env.stage.clone(),

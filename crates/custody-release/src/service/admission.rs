@@ -117,10 +117,10 @@ impl ReleaseStates {
 impl ReleaseService {
     /// The environment whose releases admission in Kubernetes namespace `namespace` follows
     /// (release config `namespaces`); `None` for an unmapped namespace.
-    pub fn environment_for_namespace(&self, namespace: &str) -> Option<&str> {
-        self.config
+    pub fn environment_for_namespace(&self, namespace: &str) -> Option<String> {
+        self.config()
             .environment_for_namespace(namespace)
-            .map(|e| e.name.as_str())
+            .map(|e| e.name.clone())
     }
 
     /// The release state for admitting `digest` to `environment` (`input.release`), or
@@ -273,8 +273,8 @@ impl ReleaseService {
         rule: &ApprovalRule,
         excluded: &BTreeSet<String>,
     ) -> Vec<String> {
-        let members: BTreeSet<&str> = self
-            .config
+        let config = self.config();
+        let members: BTreeSet<&str> = config
             .principals
             .iter()
             .filter(|p| p.groups.contains(&rule.group))
